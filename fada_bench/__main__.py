@@ -1,0 +1,2 @@
+from fada_bench.cli import main
+main()

@@ -14,8 +14,7 @@ app.add_typer(data_app, name="data")
 console = Console(stderr=True)
 
 
-class UserError(Exception):
-    """An error caused by the user's input: printed as one line, no traceback, exit 2."""
+from fada.errors import InputError  # noqa: E402  (the CLI prints these without a traceback)
 
 
 def _progress(description: str):
@@ -82,11 +81,8 @@ def data_verify(folder: Path = typer.Argument(..., help="A prepared or synthetic
 def main():
     try:
         app()
-    except UserError as e:
-        console.print(f"[red]error[/red]: {e}")
-        raise SystemExit(2)
-    except FileNotFoundError as e:
-        console.print(f"[red]error[/red]: {e}")
+    except (InputError, FileNotFoundError) as e:
+        console.print(f"[red]error[/red]: {e}", highlight=False)
         raise SystemExit(2)
 
 

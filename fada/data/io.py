@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
+
 FPS = 25
 SAMPLE_RATE = 16_000
 # Peak amplitude (full scale 1.0) below which a track counts as silent: -80 dBFS.
 SILENCE_PEAK = 1e-4
 
 
-class MediaError(ValueError):
+class MediaError(InputError):
     """A media file that cannot be used, with the file and the problem in the message."""
 
     def __init__(self, path: str | os.PathLike | None, problem: str):
@@ -187,7 +189,14 @@ def _read_av_audio(path: Path, sample_rate: int, container=None) -> np.ndarray:
             raise MediaError(path, f"corrupt audio track ({_ffmpeg_reason(e)})") from None
         if not chunks:
             raise MediaError(path, "empty audio track")
-        return np.concatenate(chunks).astype(np.float32)
+        wav = np.concatenate(chunks).astype(np.float32)
+        # The decoder returns the last AAC frame whole (1024 samples), padding included; the
+        # container's duration says where the track really ends (2 s written -> 2.048 s decoded).
+        if stream.duration and stream.time_base:
+            n = int(round(float(stream.duration * stream.time_base) * sample_rate))
+            if 0 < n < wav.size:
+                wav = wav[:n]
+        return wav
     finally:
         if own:
             c.close()

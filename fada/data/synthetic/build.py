@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..filters import assign_tier, score_clip, thresholds_dict
-from ..io import FPS, SAMPLE_RATE, MediaError, write_text_atomic, write_video
+from ...errors import InputError
+from ..io import FPS, SAMPLE_RATE, write_text_atomic, write_video
 from ..manifest import load_npz, save_npz, write_manifest, write_split
 from .params import sample_identity
 from .world import DEFECTS, make_clip
@@ -132,8 +133,7 @@ def build_world(out: str | os.PathLike, cfg: WorldConfig, workers: int | None = 
         keep = ("size", "seed", "seconds", "clips_per_identity", "clean_fraction", "fps")
         diff = {k: (old.get(k), getattr(cfg, k)) for k in keep if old.get(k) != getattr(cfg, k)}
         if diff:
-            raise MediaError(out, f"holds a synthetic world made with other settings {diff}; "
-                                  "use a new --out folder")
+            raise InputError(f"{out} holds a synthetic world made with other settings {diff}; use a new --out folder")
     specs = plan(cfg)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / "params").mkdir(parents=True, exist_ok=True)

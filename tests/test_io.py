@@ -8,6 +8,7 @@ samples after the AAC priming is dropped, correlation 0.99999 after alignment.
 """
 from __future__ import annotations
 
+import stat
 from fractions import Fraction
 from pathlib import Path
 
@@ -351,6 +352,14 @@ def test_write_not_rgb(tmp_path, shape):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_write_float_frames(tmp_path):
+    path = tmp_path / "float.mp4"
+    with pytest.raises(MediaError) as err:
+        io.write_video(path, np.zeros((5, 64, 64, 3), np.float32), FPS)
+    _assert_names(err, path, "uint8")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("hw", [(63, 64), (64, 63), (63, 63)])
 def test_write_odd_frame_size(tmp_path, hw):
     path = tmp_path / "odd.mp4"
@@ -411,6 +420,17 @@ def test_atomic_path_success_replaces_and_cleans_up(tmp_path):
         assert target.read_text() == "old"  # not visible until the block ends
     assert target.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.csv"]
+
+
+def test_atomic_path_file_mode_follows_umask(tmp_path):
+    """An atomically written file gets the same mode as one written with open() (not 0600)."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    io.write_text_atomic(tmp_path / "atomic.txt", "x")
+    video = _write_clip(tmp_path / "clip.mp4", n_frames=5, audio_s=None)
+    want = stat.S_IMODE(plain.stat().st_mode)
+    assert stat.S_IMODE((tmp_path / "atomic.txt").stat().st_mode) == want
+    assert stat.S_IMODE(video.stat().st_mode) == want
 
 
 def test_write_video_failure_inside_leaves_nothing(tmp_path):

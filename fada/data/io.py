@@ -7,7 +7,7 @@ and names the problem, so a benchmark can mark one sample failed and go on.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -334,11 +334,16 @@ class atomic_path:
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f".tmp{self.path.suffix}",
-                                    dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(name)
-        return self.tmp
+        # Not tempfile.mkstemp: it creates the file with mode 0600 and os.replace keeps it, so every
+        # file written here was unreadable to other users. Mode 0666 here lets the umask decide.
+        while True:
+            tmp = self.path.parent / f".{self.path.stem}.{secrets.token_hex(6)}.tmp{self.path.suffix}"
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            except FileExistsError:
+                continue
+            self.tmp = tmp
+            return tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:

@@ -78,6 +78,64 @@ def data_verify(folder: Path = typer.Argument(..., help="A prepared or synthetic
     raise typer.Exit(1)
 
 
+@data_app.command("prepare")
+def data_prepare(
+    dataset: str = typer.Argument(..., help="hdtf or celebvhq."),
+    raw: Path = typer.Option(..., "--raw", help="Folder of raw videos (mp4, mov, mkv, webm, avi; searched recursively)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write (resumes a partial one) [default: data/DATASET]."),
+    size: int = typer.Option(512, "--size", help="Side of the square face crop in pixels."),
+    min_seconds: float = typer.Option(2.0, "--min-seconds", help="Shortest clip; a shorter tail is dropped."),
+    max_seconds: float = typer.Option(10.0, "--max-seconds", help="Longest clip; longer face stretches are cut."),
+    workers: int = typer.Option(1, "--workers", help="Processes, one raw video each."),
+):
+    """Cut raw HDTF or CelebV-HQ videos into 25 fps face-cropped clips, score them, write the manifest."""
+    import time
+
+    from rich.table import Table
+
+    from fada.data.prepare import PrepareConfig, check_inputs, prepare_dataset
+
+    cfg = PrepareConfig(dataset, size=size, min_seconds=min_seconds, max_seconds=max_seconds)
+    out = out or Path("data") / dataset
+    check_inputs(raw, out, cfg)  # a missing folder or other settings: an error before the progress bar
+    t0 = time.perf_counter()
+    with _progress("prepare") as p:
+        task = p.add_task(f"cutting {dataset} videos", total=None)
+        rows = prepare_dataset(raw, out, cfg, workers, progress=lambda d, t: p.update(task, completed=d, total=t))
+    ok = [r for r in rows if r["status"] == "ok"]
+    skipped = [r for r in rows if r["status"] != "ok"]
+    tiers = {t: sum(r["tier"] == t for r in ok) for t in ("A", "B", "rejected")}
+    console.print(f"wrote {len(ok)} clips ({sum(r['n_frames'] for r in ok) / cfg.fps / 60:.1f} min at {size} px) "
+                  f"from {len({r['source'] for r in rows})} raw videos to {out} in {time.perf_counter() - t0:.1f} s; "
+                  f"tiers from the filters: A {tiers['A']}, B-only {tiers['B']}, rejected {tiers['rejected']}")
+    if skipped:
+        shown = "" if len(skipped) <= 20 else ", the first 20 here"
+        table = Table(title=f"{len(skipped)} skipped (all in the manifest with status 'skipped'{shown})")
+        for col in ("source", "start_s", "reason"):
+            table.add_column(col)
+        for r in skipped[:20]:
+            table.add_row(r["source"], f"{r['start_s']:.1f}" if "start_s" in r else "", r["reason"])
+        console.print(table)
+
+
+@data_app.command("split")
+def data_split(
+    dataset: str = typer.Argument(..., help="hdtf, celebvhq or synthetic."),
+    data: Optional[Path] = typer.Option(None, "--data", help="The prepared folder [default: data/DATASET]."),
+    n: int = typer.Option(100, "--n", help="Clips in the test split."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Split file to write [default: results/splits/DATASET.json]."),
+):
+    """Choose a seeded test split: n usable clip ids, written as a split file."""
+    from fada.data.splits import make_test_split
+
+    split = make_test_split(dataset, data or Path("data") / dataset, n, seed, out)
+    if split.n_available < split.n_requested:
+        console.print(f"[yellow]only {split.n_available} usable clips, fewer than --n {split.n_requested}: "
+                      f"the split takes all of them[/yellow]")
+    console.print(f"wrote {len(split.ids)} {dataset} test ids (seed {seed}) to {split.path}")
+
+
 def main():
     try:
         app()

@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..errors import InputError
 from .filters import assign_tier, score_clip, thresholds_dict
 from .io import (FPS, SAMPLE_RATE, MediaError, _ffmpeg_reason, _open, check_audio, fit_audio_to_frames,
                  read_audio, write_text_atomic, write_video)
@@ -34,7 +35,7 @@ FORMAT_VERSION = 1
 SETTINGS_FILE = "prepare.json"
 
 
-class SettingsMismatch(ValueError):
+class SettingsMismatch(InputError):
     """The output folder holds data prepared with other settings."""
 
 
@@ -48,20 +49,23 @@ class PrepareConfig:
     sample_rate: int = SAMPLE_RATE
     detections_per_second: float = 5.0
     # Crop side over the detection box side, and how far below the box centre the crop centre
-    # sits (in box heights): mediapipe's box ends near the chin, so both bring chin and hair in.
-    margin: float = 1.8
-    centre_shift: float = 0.12
+    # sits (in box heights; negative is above). These put eyes, mouth and chin where the
+    # synthetic world draws them (eyes at 0.46, mouth at 0.65, chin at 0.79 of the height, eyes
+    # 0.17 apart), which is where the filters look for the mouth; measured with mediapipe's
+    # full-range box on the astronaut photo at four zooms (margin 2.18-2.23, shift -0.05 to -0.09).
+    margin: float = 2.2
+    centre_shift: float = -0.07
     min_confidence: float = 0.5
     smooth_seconds: float = 1.0      # median window over detections: removes jitter and stray boxes
     max_gap_seconds: float = 0.6     # missed detections bridged inside a run of face frames
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
-            raise ValueError(f"unknown data set {self.dataset!r}; expected one of {', '.join(DATASETS)}")
+            raise InputError(f"unknown data set {self.dataset!r}; expected one of {', '.join(DATASETS)}")
         if self.size % 2 or self.size < 16:
-            raise ValueError(f"size must be even and at least 16, got {self.size}")
+            raise InputError(f"size must be even and at least 16, got {self.size}")
         if not 0 < self.min_seconds <= self.max_seconds:
-            raise ValueError(f"need 0 < min-seconds <= max-seconds, got {self.min_seconds} and {self.max_seconds}")
+            raise InputError(f"need 0 < min-seconds <= max-seconds, got {self.min_seconds} and {self.max_seconds}")
 
     @property
     def min_frames(self) -> int:
@@ -98,10 +102,15 @@ class FaceDetector:
 
     mediapipe's full-range model finds faces from about 5% to 80% of the frame width and gave no
     false positives on noise; the short-range model, tried when it finds nothing, is better on
-    faces that fill the frame but scores noise up to about 0.6, hence its higher bar.
+    faces that fill the frame but scores noise up to about 0.6, hence its higher bar. Its box is
+    smaller and sits lower, so it is mapped onto the full-range box (measured on the astronaut
+    photo at four zooms: 0.87-0.95 times the size, centre 0.02-0.07 box heights lower) to keep
+    the crop steady when the two models take turns.
     """
 
     SHORT_RANGE_CONFIDENCE = 0.75
+    SHORT_RANGE_SCALE = 1.1
+    SHORT_RANGE_RAISE = 0.04
 
     def __init__(self, min_confidence: float = 0.5):
         import mediapipe as mp
@@ -113,13 +122,23 @@ class FaceDetector:
 
     def largest_face(self, frame: np.ndarray) -> np.ndarray | None:
         h, w = frame.shape[:2]
-        for model in self._models:
-            found = model.process(np.ascontiguousarray(frame)).detections
-            if found:
-                boxes = [d.location_data.relative_bounding_box for d in found]
-                b = max(boxes, key=lambda b: b.width * b.height)
-                return np.array([(b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h, b.width * w, b.height * h])
-        return None
+        full_range, short_range = self._models
+        frame = np.ascontiguousarray(frame)
+        box = self._largest(full_range.process(frame).detections, w, h)
+        if box is None:
+            box = self._largest(short_range.process(frame).detections, w, h)
+            if box is not None:
+                cx, cy, bw, bh = box
+                k = self.SHORT_RANGE_SCALE
+                box = np.array([cx, cy - self.SHORT_RANGE_RAISE * bh, k * bw, k * bh])
+        return box
+
+    @staticmethod
+    def _largest(detections, w: int, h: int) -> np.ndarray | None:
+        if not detections:
+            return None
+        b = max((d.location_data.relative_bounding_box for d in detections), key=lambda b: b.width * b.height)
+        return np.array([(b.xmin + b.width / 2) * w, (b.ymin + b.height / 2) * h, b.width * w, b.height * h])
 
     def close(self) -> None:
         for model in self._models:
@@ -135,8 +154,6 @@ class Scan:
     frame_times: np.ndarray      # every decoded frame
     det_times: np.ndarray        # frames that went through face detection
     det_boxes: np.ndarray        # K x 4 (cx, cy, w, h) in pixels, NaN where no face was found
-    width: int
-    height: int
     start_time: float            # the first frame's time on the container clock
     audio_start_time: float      # the audio track's start on the same clock
 
@@ -149,42 +166,50 @@ class Scan:
 
 def scan_video(path: Path, detector: FaceDetector, detections_per_second: float) -> Scan:
     """Decode every frame for its timestamp; run face detection on one frame every
-    1/detections_per_second seconds. Any constant or variable frame rate works, since the
-    output frames are later chosen by time."""
+    1/detections_per_second seconds, and on the last. Any frame rate works, constant or not,
+    since the output frames are chosen by time."""
     import av
 
     times, det_times, det_boxes = [], [], []
-    next_detection = 0.0
+
+    def detect(frame, t: float) -> None:
+        det_times.append(t)
+        box = detector.largest_face(frame.to_ndarray(format="rgb24"))
+        det_boxes.append(np.full(4, np.nan) if box is None else box)
+
     with _open(path) as c:
         if not c.streams.video:
             raise MediaError(path, "no video stream")
         vs = c.streams.video[0]
         vs.thread_type = "AUTO"
         rate = float(vs.average_rate or FPS)
-        a = c.streams.audio[0] if c.streams.audio else None
-        audio_start = float(a.start_time * a.time_base) if a is not None and a.start_time is not None else 0.0
+        last = None
         try:
             for i, frame in enumerate(c.decode(vs)):
                 t = frame.time if frame.time is not None else i / rate
                 times.append(t)
-                if t - times[0] + 1e-6 >= next_detection:
-                    det_times.append(t)
-                    box = detector.largest_face(frame.to_ndarray(format="rgb24"))
-                    det_boxes.append(np.full(4, np.nan) if box is None else box)
-                    next_detection = t - times[0] + 1.0 / detections_per_second
-                width, height = frame.width, frame.height
+                if not det_times or t - det_times[-1] + 1e-6 >= 1.0 / detections_per_second:
+                    detect(frame, t)
+                last = frame
         except av.error.FFmpegError as e:
             # A truncated download still gives clips from the part that decodes; the second
-            # pass stops at the last frame the first one saw.
-            if not times:
+            # pass never reads past the last frame this one saw.
+            if last is None:
                 raise MediaError(path, f"corrupt video stream ({_ffmpeg_reason(e)})") from None
-    if not times:
-        raise MediaError(path, "zero frames (empty or truncated video stream)")
+        if last is None:
+            raise MediaError(path, "zero frames (empty or truncated video stream)")
+        if det_times[-1] != times[-1]:
+            detect(last, times[-1])  # so that the crop track's end is measured, not held
+        audio_start = _stream_start(c.streams.audio[0]) if c.streams.audio else 0.0
     t = np.asarray(times, dtype=np.float64)
     if np.any(np.diff(t) <= 0):
         raise MediaError(path, "frame timestamps do not increase")
     return Scan(t - t[0], np.asarray(det_times) - t[0], np.asarray(det_boxes, dtype=np.float64).reshape(-1, 4),
-                width, height, float(t[0]), audio_start)
+                float(t[0]), audio_start)
+
+
+def _stream_start(stream) -> float:
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
 
 
 def nearest_index(times: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -487,6 +512,19 @@ def missing_raw_error(raw: Path, out: Path, cfg: PrepareConfig, problem: str) ->
         f"there, then run `fada-bench data prepare {cfg.dataset} --raw {raw} --out {out}`")
 
 
+def check_inputs(raw: str | os.PathLike, out: str | os.PathLike, cfg: PrepareConfig) -> list[Path]:
+    """The raw videos to prepare; raise before any work when there are none or when `out` was
+    made with other settings."""
+    raw, out = Path(raw), Path(out)
+    if not raw.is_dir():
+        raise missing_raw_error(raw, out, cfg, f"raw {DATASET_NAMES[cfg.dataset]} folder not found")
+    paths = find_raw_videos(raw)
+    if not paths:
+        raise missing_raw_error(raw, out, cfg, "no raw videos in the folder")
+    check_settings(out, cfg)
+    return paths
+
+
 def prepare_dataset(raw: str | os.PathLike, out: str | os.PathLike, cfg: PrepareConfig, workers: int = 1,
                     progress: Callable[[int, int], None] | None = None) -> list[dict]:
     """Cut every raw video under `raw` into face-cropped clips in `out` (resuming a partial
@@ -495,16 +533,13 @@ def prepare_dataset(raw: str | os.PathLike, out: str | os.PathLike, cfg: Prepare
     progress: optional callable(n_done, n_total) over raw files.
     """
     raw, out = Path(raw), Path(out)
-    if not raw.is_dir():
-        raise missing_raw_error(raw, out, cfg, f"raw {DATASET_NAMES[cfg.dataset]} folder not found")
-    paths = find_raw_videos(raw)
-    if not paths:
-        raise missing_raw_error(raw, out, cfg, "no raw videos in the folder")
-    check_settings(out, cfg)
+    paths = check_inputs(raw, out, cfg)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     write_settings(out, cfg)
     jobs = [SourceJob(p, raw, out, k, cfg) for p, k in zip(paths, source_keys(paths, raw))]
     rows: list[dict] = []
+    if progress:
+        progress(0, len(jobs))
     for done, source_rows in enumerate(_run_jobs(jobs, workers), start=1):
         rows += source_rows
         if progress:

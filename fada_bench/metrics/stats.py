@@ -7,15 +7,13 @@ with replacement, recompute the metric).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 from scipy import stats as _st
 
 
-@dataclass(frozen=True)
-class Estimate:
+class Estimate(NamedTuple):
     mean: float
     ci95_low: float
     ci95_high: float

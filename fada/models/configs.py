@@ -1,0 +1,53 @@
+"""The two model configs: `sd15` (the real world, SD 1.5 geometry) and `tiny` (the synthetic world).
+
+The same classes run both; a config is data. `unet` is a diffusers UNet2DConditionModel config
+shared by the ReferenceNet and the denoising UNet (the paper initialises both from SD 1.5).
+"""
+from __future__ import annotations
+
+import copy
+
+# SD 1.5's UNet2DConditionModel: diffusers' defaults are exactly this geometry
+# (320/640/1280/1280 channels, 2 layers per block, 768-d cross-attention, 8 heads).
+SD15_UNET = dict(
+    sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+    block_out_channels=(320, 640, 1280, 1280),
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32,
+)
+SD15_VAE = dict(
+    in_channels=3, out_channels=3, latent_channels=4, sample_size=512, layers_per_block=2,
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+    scaling_factor=0.18215,
+)
+
+# Tiny: 64 px frames, a 2x VAE to 32 px latents, attention at 16 and 8 px (see DESIGN.md's probes).
+TINY_UNET = dict(
+    sample_size=32, in_channels=4, out_channels=4, layers_per_block=1,
+    block_out_channels=(32, 64, 96),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    cross_attention_dim=64, attention_head_dim=8, norm_num_groups=16,
+)
+TINY_VAE = dict(
+    in_channels=3, out_channels=3, latent_channels=4, sample_size=64, layers_per_block=1,
+    block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
+    up_block_types=("UpDecoderBlock2D",) * 2, norm_num_groups=16, scaling_factor=1.0,
+)
+
+CONFIGS = {
+    "sd15": dict(unet=SD15_UNET, vae=SD15_VAE, resolution=512, audio="wav2vec2", audio_dim=768,
+                 audio_layers=12, audio_window=2, audio_tokens_per_frame=1, frames=16, motion_frames=2,
+                 temporal_heads=8, cfg_tokens=4),
+    "tiny": dict(unet=TINY_UNET, vae=TINY_VAE, resolution=64, audio="mel", audio_dim=64,
+                 audio_layers=1, audio_window=2, audio_tokens_per_frame=1, frames=16, motion_frames=2,
+                 temporal_heads=4, cfg_tokens=4),
+}
+
+
+def get_config(name: str) -> dict:
+    if name not in CONFIGS:
+        raise KeyError(f"unknown model config {name!r}; known: {', '.join(CONFIGS)}")
+    return copy.deepcopy(CONFIGS[name])

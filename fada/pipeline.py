@@ -1,0 +1,149 @@
+"""Reference image + audio -> talking-head video, clip by clip (paper Sec. 3.1).
+
+A video is generated in windows of `frames` frames. The first window's motion frames are the
+reference repeated; every later window is conditioned on the last `motion_frames` latents of the
+one before, which keeps the video continuous across window boundaries. Per window the ReferenceNet
+runs once and the denoiser runs once per sampling step; the audio encoder runs once per video.
+
+Guidance modes:
+- "multi": Eq. 9, the three branches (a, r, b) batched in one denoiser call (3 NFE per step);
+- "student": one call per step, the CFG scales given to the student's CFG conditioning (Eq. 10);
+- "none": one call per step, conditional output only (Table 4's first row).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .data.dataset import to_tensor_images
+from .data.io import FPS, SAMPLE_RATE, Video, fit_audio_to_frames
+from .errors import InputError
+from .guidance import multi_cfg
+from .models.bundle import FadaModels, decode_latents, encode_images
+from .schedulers.scheduling_perflow import PeRFlowScheduler
+
+SAMPLERS = ("ddim", "perflow", "tcd")
+GUIDANCE = ("multi", "student", "none")
+
+
+@dataclass
+class PipelineOutput:
+    video: Video
+    nfe_per_window: int
+    nfe_total: int
+    windows: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def make_scheduler(sampler: str, schedule: dict, num_windows: int = 4):
+    """The sampler's scheduler on the generator's noise schedule."""
+    from diffusers import DDIMScheduler, TCDScheduler
+
+    common = {k: schedule[k] for k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type")}
+    if sampler == "ddim":
+        # trailing spacing: the first step is at the noisiest training step, as training saw it
+        return DDIMScheduler(**common, timestep_spacing="trailing", set_alpha_to_one=True, clip_sample=False)
+    if sampler == "perflow":
+        return PeRFlowScheduler(**common, num_windows=num_windows)
+    if sampler == "tcd":
+        return TCDScheduler(**common, timestep_spacing="trailing", set_alpha_to_one=True, clip_sample=False)
+    raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
+
+
+class FadaPipeline:
+    def __init__(self, models: FadaModels, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+        self.models = models.to(device=device, dtype=dtype).eval()
+        self.device, self.dtype = torch.device(device), dtype
+
+    def _check(self, reference: np.ndarray, audio: np.ndarray, n_frames: int, sampler: str, guidance: str):
+        res = self.models.resolution
+        if not isinstance(reference, np.ndarray) or reference.ndim != 3 or reference.shape[-1] != 3:
+            raise InputError(f"reference must be an H x W x 3 uint8 image, got shape {getattr(reference, 'shape', None)}")
+        if reference.shape[:2] != (res, res):
+            raise InputError(f"reference image is {reference.shape[1]}x{reference.shape[0]}, this generator "
+                             f"({self.models.config_name}) needs {res}x{res}: crop and resize it first "
+                             "(`fada-bench data prepare` does)")
+        if n_frames <= 0:
+            raise InputError(f"n_frames must be positive, got {n_frames}")
+        if audio.ndim != 1 or audio.size < SAMPLE_RATE / FPS:
+            raise InputError(f"audio must be mono 16 kHz and at least one frame ({SAMPLE_RATE // FPS} samples) long, "
+                             f"got shape {audio.shape}")
+        if sampler not in SAMPLERS:
+            raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
+        if guidance not in GUIDANCE:
+            raise InputError(f"unknown guidance {guidance!r}; known: {', '.join(GUIDANCE)}")
+        mode = self.models.denoiser.config.cfg_mode
+        if guidance == "student" and mode == "none":
+            raise InputError("guidance 'student' needs a denoiser with CFG conditioning; this one has cfg_mode 'none'")
+        if guidance != "student" and mode != "none":
+            raise InputError(f"this denoiser is a CFG-distilled student (cfg_mode {mode!r}): use guidance 'student'")
+
+    @torch.no_grad()
+    def __call__(self, reference: np.ndarray, audio: np.ndarray, n_frames: int, seed: int = 0,
+                 sampler: str = "ddim", steps: int = 25, guidance: str = "multi", cfg_a: float = 6.5,
+                 cfg_r: float = 2.5, tcd_gamma: float = 0.3) -> PipelineOutput:
+        self._check(reference, audio, n_frames, sampler, guidance)
+        m, dev, dt = self.models, self.device, self.dtype
+        F, M = m.frames, m.motion_frames
+        w = m.denoiser.config.audio_window
+        windows = -(-n_frames // F)
+        secs = {"audio_encoder": 0.0, "reference_net": 0.0, "denoise": 0.0, "vae_decode": 0.0, "vae_encode": 0.0}
+        gen = torch.Generator().manual_seed(seed)
+        nfe0 = m.denoiser.nfe
+
+        # Per video: audio features for every frame (plus w frames of zeros on each side), and the
+        # reference latent.
+        t0 = time.perf_counter()
+        total = windows * F
+        wav = torch.from_numpy(fit_audio_to_frames(audio, total)).to(dev)[None]
+        feats = m.audio_encoder(wav.to(torch.float32), total).to(dt)        # (1, total, L, D)
+        feats = torch.nn.functional.pad(feats, (0, 0, 0, 0, w, w))
+        secs["audio_encoder"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        ref_lat = encode_images(m.vae, to_tensor_images(reference).to(dev, dt))   # (C, h, w)
+        secs["vae_encode"] += time.perf_counter() - t0
+
+        scheduler = make_scheduler(sampler, m.schedule)
+        frames_out, motion = [], ref_lat[None].repeat(M, 1, 1, 1)
+        scales = torch.tensor([[cfg_a, cfg_r]], device=dev, dtype=dt)
+        for i in range(windows):
+            t0 = time.perf_counter()
+            bank = m.reference_net(torch.cat([ref_lat[None], motion])[None])     # once per window
+            secs["reference_net"] += time.perf_counter() - t0
+            a = feats[:, i * F: i * F + F + 2 * w]
+            t0 = time.perf_counter()
+            lat = self._denoise(scheduler, steps, bank, a, ref_lat.shape, gen, guidance, scales, sampler, tcd_gamma)
+            secs["denoise"] += time.perf_counter() - t0
+            motion = lat[0, -M:]
+            t0 = time.perf_counter()
+            frames_out.append(decode_latents(m.vae, lat[0]))
+            secs["vae_decode"] += time.perf_counter() - t0
+
+        video = torch.cat(frames_out)[:n_frames]
+        frames = ((video.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        nfe_total = m.denoiser.nfe - nfe0
+        out = Video(frames, float(FPS), fit_audio_to_frames(audio, n_frames), SAMPLE_RATE)
+        return PipelineOutput(out, nfe_total // windows, nfe_total, windows, secs)
+
+    def _denoise(self, scheduler, steps, bank, audio, lat_shape, gen, guidance, scales, sampler, tcd_gamma):
+        m, dev, dt = self.models, self.device, self.dtype
+        F = m.frames
+        scheduler.set_timesteps(steps, device=dev)
+        z = torch.randn((1, F, *lat_shape), generator=gen).to(dev, dt) * scheduler.init_noise_sigma
+        if guidance == "multi":
+            zeros = {k: torch.zeros_like(v) for k, v in bank.items()}
+            bank3 = {k: torch.cat([v, v, zeros[k]]) for k, v in bank.items()}
+            audio3 = torch.cat([audio, torch.zeros_like(audio), torch.zeros_like(audio)])
+        for t in scheduler.timesteps:
+            tt = t.to(dev)
+            if guidance == "multi":
+                out = m.denoiser(z.repeat(3, 1, 1, 1, 1), tt.expand(3), audio3, bank3)
+                eps = multi_cfg(out[0:1], out[1:2], out[2:3], scales[:, 0], scales[:, 1])
+            else:
+                eps = m.denoiser(z, tt.expand(1), audio, bank, cfg_scales=scales if guidance == "student" else None)
+            kw = {"eta": tcd_gamma, "generator": gen} if sampler == "tcd" else {}
+            z = scheduler.step(eps.flatten(0, 1), t, z.flatten(0, 1), **kw).prev_sample.view_as(z)
+        return z

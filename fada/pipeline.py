@@ -25,7 +25,7 @@ from .guidance import multi_cfg
 from .models.bundle import FadaModels, decode_latents, encode_images
 from .schedulers.scheduling_perflow import PeRFlowScheduler
 
-SAMPLERS = ("ddim", "perflow", "tcd")
+SAMPLERS = ("ddim", "perflow", "rflow", "tcd")
 GUIDANCE = ("multi", "student", "none")
 
 
@@ -48,6 +48,9 @@ def make_scheduler(sampler: str, schedule: dict, num_windows: int = 4):
         return DDIMScheduler(**common, timestep_spacing="trailing", set_alpha_to_one=True, clip_sample=False)
     if sampler == "perflow":
         return PeRFlowScheduler(**common, num_windows=num_windows)
+    if sampler == "rflow":
+        # Rectified flow is the one-window case of the piecewise flow: one straight path from t = 1.
+        return PeRFlowScheduler(**common, num_windows=1)
     if sampler == "tcd":
         return TCDScheduler(**common, timestep_spacing="trailing", set_alpha_to_one=True, clip_sample=False)
     raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")

@@ -57,7 +57,9 @@ class FadaModels:
 
     def to(self, device=None, dtype=None) -> "FadaModels":
         for m in (self.denoiser, self.reference_net, self.vae, self.audio_encoder):
-            m.to(device=device, dtype=dtype)
+            m.to(device=device)
+            if dtype is not None and dtype != next(m.parameters()).dtype:
+                m.to(dtype=dtype)
         return self
 
     def eval(self) -> "FadaModels":
@@ -98,11 +100,13 @@ def build_models(config_name: str = "tiny", cfg_mode: str = "none", wav2vec2_pat
     return FadaModels(config_name, denoiser, reference_net, vae, audio, schedule, source)
 
 
-def from_sd15(sd15_path: str | os.PathLike, wav2vec2_path: str | os.PathLike, cfg_mode: str = "none") -> FadaModels:
+def from_sd15(sd15_path: str | os.PathLike, wav2vec2_path: str | os.PathLike | None = None, cfg_mode: str = "none",
+              config_name: str = "sd15") -> FadaModels:
     """The real-world teacher's starting point: both UNets and the VAE from a local diffusers SD 1.5
-    folder, wav2vec2 from a local folder; the added layers keep their initialisation."""
+    folder, wav2vec2 from a local folder; the added layers keep their initialisation.
+    (`config_name` lets a test run the same path on a tiny folder it writes itself.)"""
     sd15_path = Path(sd15_path)
-    models = build_models("sd15", cfg_mode, wav2vec2_path=str(wav2vec2_path))
+    models = build_models(config_name, cfg_mode, wav2vec2_path=None if wav2vec2_path is None else str(wav2vec2_path))
     load_sd15_unet_weights(models.denoiser, sd15_path)
     load_sd15_unet_weights(models.reference_net, sd15_path)
     vae_dir = sd15_path / "vae"

@@ -136,6 +136,161 @@ def data_split(
     console.print(f"wrote {len(split.ids)} {dataset} test ids (seed {seed}) to {split.path}")
 
 
+# ----------------------------------------------------------------------------- benchmark
+
+def _split_names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _method_folders(items: list[str]) -> dict[str, Path]:
+    out = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise InputError(f"--method-folder takes NAME=DIR, got {item!r}")
+        out[name] = Path(folder)
+    return out
+
+
+@app.command("run")
+def run(
+    methods: str = typer.Option(..., "--methods", help="Comma-separated method names (`fada-bench list methods`)."),
+    suite: str = typer.Option("synthetic", "--suite", help="Suite name (`fada-bench list suites`)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the suite's first N samples."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder; a second run on it resumes [default: runs/SUITE]."),
+    seed: int = typer.Option(0, "--seed", help="Seeds generation (per sample) and the bootstrap."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric keys, or 'none' "
+                                          "[default: every metric whose backbone is available for the suite]."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq [default: data/SUITE]."),
+    method_folder: list[str] = typer.Option([], "--method-folder", help="NAME=DIR: videos of a precomputed method (repeatable)."),
+):
+    """Generate and score: writes run.json, samples.parquet, summary.csv/.json and videos/ under --out."""
+    import torch
+
+    from .runner import RunConfig, run_benchmark
+
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise InputError(f"--device must be cpu or cuda, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda, but torch sees no CUDA device here; use --device cpu")
+    names = None if metrics is None else ([] if metrics.strip().lower() == "none" else _split_names(metrics))
+    cfg = RunConfig(methods=_split_names(methods), suite=suite, out=out or Path("runs") / suite, limit=limit,
+                    seed=seed, metrics=names, device=device, data=data, method_folders=_method_folders(method_folder))
+    import os
+
+    show = int(os.environ.get("RANK", "0")) == 0
+    try:
+        with _progress("run") as p:
+            tasks: dict[str, int] = {}
+
+            def advance(method: str, done: int, total: int) -> None:
+                if method not in tasks:
+                    tasks[method] = p.add_task(method, total=total)
+                p.update(tasks[method], completed=done)
+
+            result = run_benchmark(cfg, advance if show else None)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/yellow]: finished samples are kept in {cfg.out}; "
+                      "run the same command again to resume")
+        raise typer.Exit(130)
+    if result.summary is None:     # a process other than the first: process 0 reports
+        return
+    _print_summary(result.summary)
+    console.print(f"wrote {result.out}/run.json, samples.parquet, summary.csv, summary.json and videos/")
+    if result.n_failed:
+        console.print(f"[yellow]warning[/yellow]: {result.n_failed} of {result.n_samples} samples failed "
+                      "(samples.parquet has each error); the first:")
+        for m, sid, err in result.failures[:5]:
+            console.print(f"  {m} {sid}: {err}", highlight=False)
+    if result.all_failed:
+        raise typer.Exit(2)
+
+
+def _print_summary(df) -> None:
+    from rich.table import Table
+
+    table = Table(title="summary (mean and 95% interval)")
+    for col in ("method", "metric", "mean", "95% CI", "n", "failed"):
+        table.add_column(col, justify="right" if col not in ("method", "metric") else "left")
+    for r in df.itertuples(index=False):
+        ci = "-" if r.mean != r.mean else f"[{r.ci95_low:.4g}, {r.ci95_high:.4g}]"
+        table.add_row(r.method, f"{r.metric}[{r.backbone}]", f"{r.mean:.4g}", ci, str(r.n), str(r.n_failed))
+    Console().print(table)
+
+
+@app.command("list")
+def list_(what: str = typer.Argument(..., help="methods, suites or metrics")):
+    """Print the registered methods, suites or metrics, one line each."""
+    from rich.table import Table
+
+    from .registry import METHODS, METRICS, SUITES, list_metrics
+
+    if what not in ("methods", "suites", "metrics"):
+        raise InputError(f"list takes methods, suites or metrics, got {what!r}")
+    table = Table(box=None, pad_edge=False)
+    if what == "methods":
+        for col in ("method", "adapter", "sampler", "steps", "cfg", "expected NFE", "also", "description"):
+            table.add_column(col, overflow="fold")
+        for name, card in METHODS.items():
+            s = card.summary_line()
+            table.add_row(name, s["adapter"], s["sampler"], s["steps"], s["cfg"], s["expected_nfe"],
+                          ", ".join(METHODS.aliases_of(name)), card.description)
+    elif what == "suites":
+        for col in ("suite", "world", "description"):
+            table.add_column(col)
+        for name, cls in SUITES.items():
+            table.add_row(name, cls.world, cls.description)
+    else:
+        for col in ("metric", "key", "backbone", "kind", "synthetic world", "real world"):
+            table.add_column(col, overflow="fold")
+        synthetic = {k: (ok, why) for k, _, ok, why in list_metrics("synthetic")}
+        for key, cls, ok, why in list_metrics("real"):
+            state = lambda ok, why: "weights present" if ok else f"missing: {why}"   # noqa: E731
+            table.add_row(key, cls.key(), cls.backbone, "per sample" if cls.per_sample else "per set",
+                          state(*synthetic[key]), state(ok, why))
+        if not len(METRICS.names()):
+            console.print("no metrics registered")
+    Console(width=200).print(table)
+
+
+@app.command("table")
+def table(
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json)."),
+    paper: int = typer.Option(..., "--paper", help="The paper's table: 1, 2, 3 or 4."),
+    fmt: str = typer.Option("md", "--format", help="md, csv or latex."),
+):
+    """The paper's table with its numbers and ours side by side (ours: mean [95% CI], with backbone)."""
+    from .tables import render
+
+    typer.echo(render(paper, run_dirs, fmt), nl=False)
+
+
+@app.command("baseline")
+def baseline(run_dir: Path = typer.Argument(..., help="A finished run folder."),
+             out: Path = typer.Option(Path("results/baselines/synthetic.json"), "--out", help="Baseline file to write.")):
+    """Write a drift baseline from a run: each metric's mean and its tolerance (from its CI)."""
+    from .drift import make_baseline
+
+    b = make_baseline(run_dir, out)
+    console.print(f"wrote {len(b['metrics'])} metrics of {run_dir} to {out} ({b['rule']})")
+
+
+@app.command("check")
+def check(run_dir: Path = typer.Argument(..., help="A finished run folder."),
+          baseline: Path = typer.Option(..., "--baseline", help="Baseline file (`fada-bench baseline`).")):
+    """Compare a run with a baseline; exit 1 and name each metric that drifted past its tolerance."""
+    from .drift import check_run
+
+    drifts, n = check_run(baseline, run_dir)
+    if drifts:
+        for d in drifts:
+            typer.echo(f"DRIFT {d}")
+        typer.echo(f"{len(drifts)} of {n} metrics drifted past their tolerance")
+        raise typer.Exit(1)
+    typer.echo(f"ok: {n} metrics within tolerance of {baseline}")
+
+
 def main():
     try:
         app()

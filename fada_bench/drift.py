@@ -1,0 +1,118 @@
+"""Metric drift: a committed baseline of a run's summary, and the check of a new run against it.
+
+Each metric's tolerance is stored in the baseline file, derived from its confidence interval:
+half of the interval's half-width, and never below 0.1% of the mean. The run being checked uses
+the same samples and seeds, so a faithful rerun lands far inside its sampling interval; the
+tolerance covers floating-point differences between machines and library versions, and trips on
+a change to a metric, a backbone or the data. Wall-clock rows are not baselined: they measure the
+machine, not the code.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from fada.data.io import write_text_atomic
+from fada.errors import InputError
+
+CI_FRACTION = 0.5       # of the CI half-width
+REL_FLOOR = 1e-3        # of |mean|
+ABS_FLOOR = 1e-9
+NOT_BASELINED = ("wallclock",)
+
+
+def tolerance(mean: float, low: float, high: float) -> float:
+    half = (high - low) / 2 if math.isfinite(high - low) else 0.0
+    return max(CI_FRACTION * half, REL_FLOOR * abs(mean) if math.isfinite(mean) else 0.0, ABS_FLOOR)
+
+
+def _read_summary(run_dir: Path) -> tuple[pd.DataFrame, dict]:
+    csv = run_dir / "summary.csv"
+    if not csv.is_file():
+        raise InputError(f"{run_dir} has no summary.csv: finish the run first (`fada-bench run ... --out {run_dir}`)")
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    return pd.read_csv(csv), info
+
+
+def make_baseline(run_dir: str | Path, out: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    s, info = _read_summary(run_dir)
+    cfg = info.get("config", {})
+    entries = []
+    for r in s.itertuples(index=False):
+        if r.backbone in NOT_BASELINED:
+            continue
+        mean = float(r.mean)
+        entries.append({"method": r.method, "metric": r.metric, "backbone": r.backbone,
+                        "mean": mean if math.isfinite(mean) else None,
+                        "tolerance": tolerance(mean, float(r.ci95_low), float(r.ci95_high)),
+                        "ci95_low": float(r.ci95_low) if math.isfinite(r.ci95_low) else None,
+                        "ci95_high": float(r.ci95_high) if math.isfinite(r.ci95_high) else None,
+                        "n": int(r.n)})
+    baseline = {
+        "format": 1,
+        "rule": f"tolerance = max({CI_FRACTION} x CI half-width, {REL_FLOOR} x |mean|, {ABS_FLOOR})",
+        "made_from": {"run": str(run_dir), "suite": cfg.get("suite"), "n_samples": cfg.get("n_samples"),
+                      "limit": cfg.get("limit"), "seed": cfg.get("seed"), "methods": cfg.get("methods"),
+                      "commit": info.get("git", {}).get("commit"),
+                      "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        "metrics": entries}
+    write_text_atomic(out, json.dumps(baseline, indent=1) + "\n")
+    return baseline
+
+
+@dataclass
+class Drift:
+    method: str
+    metric: str
+    backbone: str
+    baseline: float | None
+    value: float | None
+    tolerance: float
+
+    def __str__(self) -> str:
+        name = f"{self.method} {self.metric}[{self.backbone}]"
+        if self.value is None:
+            return f"{name}: no value in the run (baseline {self.baseline:.6g})"
+        if self.baseline is None:
+            return f"{name}: {self.value:.6g}, the baseline has no value"
+        d = self.value - self.baseline
+        rel = f", {100 * d / abs(self.baseline):+.1f}%" if self.baseline else ""
+        return (f"{name}: {self.value:.6g} against baseline {self.baseline:.6g} "
+                f"({d:+.4g}{rel}; tolerance {self.tolerance:.3g})")
+
+
+def check_run(baseline_file: str | Path, run_dir: str | Path) -> tuple[list[Drift], int]:
+    """The drifted metrics and the number of metrics compared."""
+    path = Path(baseline_file)
+    try:
+        base = json.loads(path.read_text())
+        entries = base["metrics"]
+    except FileNotFoundError:
+        raise InputError(f"no baseline file {path}; write one with `fada-bench baseline RUN_DIR --out {path}`") from None
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"{path} is not a baseline file (written by `fada-bench baseline`)") from None
+    s, info = _read_summary(Path(run_dir))
+    run_suite, base_suite = info.get("config", {}).get("suite"), base.get("made_from", {}).get("suite")
+    if run_suite and base_suite and run_suite != base_suite:
+        raise InputError(f"the baseline is of suite {base_suite}, the run of suite {run_suite}")
+    values = {(r.method, r.metric, r.backbone): float(r.mean) for r in s.itertuples(index=False)}
+    drifts = []
+    for e in entries:
+        k = (e["method"], e["metric"], e["backbone"])
+        want, tol = e["mean"], float(e["tolerance"])
+        got = values.get(k)
+        got = None if got is None or not math.isfinite(got) else got
+        if want is None and got is None:
+            continue
+        if want is None or got is None or abs(got - want) > tol:
+            drifts.append(Drift(*k, want, got, tol))
+    return drifts, len(entries)

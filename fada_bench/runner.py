@@ -1,0 +1,266 @@
+"""`fada-bench run`: generate every (method, sample) video, score it, summarise.
+
+Resume is per sample: after each sample the runner writes one JSON record (atomically) saying
+what is finished: the video and its content hash, the card and seed that made it, and each
+metric's value or cached features. A second run on the same folder skips every finished step, so
+a SIGKILL loses at most the sample in flight and a metric added later scores only that metric.
+
+With several processes (`accelerate launch -m fada_bench.cli run ...` or torchrun), process k
+takes samples k, k + P, k + 2P, ...; every process writes its own records, and process 0 waits
+for the others and writes the summary from all records.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from fada.errors import InputError
+
+from .adapters import RunContext, make_adapter
+from .cards import MethodCard
+from .registry import METHODS, METRICS, metric_available
+from .paths import REPO_ROOT
+from .scoring import Scorer, VideoFiles, error_text, make_metric
+from .store import RunStore, StorageError, sha256_file
+from .suites import Suite, make_suite
+from .summary import MethodPlan, generated, sample_status, samples_frame, scored, summary_frame
+
+
+@dataclass
+class RunConfig:
+    methods: list[str]
+    suite: str
+    out: Path
+    limit: int | None = None
+    seed: int = 0
+    metrics: list[str] | None = None       # None: every available metric; []: none
+    device: str = "cpu"
+    data: Path | None = None
+    method_folders: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    out: Path
+    summary: object            # pandas DataFrame (None on processes other than 0)
+    n_samples: int
+    n_failed: int
+    failures: list[tuple[str, str, str]]   # (method, sample, error), the first few
+
+    @property
+    def all_failed(self) -> bool:
+        return self.n_samples > 0 and self.n_failed == self.n_samples
+
+
+Progress = Callable[[str, int, int], None]   # (method, done, total)
+
+
+def sample_seed(seed: int, sample_id: str) -> int:
+    """A generation seed per sample, independent of order and sharding."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{sample_id}".encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+# ---------------------------------------------------------------------------- setup
+
+def resolve_methods(names: list[str]) -> list[MethodCard]:
+    if not names:
+        raise InputError(f"--methods is empty; known methods: {', '.join(METHODS.names())}")
+    cards, seen = [], set()
+    for n in names:
+        card = METHODS.get(n)
+        if card.name not in seen:           # an alias names the same run
+            seen.add(card.name)
+            cards.append(card)
+    return cards
+
+
+def resolve_metrics(names: list[str] | None, world: str) -> dict[str, type]:
+    """Metric classes by their result key (name[backbone])."""
+    if names is None:
+        chosen = [cls for _, cls in METRICS.items() if metric_available(cls, world)[0]]
+    else:
+        chosen = []
+        for n in names:
+            cls = METRICS.get(n)
+            ok, why = metric_available(cls, world)
+            if not ok:
+                raise InputError(f"metric {n} cannot run on the {world} world: {why}")
+            chosen.append(cls)
+    out = {}
+    for cls in chosen:
+        out.setdefault(cls.key(), cls)
+    return out
+
+
+def distributed(device: str):
+    """(rank, world size, accelerate state or None)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, None
+    from accelerate import PartialState
+
+    state = PartialState(cpu=device == "cpu")
+    return state.process_index, state.num_processes, state
+
+
+def environment() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for pkg in ("fada-bench", "torch", "numpy", "diffusers", "transformers", "accelerate", "torchmetrics",
+                "av", "pandas", "scipy", "mediapipe"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    git = {"commit": None, "dirty": None}
+    try:
+        git["commit"] = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                                       text=True, timeout=10, check=True).stdout.strip()
+        git["dirty"] = bool(subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "-uno"],
+                                           capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    import torch
+
+    hw = {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
+          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+          "cuda": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+          if torch.cuda.is_available() else []}
+    return {"versions": versions, "git": git, "hardware": hw}
+
+
+def _identity(suite: Suite) -> dict:
+    # What must not change between a run and its resumption (paths may).
+    return {k: v for k, v in suite.info().items() if k not in ("cache", "split_file", "data")}
+
+
+# ---------------------------------------------------------------------------- the run
+
+def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
+    cards = resolve_methods(cfg.methods)
+    suite = make_suite(cfg.suite, cfg.data)
+    if cfg.limit is not None and cfg.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {cfg.limit}")
+    ids = suite.ids()[: cfg.limit]
+    if not ids:
+        raise InputError(f"suite {suite.name} has no samples")
+    rank, world_size, state = distributed(cfg.device)
+    device = str(state.device) if state is not None and cfg.device != "cpu" else cfg.device
+    metric_classes = resolve_metrics(cfg.metrics, suite.world)
+    metrics = {k: make_metric(c, cfg.seed, suite.world, device) for k, c in metric_classes.items()}
+
+    store = RunStore(cfg.out)
+    store.check_writable()
+    old = store.read_json("run.json")
+    if old and (old.get("config", {}).get("suite_identity"), old.get("config", {}).get("seed")) != (
+            _identity(suite), cfg.seed):
+        raise InputError(f"{cfg.out} holds a run of suite {old['config'].get('suite')} with seed "
+                         f"{old['config'].get('seed')}; resume it with the same --suite and --seed, "
+                         "or choose another --out")
+    run_info = {
+        "config": {"methods": [c.name for c in cards], "suite": suite.name, "suite_identity": _identity(suite),
+                   "suite_info": suite.info(), "limit": cfg.limit, "n_samples": len(ids), "seed": cfg.seed,
+                   "metrics": list(metrics), "device": cfg.device, "processes": world_size,
+                   "cards": {c.name: {"path": str(c.path), "fingerprint": c.fingerprint(), "adapter": c.adapter,
+                                      "checkpoint": c.checkpoint, "sampler": c.sampler, "steps": c.steps,
+                                      "cfg": vars(c.cfg), "expected_nfe": c.expected_nfe} for c in cards}},
+        "seeds": {"run": cfg.seed, "sample": "sha256(f'{run}/{sample_id}')[:4] as a 31-bit integer",
+                  "bootstrap": cfg.seed},
+        "command": sys.argv, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "status": "running", **environment()}
+    if rank == 0:
+        store.write_json("run.json", run_info)
+
+    mine = ids[rank::world_size]
+    suite.prepare(mine)
+    scorer = Scorer(store, metrics)
+    ctx = RunContext(device=device, method_folders=dict(cfg.method_folders))
+    timed = {}
+    for card in cards:
+        adapter = make_adapter(card, ctx)
+        timed[card.name] = adapter.timed
+        _run_method(card, adapter, mine, suite, store, scorer, cfg.seed, progress)
+
+    if state is not None:
+        state.wait_for_everyone()
+    if rank != 0:
+        return RunResult(store.root, None, 0, 0, [])
+
+    records = {(c.name, sid): store.read_record(c.name, sid) for c in cards for sid in ids}
+    plans = [MethodPlan(c.name, timed[c.name], ids) for c in cards]
+    index = {sid: i for i, sid in enumerate(ids)}
+    summary = summary_frame(plans, records, metrics, scorer, suite.sample, index)
+    store.write_samples(samples_frame(plans, records, metrics))
+    store.write_summary(summary)
+    statuses = [(m, sid, *sample_status(r, list(metrics))) for (m, sid), r in records.items()]
+    failed = [(m, sid, err) for m, sid, st, err in statuses if st != "ok"]
+    store.write_json("run.json", {**run_info, "status": "finished",
+                                  "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                  "n_failed": len(failed)})
+    return RunResult(store.root, summary, len(statuses), len(failed), failed[:20])
+
+
+def _finished_generation(rec: dict | None, card: MethodCard, seed: int, store: RunStore) -> bool:
+    if not generated(rec) or rec.get("card") != card.fingerprint() or rec.get("run_seed") != seed:
+        return False
+    path = store.root / rec["gen"]["video"]
+    # The video on disk must be the one that was scored: a damaged or replaced file is regenerated.
+    return path.is_file() and sha256_file(path) == rec["gen"]["video_sha256"]
+
+
+def _run_method(card: MethodCard, adapter, ids: list[str], suite: Suite, store: RunStore, scorer: Scorer,
+                seed: int, progress: Progress | None) -> None:
+    setup_error, set_up = None, False
+    for done, sid in enumerate(ids):
+        rec = store.read_record(card.name, sid)
+        if not _finished_generation(rec, card, seed, store):
+            if not set_up:       # load a generator only when something needs generating
+                set_up = True
+                try:
+                    adapter.setup()
+                except InputError as e:
+                    setup_error = str(e)
+            rec = _generate(card, adapter, sid, suite, store, seed, setup_error)
+        missing = [k for k in scorer.metrics if not scored(rec, k)]
+        if generated(rec) and missing:
+            files = VideoFiles(lambda: suite.sample(sid), store.root / rec["gen"]["video"], rec.get("gt_sha256"))
+            for k in missing:
+                rec["scored"][k] = scorer.score(k, files, rec["gen"]["video_sha256"])
+            if any(scorer.uses_ground_truth(k) for k in missing):
+                rec["gt_sha256"] = files.gt_sha
+            store.write_record(rec)
+        if progress:
+            progress(card.name, done + 1, len(ids))
+
+
+def _generate(card: MethodCard, adapter, sid: str, suite: Suite, store: RunStore, seed: int,
+              setup_error: str | None) -> dict:
+    s = sample_seed(seed, sid)
+    rec = {"method": card.name, "sample": sid, "card": card.fingerprint(), "run_seed": seed, "seed": s,
+           "scored": {}}
+    t0 = time.perf_counter()
+    try:
+        if setup_error:
+            raise InputError(setup_error)
+        sample = suite.sample(sid)
+        gen = adapter.generate(sample, s)
+        seconds = time.perf_counter() - t0
+        path, sha = store.write_video(card.name, sid, gen.video)
+        rec["gen"] = {"status": "ok", "error": None, "seconds": seconds, "video": str(path.relative_to(store.root)),
+                      "video_sha256": sha, "video_seconds": gen.video.n_frames / gen.video.fps,
+                      "nfe_per_window": gen.nfe_per_window, "nfe_total": gen.nfe_total, "windows": gen.windows,
+                      "stage_seconds": gen.seconds}
+    except StorageError:
+        raise
+    except Exception as e:   # one sample's failure is recorded; the run goes on
+        rec["gen"] = {"status": "failed", "error": error_text(e), "seconds": time.perf_counter() - t0}
+    store.write_record(rec)
+    return rec

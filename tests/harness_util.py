@@ -1,0 +1,40 @@
+"""Helpers for the harness tests: a tiny synthetic suite and ways to run `fada-bench run`."""
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fada.data.synthetic.build import WorldConfig, plan
+
+TESTS = Path(__file__).resolve().parent
+# 4 test clips of 0.8 s at 32 px: renders in about a second.
+TINY_WORLD = WorldConfig(n_train=0, n_test=4, n_openset=2, size=32, seed=11, seconds=0.8)
+
+
+def write_tiny_split(folder: Path, cfg: WorldConfig = TINY_WORLD) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = sorted(s.id for s in plan(cfg) if s.split == "test")
+    path = folder / "synthetic.json"
+    path.write_text(json.dumps({"dataset": "synthetic", "seed": 0, "world": dataclasses.asdict(cfg),
+                                "n": len(ids), "ids": ids}))
+    return path
+
+
+def bench_env(root: Path) -> dict[str, str]:
+    """Environment of a harness test: its own split file and world cache."""
+    write_tiny_split(root / "splits")
+    return {"FADA_BENCH_SPLITS": str(root / "splits"), "FADA_BENCH_CACHE": str(root / "cache")}
+
+
+def subprocess_env(env: dict[str, str], **extra) -> dict[str, str]:
+    e = {**os.environ, **env, **extra}
+    e["PYTHONPATH"] = os.pathsep.join([str(TESTS), e.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    e["FADA_BENCH_PLUGINS"] = "harness_toy_plugin"
+    return e
+
+
+def cli(args: list[str], env: dict[str, str], **extra) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fada_bench", *args], env=subprocess_env(env, **extra),
+                          capture_output=True, text=True, timeout=300)

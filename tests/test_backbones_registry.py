@@ -195,3 +195,17 @@ def test_fetch_unreachable_server_is_a_clear_error(tmp_path, entry):
     s.close()
     with pytest.raises(wr.WeightsError, match="failed"):
         wr.fetch("test_file", url, tmp_path, timeout=5)
+
+
+def test_every_standard_backbone_has_its_weights_entry():
+    from fada_bench.metrics.backbones import standard
+    weight_backbones = {e.backbone for e in wr.ENTRIES.values()}
+    needs_no_file = {"niqe-skimage", "mediapipe"}
+    assert set(standard.STANDARD) - needs_no_file == weight_backbones
+
+
+def test_build_by_name_reports_the_missing_file(dirs):
+    from fada_bench.metrics.backbones import standard
+    with pytest.raises(wr.WeightsError, match="syncnet_v2.model"):
+        standard.build("syncnet_v2")
+    assert standard.build("niqe-skimage").name == "niqe-skimage"

@@ -147,16 +147,11 @@ def _how_to_fix(e: WeightEntry) -> str:
             "or pass its path")
 
 
-def find(name: str, path: str | os.PathLike | None = None, *, check: bool = True) -> Path:
-    """The path of weight file `name`, checked against its published checksum.
-    Raises `WeightsError` naming the file, where it looked, and how to get it."""
-    s = verify(name, path) if check else None
-    e = entry(name)
-    if s is None:
-        for cand in _candidates(e, path):
-            if cand.is_file():
-                return cand
-        s = WeightStatus(e, "missing", False, None, "looked in " + ", ".join(map(str, _candidates(e, path))))
+def find(name: str, path: str | os.PathLike | None = None) -> Path:
+    """The path of weight file `name`, checked against its published checksum where there is
+    one. Raises `WeightsError` naming the file, where it looked, and how to get it."""
+    s = verify(name, path)
+    e = s.entry
     if s.state == "missing":
         raise WeightsError(f"weight file {e.filename} ({e.name}, for the {e.backbone} backbone) not found; "
                            f"{s.detail}. To get it: {_how_to_fix(e)}")

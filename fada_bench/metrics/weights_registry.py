@@ -4,7 +4,10 @@ Each entry names one file as its authors publish it (the same bytes that pytorch
 StyleGAN-V, DisCo or syncnet_python load), the backbone that reads it, where a user gets it and,
 where the authors publish one, its checksum. Where no checksum is published we record none and
 report the file as *unverified* rather than invent one; pytorch-fid's file name carries the first
-8 hex digits of its sha256 (torch.hub's naming rule), which we check.
+8 hex digits of its sha256 (torch.hub's naming rule), which we check. (A third-party repository
+records 6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2 for torch-fidelity's
+copy of the same file, consistent with that rule; the authors do not publish it, so we check only
+the prefix.)
 
 Lookup order for a file: the path the user gives (a file, or a folder holding it), then each
 folder in $FADA_BENCH_WEIGHTS (os.pathsep-separated), then ~/.cache/fada-bench/weights.

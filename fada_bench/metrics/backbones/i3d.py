@@ -10,8 +10,8 @@
    StyleGAN-V calls it with rescale/resize inside; we call it with `rescale=False, resize=False`
    on our own preprocessed input, as `common_metrics_on_video_quality`'s styleganv path does.
 
-Recent video-generation papers mostly report FVD with the TorchScript file (StyleGAN-V and the
-scripts derived from it); cd-fvd and VideoGPT use the state dict. The two give different
+Of the code we read, recent video-generation evaluations mostly use the TorchScript file
+(StyleGAN-V and the scripts derived from it); cd-fvd, VideoGPT and DisCo use the state dict. The two give different
 numbers, so they are two backbone names, never one.
 
 Features: the 400-d logits, before softmax, as the TF FVD reference uses them ("logits" layer:

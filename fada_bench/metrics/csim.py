@@ -1,0 +1,42 @@
+"""CSIM: identity similarity between the reference image and each generated frame (beyond the
+paper; its peers report it): the mean over frames of the cosine similarity of face identity
+embeddings (ArcFace in the real world, the inverse renderer's identity in the synthetic one)."""
+from __future__ import annotations
+
+import numpy as np
+
+from fada.data.io import Video
+
+from ..types import Sample
+from .backbone_metric import BackboneMetric
+from .backbones import IdentityEmbedder
+
+
+def cosine_to(ref: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of `rows` (T x D) with the vector `ref` (D,)."""
+    ref = np.asarray(ref, np.float64).ravel()
+    rows = np.asarray(rows, np.float64)
+    den = np.linalg.norm(rows, axis=1) * np.linalg.norm(ref)
+    return rows @ ref / np.maximum(den, 1e-12)
+
+
+class IdentitySimilarity(BackboneMetric):
+    name = "csim"
+    protocol = IdentityEmbedder
+    per_sample = True
+    higher_is_better = True
+    sampling = "every frame against the sample's reference image"
+
+    def features(self, video: Video, sample: Sample) -> np.ndarray:
+        ref = np.asarray(self.net.embed_identity(sample.reference[None]))[0]
+        return cosine_to(ref, self.net.embed_identity(video.frames))
+
+    def sample_value(self, gen: np.ndarray, ref: np.ndarray | None) -> float:
+        return float(np.mean(gen))
+
+# ---------------------------------------------------------------------------- the synthetic world
+# Its small backbones are trained on synthetic faces only; on real video they would measure nothing.
+from . import synthetic_backbones as _syn  # noqa: E402
+from .backbone_metric import register_bound  # noqa: E402
+
+IdentitySimilaritySynthetic = register_bound(IdentitySimilarity, _syn.BACKBONE_NAME, _syn.load_inverse_renderer, worlds=("synthetic",))

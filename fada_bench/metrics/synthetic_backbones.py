@@ -1,0 +1,416 @@
+"""The synthetic world's metric backbones: small networks trained on that world by
+`fada_bench.metrics.train_backbones` and shipped under fada_bench/weights/synthetic/.
+
+They stand in for the standard backbones where only the synthetic world exists, and their
+metric keys say so (`fid[synthetic]`, never `fid[inception]`):
+
+| network            | stands in for                   | serves                                      |
+|--------------------|---------------------------------|---------------------------------------------|
+| inverse renderer   | 3D face reconstruction, ArcFace | E-FID (expression), FID (penultimate        |
+|                    | and Inception                   | features), CSIM (identity)                  |
+| video network      | I3D / 3D-ResNet                 | FVD (penultimate features of 16-frame clips) |
+| SyncNet            | SyncNet v2                      | Sync-D, Sync-C, AV offset                   |
+| IQA regressor      | Q-Align                         | IQA on the 1-5 scale                        |
+
+Preprocessing lives here and only here: training and scoring call the same functions. Weights are
+safetensors, checked against the sha256 in weights/synthetic/registry.json before loading.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fada.data.dataset import _resize
+from fada.data.io import SAMPLE_RATE, check_frames
+from fada.data.synthetic.params import EXPRESSION_DIM, IDENTITY_FIELDS, POSE_DIM
+
+from .backbone_metric import content_digest
+from .weights_registry import WeightsError, sha256_file
+
+BACKBONE_NAME = "synthetic"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights" / "synthetic"
+REGISTRY_FILE = WEIGHTS_DIR / "registry.json"
+REBUILD_COMMAND = "python -m fada_bench.metrics.train_backbones"
+
+# The voice's pitch is an identity parameter that no image shows.
+VISIBLE_IDENTITY = tuple(f for f in IDENTITY_FIELDS if f != "voice_f0")
+VISIBLE_IDENTITY_IDX = np.array([IDENTITY_FIELDS.index(f) for f in VISIBLE_IDENTITY])
+DEGRADATIONS = ("blur", "noise", "compression")
+
+IR_SIZE = 64          # inverse renderer input side
+VIDEO_SIZE = 64       # video network input side
+CLIP_LEN = 16         # frames per FVD clip, as I3D and the 3D-ResNets
+IQA_SIZE = 128        # the IQA regressor sees the suite's full resolution, where blur and noise live
+SYNC_WINDOW = 5       # video frames per SyncNet window
+MFCC_PER_FRAME = 4    # 100 Hz MFCCs against 25 fps video
+MFCC_WINDOW = 20      # 0.2 s of MFCCs per window, as syncnet_python
+# Mouth region of a face-cropped frame (top, bottom, left, right as fractions), cut with a margin
+# and resized to MOUTH_PAD; scoring takes the centre MOUTH_HW, training a jittered crop of it.
+MOUTH_BOX = (0.52, 0.80, 0.29, 0.71)
+MOUTH_PAD = (36, 52)
+MOUTH_HW = (32, 48)
+
+
+# ============================================================================ preprocessing
+
+def images_to_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 T x H x W x 3 -> float N x 3 x size x size in [-1, 1] (area resize when shrinking)."""
+    frames = _resize(check_frames(frames), size)
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def mouth_crops(frames: np.ndarray) -> np.ndarray:
+    """uint8 T x H x W x 3 face-cropped frames -> uint8 T x MOUTH_PAD grey mouth regions."""
+    import cv2
+
+    check_frames(frames)
+    h, w = frames.shape[1:3]
+    t, b, l, r = MOUTH_BOX
+    box = frames[:, int(round(t * h)):int(round(b * h)), int(round(l * w)):int(round(r * w))]
+    out = np.empty((frames.shape[0], *MOUTH_PAD), dtype=np.uint8)
+    for i, f in enumerate(box):
+        g = cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY)
+        out[i] = cv2.resize(g, (MOUTH_PAD[1], MOUTH_PAD[0]), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def centre_mouth(crops: np.ndarray) -> np.ndarray:
+    dy, dx = (MOUTH_PAD[0] - MOUTH_HW[0]) // 2, (MOUTH_PAD[1] - MOUTH_HW[1]) // 2
+    return crops[:, dy:dy + MOUTH_HW[0], dx:dx + MOUTH_HW[1]]
+
+
+def video_windows(crops: np.ndarray) -> torch.Tensor:
+    """T x h x w uint8 crops -> (T - 4) x 5 x h x w float windows (frames t..t+4 as channels)."""
+    x = torch.from_numpy(np.ascontiguousarray(crops)).float().div_(127.5).sub_(1.0)
+    n = x.shape[0] - SYNC_WINDOW + 1
+    idx = torch.arange(n)[:, None] + torch.arange(SYNC_WINDOW)[None, :]
+    return x[idx]
+
+
+def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """13 MFCCs at 100 Hz, python_speech_features' defaults, as syncnet_python computes them.
+
+    syncnet_python reads 16-bit wav samples, so the waveform is put on that scale first: the
+    log-energy coefficient then has the same offset as there."""
+    import python_speech_features
+
+    a = np.asarray(audio, dtype=np.float64) * 32768.0
+    return python_speech_features.mfcc(a, sample_rate).astype(np.float32)
+
+
+def audio_windows(coeffs: np.ndarray, n_frames: int) -> torch.Tensor:
+    """M x 13 MFCCs -> (n_frames - 4) x 1 x 13 x 20 windows; window t starts at video frame t.
+
+    The MFCC track of a clip is a few steps short of 4 per frame at its end (the last 25 ms
+    analysis window does not fit); the last step is repeated to fill it. syncnet_python never
+    scores that last window, and neither does the metric."""
+    need = MFCC_PER_FRAME * (n_frames - SYNC_WINDOW) + MFCC_WINDOW
+    c = np.asarray(coeffs, dtype=np.float32)
+    if c.shape[0] < need:
+        c = np.concatenate([c, np.repeat(c[-1:], need - c.shape[0], axis=0)])
+    x = torch.from_numpy(np.ascontiguousarray(c.T))           # 13 x M
+    n = n_frames - SYNC_WINDOW + 1
+    idx = MFCC_PER_FRAME * torch.arange(n)[:, None] + torch.arange(MFCC_WINDOW)[None, :]
+    return x[:, idx].permute(1, 0, 2).unsqueeze(1)
+
+
+# ============================================================================ networks
+
+def _conv(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, (k - 1) // 2 if k % 2 else (k - s) // 2, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class InverseRendererNet(nn.Module):
+    """64 px frame -> identity (visible fields), expression, pose and degradation, each
+    standardised by the training set's statistics (buffers `target_mean`, `target_std`).
+
+    The degradation head (blur, noise and JPEG strength) is there so that the penultimate
+    features, which FID[synthetic] uses, change with image quality as Inception's do: trained on
+    the parameters alone, the network would learn to ignore blur and noise."""
+    n_identity, n_expression, n_pose, n_degradation = len(VISIBLE_IDENTITY), EXPRESSION_DIM, POSE_DIM, len(DEGRADATIONS)
+    n_out = n_identity + n_expression + n_pose + n_degradation
+    n_features = 256
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Sequential(
+            _conv(3, 32, 4, 2),                      # 32 px
+            _conv(32, 64, 3, 2), _conv(64, 64),      # 16 px
+            _conv(64, 128, 3, 2), _conv(128, 128),   # 8 px
+            _conv(128, 256, 3, 2),                   # 4 px
+            nn.Flatten(),                            # where things are matters (pose): no pooling
+            nn.Linear(256 * 16, self.n_features), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(self.n_features, self.n_out)
+        self.register_buffer("target_mean", torch.zeros(self.n_out))
+        self.register_buffer("target_std", torch.ones(self.n_out))
+
+    def slices(self) -> dict[str, slice]:
+        a = self.n_identity
+        b = a + self.n_expression
+        c = b + self.n_pose
+        return {"identity": slice(0, a), "expression": slice(a, b), "pose": slice(b, c),
+                "degradation": slice(c, self.n_out)}
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.trunk(x)
+        return f, self.head(f)
+
+
+class VideoFeatureNet(nn.Module):
+    """16 x 64 px clip -> standardised clip targets (expression and pose at four frames, their
+    motion, degradation, background instability, colours); the 128-d penultimate features are
+    FVD[synthetic]'s. (2+1)D convolutions: a spatial 3x3 then a temporal 3 at each scale."""
+    n_features = 128
+
+    def __init__(self, n_out: int):
+        super().__init__()
+
+        def st(cin, cout, s_space, s_time):
+            return nn.Sequential(
+                nn.Conv3d(cin, cout, (1, 3, 3), (1, s_space, s_space), (0, 1, 1), bias=False),
+                nn.BatchNorm3d(cout), nn.ReLU(inplace=True),
+                nn.Conv3d(cout, cout, (3, 1, 1), (s_time, 1, 1), (1, 0, 0), bias=False),
+                nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+
+        self.trunk = nn.Sequential(
+            nn.Conv3d(3, 16, (1, 4, 4), (1, 2, 2), (0, 1, 1), bias=False), nn.BatchNorm3d(16), nn.ReLU(inplace=True),
+            st(16, 32, 2, 1),     # 16 x 16 x 16
+            st(32, 64, 2, 2),     # 8 x 8 x 8
+            st(64, 128, 2, 2),    # 4 x 4 x 4
+            nn.Flatten(),
+            nn.Linear(128 * 4 * 4 * 4, self.n_features), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(self.n_features, n_out)
+        self.register_buffer("target_mean", torch.zeros(n_out))
+        self.register_buffer("target_std", torch.ones(n_out))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.trunk(x)
+        return f, self.head(f)
+
+
+class SyncNetSmall(nn.Module):
+    """Two towers into one space: 5 grey mouth crops stacked as channels (SyncNet's early fusion)
+    and 0.2 s of MFCCs. Embeddings are unit vectors, so distances lie in [0, 2]."""
+    dim = 128
+
+    def __init__(self):
+        super().__init__()
+        self.lip = nn.Sequential(
+            _conv(SYNC_WINDOW, 48), _conv(48, 64, 3, 2),     # 16 x 24
+            _conv(64, 96, 3, 2), _conv(96, 128, 3, 2),       # 4 x 6
+            nn.Flatten(), nn.Linear(128 * 4 * 6, 256), nn.ReLU(inplace=True), nn.Linear(256, self.dim))
+        self.aud = nn.Sequential(
+            _conv(1, 32), _conv(32, 64, 3, 2),               # 7 x 10
+            _conv(64, 96, 3, 2),                             # 4 x 5
+            nn.Flatten(), nn.Linear(96 * 4 * 5, 256), nn.ReLU(inplace=True), nn.Linear(256, self.dim))
+        self.register_buffer("mfcc_mean", torch.zeros(13))
+        self.register_buffer("mfcc_std", torch.ones(13))
+
+    def forward_lip(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.lip(x), dim=1)
+
+    def forward_aud(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - self.mfcc_mean[None, None, :, None]) / self.mfcc_std[None, None, :, None]
+        return nn.functional.normalize(self.aud(x), dim=1)
+
+
+class QualityNet(nn.Module):
+    """128 px frame -> quality on the 1-5 scale. Mean and standard deviation pooling of the last
+    feature map: degradations are spread over the image, not located."""
+
+    def __init__(self):
+        super().__init__()
+        self.trunk = nn.Sequential(_conv(3, 24, 3, 2), _conv(24, 32, 3, 2), _conv(32, 64, 3, 2), _conv(64, 96, 3, 2))
+        self.head = nn.Sequential(nn.Linear(192, 64), nn.ReLU(inplace=True), nn.Linear(64, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.trunk(x).flatten(2)
+        z = self.head(torch.cat([f.mean(-1), f.std(-1)], dim=1)).squeeze(1)
+        return 1.0 + 4.0 * torch.sigmoid(z)
+
+
+VIDEO_TARGETS = 63   # see train_backbones.video_targets
+
+
+def build_network(name: str) -> nn.Module:
+    nets = {"inverse_renderer": InverseRendererNet, "video_features": lambda: VideoFeatureNet(VIDEO_TARGETS),
+            "syncnet": SyncNetSmall, "iqa": QualityNet}
+    if name not in nets:
+        raise KeyError(f"unknown synthetic backbone {name!r}; known: {', '.join(nets)}")
+    return nets[name]()
+
+
+# ============================================================================ weights
+
+def registry(weights_dir: Path | None = None) -> dict:
+    reg_file = Path(weights_dir or WEIGHTS_DIR) / REGISTRY_FILE.name
+    if not reg_file.is_file():
+        raise WeightsError(f"the synthetic backbones' registry {reg_file.name} is missing from "
+                           f"{reg_file.parent}; rebuild the backbones with `{REBUILD_COMMAND}`")
+    return json.loads(reg_file.read_text())
+
+
+def weights_path(name: str, weights_dir: Path | None = None, *, check: bool = True) -> Path:
+    """The verified path of backbone `name`'s weights. A missing file, or one whose sha256 differs
+    from the registry's, is a `WeightsError` naming the file, where it looked and how to rebuild it."""
+    folder = Path(weights_dir or WEIGHTS_DIR)
+    reg = registry(folder)
+    if name not in reg:
+        raise WeightsError(f"{folder / REGISTRY_FILE.name} has no entry for the synthetic backbone {name!r} "
+                           f"(it has {', '.join(sorted(reg)) or 'none'}); rebuild with "
+                           f"`{REBUILD_COMMAND} --only {name}`")
+    entry = reg[name]
+    path = folder / entry["file"]
+    rebuild = f"rebuild it with `{REBUILD_COMMAND} --only {name}` (or reinstall fada-bench)"
+    if not path.is_file():
+        raise WeightsError(f"synthetic backbone weights {entry['file']} not found: looked in {folder}; {rebuild}")
+    if check:
+        digest = sha256_file(path)
+        if digest != entry["sha256"]:
+            raise WeightsError(f"synthetic backbone weights {path} are corrupt or stale: sha256 {digest}, "
+                               f"{REGISTRY_FILE.name} expects {entry['sha256']}; {rebuild}")
+    return path
+
+
+def load_network(name: str, weights_dir: Path | None = None) -> nn.Module:
+    """Build backbone `name`, load its verified weights (safetensors, fp16 on disk), eval mode."""
+    from safetensors.torch import load_file
+
+    path = weights_path(name, weights_dir)
+    net = build_network(name)
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(path)).items()}
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{path} does not fit the {type(net).__name__} of this version ({e}); "
+                           f"rebuild it with `{REBUILD_COMMAND} --only {name}`") from None
+    return net.eval()
+
+
+def weights_available(name: str) -> tuple[bool, str]:
+    try:
+        weights_path(name)
+    except WeightsError as e:
+        return False, str(e)
+    return True, ""
+
+
+# ============================================================================ the protocols
+
+def _batched(fn, x: torch.Tensor, batch: int) -> list:
+    with torch.inference_mode():
+        outs = [fn(x[i:i + batch]) for i in range(0, x.shape[0], batch)]
+    if isinstance(outs[0], tuple):
+        return [torch.cat([o[j] for o in outs]) for j in range(len(outs[0]))]
+    return [torch.cat(outs)]
+
+
+class SyntheticInverseRenderer:
+    """FrameEmbedder, ExpressionExtractor and IdentityEmbedder in one network: FID, E-FID and
+    CSIM read different outputs of one forward pass, which is kept for the last few videos."""
+    name = BACKBONE_NAME
+
+    def __init__(self, net: InverseRendererNet, batch: int = 256):
+        self.net, self.batch = net.eval(), batch
+        self._cache: OrderedDict[str, dict] = OrderedDict()
+
+    def analyse(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        key = content_digest(frames)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        feats, out = _batched(self.net, images_to_tensor(frames, IR_SIZE), self.batch)
+        sl = self.net.slices()
+        real = out * self.net.target_std + self.net.target_mean
+        res = {"features": feats.numpy(), "identity": out[:, sl["identity"]].numpy(),
+               "expression": real[:, sl["expression"]].numpy(), "pose": real[:, sl["pose"]].numpy(),
+               "degradation": real[:, sl["degradation"]].numpy()}
+        self._cache[key] = res
+        if len(self._cache) > 8:
+            self._cache.popitem(last=False)
+        return res
+
+    def embed_frames(self, frames: np.ndarray) -> np.ndarray:
+        return self.analyse(frames)["features"]
+
+    def expressions(self, frames: np.ndarray) -> np.ndarray:
+        """Per-frame expression (jaw open, mouth width, blink, brow) in the world's units."""
+        return self.analyse(frames)["expression"]
+
+    def embed_identity(self, frames: np.ndarray) -> np.ndarray:
+        """Per-frame identity, standardised per field: a person and their scene, as a vector
+        whose cosine similarity is about 0 between unrelated identities."""
+        return self.analyse(frames)["identity"]
+
+
+class SyntheticVideoNet:
+    """ClipEmbedder: consecutive 16-frame clips of the frames given, a tail shorter than a clip dropped."""
+    name = BACKBONE_NAME
+    clip_len = CLIP_LEN
+
+    def __init__(self, net: VideoFeatureNet, batch: int = 16):
+        self.net, self.batch = net.eval(), batch
+
+    def embed_clips(self, frames: np.ndarray) -> np.ndarray:
+        n = frames.shape[0] // CLIP_LEN
+        if n == 0:
+            raise ValueError(f"{frames.shape[0]} frames is shorter than one {CLIP_LEN}-frame clip")
+        x = images_to_tensor(frames[:n * CLIP_LEN], VIDEO_SIZE)
+        x = x.reshape(n, CLIP_LEN, 3, VIDEO_SIZE, VIDEO_SIZE).permute(0, 2, 1, 3, 4).contiguous()
+        return _batched(self.net, x, self.batch)[0].numpy()
+
+
+class SyntheticSyncNet:
+    """SyncBackbone: mouth windows of face-cropped frames and 0.2 s MFCC windows, unit embeddings."""
+    name = BACKBONE_NAME
+
+    def __init__(self, net: SyncNetSmall, batch: int = 256):
+        self.net, self.batch = net.eval(), batch
+
+    def embed_video(self, frames: np.ndarray) -> np.ndarray:
+        if frames.shape[0] < SYNC_WINDOW:
+            raise ValueError(f"{frames.shape[0]} frames is shorter than one {SYNC_WINDOW}-frame window")
+        x = video_windows(centre_mouth(mouth_crops(frames)))
+        return _batched(self.net.forward_lip, x, self.batch)[0].numpy()
+
+    def embed_audio(self, audio: np.ndarray, n_frames: int) -> np.ndarray:
+        if n_frames < SYNC_WINDOW:
+            raise ValueError(f"{n_frames} frames is shorter than one {SYNC_WINDOW}-frame window")
+        x = audio_windows(mfcc(audio), n_frames)
+        return _batched(self.net.forward_aud, x, self.batch)[0].numpy()
+
+
+class SyntheticQualityScorer:
+    """QualityScorer on the 1-5 scale, trained on clean (5) against graded blur, noise and JPEG."""
+    name = BACKBONE_NAME
+
+    def __init__(self, net: QualityNet, batch: int = 128):
+        self.net, self.batch = net.eval(), batch
+
+    def score_frames(self, frames: np.ndarray) -> np.ndarray:
+        return _batched(self.net, images_to_tensor(frames, IQA_SIZE), self.batch)[0].numpy()
+
+
+# One instance per process: the metrics that share a network share its cache too.
+def _factory(name: str, wrapper):
+    @functools.lru_cache(maxsize=1)
+    def load():
+        return wrapper(load_network(name))
+    load.available = lambda: weights_available(name)
+    load.__name__ = f"load_synthetic_{name}"
+    return load
+
+
+load_inverse_renderer = _factory("inverse_renderer", SyntheticInverseRenderer)
+load_video_net = _factory("video_features", SyntheticVideoNet)
+load_sync_net = _factory("syncnet", SyntheticSyncNet)
+load_quality_scorer = _factory("iqa", SyntheticQualityScorer)

@@ -4,9 +4,9 @@
     name: teacher_b             # optional; must equal the file name
     description: Teacher trained on the lenient set B
     adapter: fada               # fada | precomputed | command | ground_truth | static
-    checkpoint: teacher_b       # fada: folder under the checkpoints folder, or an absolute path
-    recipe: teacher_b           # fada: the training recipe that makes the checkpoint [default: name]
-    sampler: ddim               # fada: ddim | perflow | tcd
+    checkpoint: teacher_b_tiny/model   # fada: model folder under the checkpoints folder (runs/), or absolute
+    recipe: teacher_b_tiny      # fada: the training recipe that writes it [default: the checkpoint's first part]
+    sampler: ddim               # fada: ddim | perflow | rflow | tcd
     steps: 25                   # fada: denoising steps per clip window
     cfg: {mode: multi, audio: 6.5, ref: 2.5}   # mode: multi | layer_tokens | layer | time_embed | none
     expected_nfe: 75            # shown by `list`; the run reports the counted value, never this
@@ -36,7 +36,7 @@ from fada.errors import InputError
 from .paths import methods_dirs
 
 ADAPTER_KINDS = ("fada", "precomputed", "command", "ground_truth", "static")
-SAMPLERS = ("ddim", "perflow", "tcd")
+SAMPLERS = ("ddim", "perflow", "rflow", "tcd")
 CFG_MODES = ("multi", "layer_tokens", "layer", "time_embed", "none")
 COMMAND_FIELDS = ("ref", "audio", "out", "n_frames", "fps")
 NOT_INHERITED = ("name", "aliases", "paper")

@@ -7,7 +7,7 @@
 | regenerated worlds  | ~/.cache/fada-bench                      | FADA_BENCH_CACHE               |
 | prepared data       | data/NAME (current folder)               | --data, FADA_BENCH_DATA/NAME   |
 | baseline videos     | data/baselines/NAME (current folder)     | --method-folder, FADA_BENCH_BASELINES/NAME |
-| checkpoints         | REPO/checkpoints                         | FADA_BENCH_CHECKPOINTS         |
+| checkpoints         | REPO/runs (where `fada-bench train` writes) | FADA_BENCH_CHECKPOINTS      |
 
 REPO is the checkout the package was installed from (`pip install -e .`).
 """
@@ -53,4 +53,4 @@ def baselines_dir(name: str) -> Path:
 
 def checkpoints_dir() -> Path:
     env = os.environ.get("FADA_BENCH_CHECKPOINTS")
-    return Path(env).expanduser() if env else REPO_ROOT / "checkpoints"
+    return Path(env).expanduser() if env else REPO_ROOT / "runs"

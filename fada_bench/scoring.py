@@ -26,7 +26,9 @@ def make_metric(cls: type[BenchMetric], seed: int, world: str, device: str) -> B
     """An instance of a metric; `world` and `device` are passed to metrics that take them."""
     params = inspect.signature(cls.__init__).parameters
     kwargs = {k: v for k, v in (("world", world), ("device", device)) if k in params}
-    return cls(seed=seed, **kwargs)
+    # Shards meet on disk (records and cached features), and process 0 alone computes the
+    # summary: a torchmetrics sync there would wait forever for processes that have finished.
+    return cls(seed=seed, sync_on_compute=False, **kwargs)
 
 
 def error_text(e: BaseException) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 
 from fada.errors import InputError
 
-from ..paths import checkpoints_dir
+from ..paths import REPO_ROOT, checkpoints_dir
 from ..registry import ADAPTERS
 from ..types import Generation, Sample
 from . import Adapter
@@ -34,7 +34,7 @@ class Fada(Adapter):
     timed = True
 
     def setup(self) -> None:
-        recipe = self.card.recipe or Path(self.card.checkpoint).name
+        recipe = self.card.recipe or Path(self.card.checkpoint).parts[0]
         try:
             from fada.pipeline import FadaPipeline
             from fada.models.bundle import load_models
@@ -44,7 +44,7 @@ class Fada(Adapter):
         ckpt = checkpoint_path(self.card)
         if not (ckpt / "fada.json").is_file():
             raise InputError(f"{self.card.name}: checkpoint {ckpt} not found (no fada.json there); make it with "
-                             f"`fada-bench train {recipe} --out {ckpt}`, or set FADA_BENCH_CHECKPOINTS "
+                             f"`fada-bench train {recipe}` (run from {REPO_ROOT}), or set FADA_BENCH_CHECKPOINTS "
                              "to the folder that holds it")
         models = load_models(ckpt)
         trained = models.denoiser.config.cfg_mode

@@ -1,0 +1,319 @@
+"""`fada-bench run` end to end on a tiny synthetic suite: the contract's files, resume after
+SIGKILL, failure isolation, the feature cache, storage errors and Ctrl-C."""
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fada.data.io import read_video
+from fada.errors import InputError
+from fada_bench.registry import METRICS, UnknownNameError
+from fada_bench.runner import RunConfig, run_benchmark
+from fada_bench.store import RunStore, StorageError, sha256_file
+from fada_bench.summary import SUMMARY_COLUMNS
+
+from harness_toys import TOYS
+from harness_util import bench_env, cli, subprocess_env
+
+TOY_KEYS = [cls.key() for cls in TOYS.values()]
+ANCHORS = ["ground_truth", "static"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """The tiny suite's split file and world cache, and the toy metrics, for this module."""
+    e = bench_env(tmp_path_factory.mktemp("bench"))
+    old = {k: os.environ.get(k) for k in e}
+    os.environ.update(e)
+    added = [k for k, cls in TOYS.items() if k not in METRICS and not METRICS.add(k, cls) is None]
+    yield e
+    for k in added:
+        METRICS.remove(k)
+    for k, v in old.items():
+        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def config(out, **kw):
+    return RunConfig(**{"methods": ANCHORS, "suite": "synthetic", "out": Path(out), "metrics": list(TOYS), **kw})
+
+
+@pytest.fixture(scope="module")
+def finished(env, tmp_path_factory):
+    out = tmp_path_factory.mktemp("finished") / "run"
+    result = run_benchmark(config(out))
+    return out, result
+
+
+def read_summary(out):
+    return pd.read_csv(Path(out) / "summary.csv")
+
+
+# ---------------------------------------------------------------------------- the contract
+
+def test_run_writes_the_contract_files(finished):
+    out, result = finished
+    assert result.n_failed == 0 and result.n_samples == 8
+    run = json.loads((out / "run.json").read_text())
+    assert {"config", "versions", "git", "hardware", "seeds"} <= set(run) and run["status"] == "finished"
+    for m in ANCHORS:
+        vids = sorted((out / "videos" / m).glob("*.mp4"))
+        assert len(vids) == 4
+        v = read_video(vids[0])             # audio required by default
+        assert v.audio is not None and v.n_frames == 20
+    smp = pd.read_parquet(out / "samples.parquet")
+    assert len(smp) == 8 and set(smp["status"]) == {"ok"}
+    for col in ["method", "sample", "gen_seconds", "score_seconds", "nfe_per_window", "nfe_total", "status",
+                "error", "toy_brightness[toy]", "toy_motion_gap[toy]"]:
+        assert col in smp.columns
+    s = read_summary(out)
+    assert list(s.columns) == SUMMARY_COLUMNS
+    # the anchors report no NFE and no speed (they do not generate): only the metrics' rows
+    assert sorted(zip(s.method, s.metric)) == sorted((m, k.split("[")[0]) for m in ANCHORS for k in TOY_KEYS)
+    assert (s.ci95_low <= s["mean"] + 1e-12).all() and (s.ci95_high >= s["mean"] - 1e-12).all()
+    assert (s.n == 4).all() and (s.n_failed == 0).all()
+    sj = pd.DataFrame(json.loads((out / "summary.json").read_text()))
+    pd.testing.assert_frame_equal(sj[SUMMARY_COLUMNS], s, check_dtype=False)
+
+
+def test_values_match_an_independent_computation(finished):
+    out, _ = finished
+    smp = pd.read_parquet(out / "samples.parquet").set_index(["method", "sample"])
+    s = read_summary(out).set_index(["method", "metric"])
+    gt_files = {}
+    for m in ANCHORS:
+        thumbs_gen, thumbs_gt = [], []
+        for path in sorted((out / "videos" / m).glob("*.mp4")):
+            f = read_video(path).frames.astype(np.float64)
+            assert smp.loc[(m, path.stem), "toy_brightness[toy]"] == pytest.approx(f.mean(), rel=1e-12)
+            gt = gt_files.setdefault(path.stem, read_video(Path(os.environ["FADA_BENCH_CACHE"]).glob(
+                f"synthetic/*/videos/{path.stem}.mp4").__next__()).frames.astype(np.float64))
+            thumb = lambda x: x.mean(-1).reshape(len(x), 4, 16, 4, 16).mean(axis=(2, 4)).reshape(len(x), 16)  # noqa: E731
+            thumbs_gen.append(thumb(f))
+            thumbs_gt.append(thumb(gt))
+        want = np.linalg.norm(np.concatenate(thumbs_gen).mean(0) - np.concatenate(thumbs_gt).mean(0))
+        assert s.loc[(m, "toy_set_gap"), "mean"] == pytest.approx(want, rel=1e-9)
+    # the ground truth moves like the ground truth, the static reference does not move at all
+    assert s.loc[("ground_truth", "toy_motion_gap"), "mean"] < 0.2 * s.loc[("static", "toy_motion_gap"), "mean"]
+
+
+def test_no_metrics_still_writes_every_file(env, tmp_path):
+    result = run_benchmark(config(tmp_path / "r", metrics=[], limit=2))
+    assert result.n_failed == 0
+    for f in ("run.json", "samples.parquet", "summary.csv", "summary.json"):
+        assert (tmp_path / "r" / f).is_file()
+    assert len(read_summary(tmp_path / "r")) == 0 and len(pd.read_parquet(tmp_path / "r" / "samples.parquet")) == 4
+
+
+def test_unknown_names_are_input_errors_listing_known_ones(env, tmp_path):
+    with pytest.raises(UnknownNameError, match="fada_fast"):
+        run_benchmark(config(tmp_path / "r", methods=["fada_fastt"]))
+    with pytest.raises(UnknownNameError, match="toy_brightness"):
+        run_benchmark(config(tmp_path / "r", metrics=["toy_brightnes"]))
+    assert not (tmp_path / "r").exists()     # nothing written before the names are checked
+
+
+# ---------------------------------------------------------------------------- resume
+
+@pytest.mark.slow
+def test_resume_after_sigkill_gives_the_uninterrupted_summary(env, finished, tmp_path):
+    out = tmp_path / "killed"
+    args = ["run", "--methods", "ground_truth,static", "--suite", "synthetic", "--metrics", ",".join(TOYS),
+            "--out", str(out)]
+    p = subprocess.Popen([sys.executable, "-m", "fada_bench", *args], env=subprocess_env(env, TOY_SLEEP="0.7"),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("videos/*/*.mp4"))) < 3:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    store = RunStore(out)
+    ids = sorted(v.stem for v in out.glob("videos/ground_truth/*.mp4"))
+    done = {(m, sid): store.read_record(m, sid) for m in ANCHORS for sid in ids}
+    done = {k: r for k, r in done.items() if r and set(r.get("scored", {})) == set(TOY_KEYS)}
+    assert 0 < len(done) < 8, "the kill must land in the middle of the run"
+    stamps = {k: (out / r["gen"]["video"]).stat().st_mtime_ns for k, r in done.items()}
+
+    r2 = cli(args, env)
+    assert r2.returncode == 0, r2.stderr
+    pd.testing.assert_frame_equal(read_summary(out), read_summary(finished[0]))
+    for k, r in done.items():      # finished samples were neither regenerated nor rescored
+        assert (out / r["gen"]["video"]).stat().st_mtime_ns == stamps[k]
+        assert store.read_record(*k)["scored"] == r["scored"]
+
+
+def test_ctrl_c_keeps_finished_samples(env, finished, tmp_path, monkeypatch):
+    from fada_bench.adapters.anchors import Static
+
+    real, calls = Static.generate, []
+
+    def interrupted(self, sample, seed):
+        calls.append(sample.id)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, sample, seed)
+
+    monkeypatch.setattr(Static, "generate", interrupted)
+    out = tmp_path / "r"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(config(out))
+    store = RunStore(out)
+    kept = [store.read_record("static", sid) for sid in calls[:2]]
+    assert all(r and set(r["scored"]) == set(TOY_KEYS) for r in kept)
+    monkeypatch.setattr(Static, "generate", real)
+    run_benchmark(config(out))
+    pd.testing.assert_frame_equal(read_summary(out), read_summary(finished[0]))
+
+
+# ---------------------------------------------------------------------------- failures
+
+def test_a_failing_sample_is_recorded_and_the_run_goes_on(env, finished, tmp_path):
+    folder = tmp_path / "hallo_videos"
+    folder.mkdir()
+    first = sorted((finished[0] / "videos" / "ground_truth").glob("*.mp4"))[0]
+    shutil.copy(first, folder / first.name)
+    (folder / "syn-test-00001.mp4").write_bytes(b"not a video")
+    out = tmp_path / "r"
+    result = run_benchmark(config(out, methods=["hallo", "static"], method_folders={"hallo": folder}))
+    assert result.n_failed == 3 and not result.all_failed
+    smp = pd.read_parquet(out / "samples.parquet").set_index(["method", "sample"])
+    assert smp.loc[("hallo", first.stem), "status"] == "ok"
+    assert "not a readable video" in smp.loc[("hallo", "syn-test-00001"), "error"]
+    assert "no video for sample syn-test-00002" in smp.loc[("hallo", "syn-test-00002"), "error"]
+    assert (smp.xs("static")["status"] == "ok").all()
+    s = read_summary(out).set_index(["method", "metric"])
+    assert s.loc[("hallo", "toy_brightness"), ["n", "n_failed"]].tolist() == [1, 3]
+
+
+@pytest.mark.slow
+def test_exit_codes_warn_on_some_failures_and_fail_when_all_fail(env, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["run", "--suite", "synthetic", "--limit", "2", "--metrics", "none", "--method-folder", f"hallo={empty}"]
+    some = cli([*base, "--methods", "hallo,static", "--out", str(tmp_path / "a")], env)
+    assert some.returncode == 0 and "warning" in some.stderr and "2 of 4 samples failed" in some.stderr
+    every = cli([*base, "--methods", "hallo", "--out", str(tmp_path / "b")], env)
+    assert every.returncode == 2 and "Traceback" not in every.stderr
+    assert (tmp_path / "b" / "summary.csv").is_file()
+
+
+def test_fada_method_without_checkpoint_fails_each_sample_with_the_fix(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "no_checkpoints"))
+    result = run_benchmark(config(tmp_path / "r", methods=["fada_fast"], metrics=[], limit=2))
+    assert result.all_failed
+    for _, _, err in result.failures:
+        assert "no_checkpoints/fada_fast_tiny/model" in err and "fada-bench train fada_fast_tiny" in err
+
+
+# ---------------------------------------------------------------------------- caches
+
+def test_corrupt_cached_files_are_detected_and_redone(finished, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished[0], out)
+    store = RunStore(out)
+    feats = sorted((out / "features").glob("toy_set_gap*/*.npz"))
+    garbage, tampered = feats[0], feats[1]
+    keep = {p: store.load_features("toy_set_gap[toy]", p.stem) for p in (garbage, tampered)}
+    garbage.write_bytes(b"\x00" * 100)
+    z = dict(np.load(tampered))
+    z["features"] = z["features"] + 1.0           # same shape, wrong content: the hash tells
+    np.savez(tampered, **z)
+    video = out / "videos" / "static" / "syn-test-00000.mp4"
+    sha = sha256_file(video)
+    video.write_bytes(b"broken")
+    assert store.load_features("toy_set_gap[toy]", garbage.stem) is None
+    assert store.load_features("toy_set_gap[toy]", tampered.stem) is None
+
+    run_benchmark(config(out))
+    pd.testing.assert_frame_equal(read_summary(out), read_summary(finished[0]))
+    for p, arr in keep.items():
+        np.testing.assert_array_equal(store.load_features("toy_set_gap[toy]", p.stem), arr)
+    assert sha256_file(video) == sha                # regenerated, byte-identical
+
+
+def test_adding_a_metric_scores_only_that_metric(env, tmp_path, monkeypatch):
+    from fada_bench.adapters.anchors import Static
+
+    out = tmp_path / "r"
+    run_benchmark(config(out, metrics=["toy_brightness"], limit=2))
+    before = {p: p.stat().st_mtime_ns for p in out.glob("features/**/*.npz")}
+    calls = []
+    monkeypatch.setattr(Static, "generate", lambda *a: calls.append(a) or pytest.fail("regenerated"))
+    monkeypatch.setattr(TOYS["toy_brightness"], "features", lambda *a: pytest.fail("rescored"))
+    run_benchmark(config(out, metrics=["toy_brightness", "toy_motion_gap"], limit=2))
+    assert not calls
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+    assert len(list(out.glob("features/toy_motion_gap*/*.npz"))) == 6   # 2 x 2 videos + 2 ground truths
+    assert set(read_summary(out)["metric"]) == {"toy_brightness", "toy_motion_gap"}
+
+
+# ---------------------------------------------------------------------------- storage
+
+def _no_temp_files(out: Path):
+    return [p for p in out.rglob("*") if ".tmp" in p.name]
+
+
+def test_read_only_output_folder_fails_before_any_work(env, tmp_path, monkeypatch):
+    out = tmp_path / "ro"
+    out.mkdir()
+    if os.geteuid() != 0:
+        out.chmod(0o555)
+    else:   # root ignores permissions: make every write inside the folder fail as a read-only one would
+        real = Path.write_bytes
+
+        def refuse(self, data):
+            if str(self).startswith(str(out)):
+                raise OSError(errno.EROFS, "Read-only file system", str(self))
+            return real(self, data)
+        monkeypatch.setattr(Path, "write_bytes", refuse)
+    with pytest.raises(StorageError, match="read-only|permission denied"):
+        run_benchmark(config(out, limit=1))
+    assert list(out.iterdir()) == []
+
+
+def test_full_disk_mid_run_is_a_clear_error_and_leaves_nothing_half_written(env, finished, tmp_path, monkeypatch):
+    out = tmp_path / "full"
+    real, n = Path.write_bytes, []
+
+    def fill_up(self, data):
+        if str(self).startswith(str(out)):
+            n.append(self)
+            if len(n) > 5:      # the probe, run.json and a few records get through, then the disk is full
+                raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", fill_up)
+    with pytest.raises(StorageError, match="disk is full"):
+        run_benchmark(config(out))
+    assert _no_temp_files(out) == []
+    for p in out.rglob("*.json"):
+        json.loads(p.read_text())                   # every file there is whole
+    monkeypatch.setattr(Path, "write_bytes", real)
+    run_benchmark(config(out))                      # and the run resumes once there is space
+    pd.testing.assert_frame_equal(read_summary(out), read_summary(finished[0]))
+
+
+def test_resuming_with_another_suite_or_seed_is_refused(finished, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished[0], out)
+    with pytest.raises(InputError, match="same --suite and --seed"):
+        run_benchmark(config(out, seed=1))
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_single_process_summary(env, finished, tmp_path):
+    out = tmp_path / "two"
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "fada_bench.cli",
+                        "run", "--methods", "ground_truth,static", "--suite", "synthetic", "--metrics", ",".join(TOYS),
+                        "--out", str(out)], env=subprocess_env(env), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert json.loads((out / "run.json").read_text())["config"]["processes"] == 2
+    pd.testing.assert_frame_equal(read_summary(out), read_summary(finished[0]))

@@ -1,0 +1,121 @@
+"""Paper tables beside our values, and the drift check, on hand-written run folders."""
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from fada.errors import InputError
+from fada_bench.drift import check_run, make_baseline
+from fada_bench.summary import SUMMARY_COLUMNS
+from fada_bench.tables import build_table, read_run, render
+
+
+def fake_run(folder, suite, rows):
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows, columns=SUMMARY_COLUMNS).to_csv(folder / "summary.csv", index=False)
+    (folder / "run.json").write_text(json.dumps({"config": {"suite": suite, "n_samples": 6, "seed": 0}}))
+    return folder
+
+
+ROWS = [
+    ("fada_fast", "fid", "synthetic", 12.3456, 11.0, 13.5, 6, 0),
+    ("fada_fast", "sync_d", "synthetic", 7.5, 7.25, 7.75, 6, 0),
+    ("fada_fast", "nfe_d", "counted", 6.0, 6.0, 6.0, 6, 0),
+    ("static", "sync_d", "synthetic", 11.0, 10.0, 12.0, 4, 2),
+]
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return fake_run(tmp_path / "run", "synthetic", ROWS)
+
+
+def test_table_carries_the_papers_numbers_and_ours_beside_them(run_dir):
+    md = render(1, [run_dir], "md")
+    for number in ("3.550±.093", "16.67", "171.8", "13.32"):
+        assert number in md
+    _, df = build_table(1, [read_run(run_dir)])
+    fast = df[df["card"] == "fada_fast"].iloc[0]
+    assert fast["fid[synthetic] @synthetic"] == "12.35 [11, 13.5]"
+    assert fast["nfe_d[counted] @synthetic"] == "6 [6, 6]"
+    # a metric our run lacks is "-", never a number
+    assert fast["IQA @synthetic"] == "-" and fast["FVD-R @synthetic"] == "-"
+    # a paper row no card of ours ran is all "-" on our side
+    hallo = df[df["card"] == "hallo"].iloc[0]
+    assert hallo["sync_d[synthetic] @synthetic"] == "-" and hallo["H Sync-D (paper)"] == "7.917"
+    # the static anchor is appended, with its failed samples shown
+    static = df[df["card"] == "static"].iloc[0]
+    assert static["sync_d[synthetic] @synthetic"] == "11 [10, 12] (n=4/6)" and static["H Sync-D (paper)"] == "-"
+
+
+def test_tables_2_to_4_and_all_formats(run_dir):
+    assert "81.10" in render(2, [run_dir])
+    assert "13.32" in render(3, [run_dir])
+    t4 = render(4, [run_dir], "csv")
+    assert "27.10" in t4
+    df = pd.read_csv(__import__("io").StringIO(t4))
+    assert df.loc[df["method"] == "+ CFG layer with tokens", "card"].item() == "fada_fast"
+    tex = render(4, [run_dir], "latex")
+    assert r"\begin{tabular}" in tex and "fada\\_fast" in tex
+    with pytest.raises(InputError, match="--format"):
+        render(4, [run_dir], "html")
+    with pytest.raises(InputError, match="tables 1, 2, 3, 4"):
+        render(5, [run_dir])
+
+
+def test_an_hdtf_run_sits_beside_the_hdtf_columns(tmp_path):
+    h = fake_run(tmp_path / "h", "hdtf", [("fada_fast", "fid", "inception", 18.0, 17.0, 19.0, 100, 0)])
+    c = fake_run(tmp_path / "c", "celebvhq", [("fada_fast", "fid", "inception", 35.0, 33.0, 37.0, 100, 0)])
+    _, df = build_table(1, [read_run(h), read_run(c)])
+    cols = list(df.columns)
+    assert cols.index("fid[inception] @hdtf") == cols.index("H FID (paper)") + 1
+    assert cols.index("fid[inception] @celebvhq") == cols.index("C FID (paper)") + 1
+    assert df.loc[df["card"] == "fada_fast", "fid[inception] @celebvhq"].item() == "35 [33, 37]"
+
+
+def test_a_folder_without_summary_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="no summary.csv"):
+        render(1, [tmp_path])
+
+
+# ---------------------------------------------------------------------------- drift
+
+def test_baseline_then_check_passes_and_a_drifted_metric_fails(run_dir, tmp_path):
+    base = tmp_path / "baselines" / "b.json"
+    b = make_baseline(run_dir, base)
+    assert all(e["tolerance"] > 0 for e in b["metrics"]) and "rule" in b
+    fid = next(e for e in b["metrics"] if e["metric"] == "fid")
+    assert fid["tolerance"] == pytest.approx(0.5 * (13.5 - 11.0) / 2)
+    assert check_run(base, run_dir) == ([], 4)
+
+    s = pd.read_csv(run_dir / "summary.csv")
+    s.loc[s.metric == "sync_d", ["mean", "ci95_low", "ci95_high"]] *= 3
+    s.loc[s.metric == "fid", "mean"] += 0.5 * fid["tolerance"]       # inside its tolerance
+    s.to_csv(run_dir / "summary.csv", index=False)
+    drifts, n = check_run(base, run_dir)
+    assert sorted((d.method, d.metric) for d in drifts) == [("fada_fast", "sync_d"), ("static", "sync_d")]
+    assert "7.5" in str(drifts[0]) and "22.5" in str(drifts[0]) and "+200.0%" in str(drifts[0])
+
+
+def test_a_metric_missing_from_the_run_is_drift(run_dir, tmp_path):
+    base = tmp_path / "b.json"
+    make_baseline(run_dir, base)
+    s = pd.read_csv(run_dir / "summary.csv")
+    s[s.metric != "fid"].to_csv(run_dir / "summary.csv", index=False)
+    drifts, _ = check_run(base, run_dir)
+    assert [d.metric for d in drifts] == ["fid"] and "no value" in str(drifts[0])
+
+
+def test_check_command_exit_codes(run_dir, tmp_path):
+    base = tmp_path / "b.json"
+    fada = [sys.executable, "-m", "fada_bench"]
+    assert subprocess.run([*fada, "baseline", str(run_dir), "--out", str(base)], capture_output=True).returncode == 0
+    ok = subprocess.run([*fada, "check", "--baseline", str(base), str(run_dir)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    s = pd.read_csv(run_dir / "summary.csv")
+    s.loc[s.metric == "sync_d", "mean"] *= 3
+    s.to_csv(run_dir / "summary.csv", index=False)
+    bad = subprocess.run([*fada, "check", "--baseline", str(base), str(run_dir)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "sync_d" in bad.stdout and "DRIFT" in bad.stdout

@@ -137,6 +137,8 @@ def data_split(
 
 
 # ----------------------------------------------------------------------------- benchmark
+# Metric keys carry brackets (fid[synthetic]) that rich would read as markup: escape() them.
+from rich.markup import escape  # noqa: E402
 
 def _split_names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
@@ -202,7 +204,7 @@ def run(
         console.print(f"[yellow]warning[/yellow]: {result.n_failed} of {result.n_samples} samples failed "
                       "(samples.parquet has each error); the first:")
         for m, sid, err in result.failures[:5]:
-            console.print(f"  {m} {sid}: {err}", highlight=False)
+            console.print(escape(f"  {m} {sid}: {err}"), highlight=False)
     if result.all_failed:
         raise typer.Exit(2)
 
@@ -210,12 +212,15 @@ def run(
 def _print_summary(df) -> None:
     from rich.table import Table
 
+    if df.empty:
+        console.print("summary: no rows (no metric ran, and no method reported NFE or timing)")
+        return
     table = Table(title="summary (mean and 95% interval)")
     for col in ("method", "metric", "mean", "95% CI", "n", "failed"):
         table.add_column(col, justify="right" if col not in ("method", "metric") else "left")
     for r in df.itertuples(index=False):
         ci = "-" if r.mean != r.mean else f"[{r.ci95_low:.4g}, {r.ci95_high:.4g}]"
-        table.add_row(r.method, f"{r.metric}[{r.backbone}]", f"{r.mean:.4g}", ci, str(r.n), str(r.n_failed))
+        table.add_row(r.method, escape(f"{r.metric}[{r.backbone}]"), f"{r.mean:.4g}", ci, str(r.n), str(r.n_failed))
     Console().print(table)
 
 
@@ -235,19 +240,19 @@ def list_(what: str = typer.Argument(..., help="methods, suites or metrics")):
         for name, card in METHODS.items():
             s = card.summary_line()
             table.add_row(name, s["adapter"], s["sampler"], s["steps"], s["cfg"], s["expected_nfe"],
-                          ", ".join(METHODS.aliases_of(name)), card.description)
+                          ", ".join(METHODS.aliases_of(name)), escape(card.description))
     elif what == "suites":
         for col in ("suite", "world", "description"):
             table.add_column(col)
         for name, cls in SUITES.items():
             table.add_row(name, cls.world, cls.description)
     else:
-        for col in ("metric", "key", "backbone", "kind", "synthetic world", "real world"):
+        for col in ("metric", "backbone", "kind", "synthetic world", "real world"):
             table.add_column(col, overflow="fold")
         synthetic = {k: (ok, why) for k, _, ok, why in list_metrics("synthetic")}
         for key, cls, ok, why in list_metrics("real"):
-            state = lambda ok, why: "weights present" if ok else f"missing: {why}"   # noqa: E731
-            table.add_row(key, cls.key(), cls.backbone, "per sample" if cls.per_sample else "per set",
+            state = lambda ok, why: "weights present" if ok else escape(f"missing: {why}")   # noqa: E731
+            table.add_row(escape(key), cls.backbone, "per sample" if cls.per_sample else "per set",
                           state(*synthetic[key]), state(ok, why))
         if not len(METRICS.names()):
             console.print("no metrics registered")
@@ -295,7 +300,7 @@ def main():
     try:
         app()
     except (InputError, FileNotFoundError) as e:
-        console.print(f"[red]error[/red]: {e}", highlight=False)
+        console.print(f"[red]error[/red]: {escape(str(e))}", highlight=False)
         raise SystemExit(2)
 
 

@@ -84,6 +84,9 @@ class Registry(Generic[T]):
             return self._aliases[name]
         known = sorted(self._items)
         close = difflib.get_close_matches(name, known + sorted(self._aliases), n=3, cutoff=0.6)
+        # Metric keys carry their backbone (sync_d[synthetic]): match on the name part too.
+        bare = {k.split("[")[0]: k for k in known if "[" in k}
+        close += [bare[b] for b in difflib.get_close_matches(name, list(bare), n=3, cutoff=0.6) if bare[b] not in close]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} Known {self.kind}s: "
                                f"{', '.join(known) if known else '(none registered)'}")

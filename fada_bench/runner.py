@@ -89,11 +89,15 @@ def resolve_metrics(names: list[str] | None, world: str) -> dict[str, type]:
     else:
         chosen = []
         for n in names:
-            cls = METRICS.get(n)
-            ok, why = metric_available(cls, world)
-            if not ok:
+            # A bare name (sync_d) means that metric on whichever backbone serves this world.
+            same = [METRICS.get(n)] if n in METRICS else [c for _, c in METRICS.items() if c.name == n]
+            if not same:
+                METRICS.get(n)      # raises: unknown, with the known keys and close matches
+            usable = [c for c in same if metric_available(c, world)[0]]
+            if not usable:
+                why = "; ".join(f"{c.key()}: {metric_available(c, world)[1]}" for c in same)
                 raise InputError(f"metric {n} cannot run on the {world} world: {why}")
-            chosen.append(cls)
+            chosen += usable
     out = {}
     for cls in chosen:
         out.setdefault(cls.key(), cls)

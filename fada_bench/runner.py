@@ -230,8 +230,8 @@ def _run_method(card: MethodCard, adapter, ids: list[str], suite: Suite, store: 
                 set_up = True
                 try:
                     adapter.setup()
-                except InputError as e:
-                    setup_error = str(e)
+                except Exception as e:   # e.g. a missing checkpoint: every sample fails with this reason
+                    setup_error = error_text(e)
             rec = _generate(card, adapter, sid, suite, store, seed, setup_error)
         missing = [k for k in scorer.metrics if not scored(rec, k)]
         if generated(rec) and missing:

@@ -287,8 +287,11 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = FPS,
         with av.open(str(tmp), mode="w", format="mp4") as c:
             vs = c.add_stream("libx264", rate=rate)
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-            # One thread keeps the encoder bit-exact across machines and runs.
-            vs.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
+            # One thread keeps the encoder bit-exact across machines and runs. Macroblock-tree rate
+            # control does not: with it, x264 encodes the same small clip (32-64 px) differently
+            # from one call to the next, depending on what the process's memory held before, and
+            # a resumed benchmark run would not reproduce an uninterrupted one.
+            vs.options = {"crf": str(crf), "preset": "medium", "threads": "1", "x264-params": "mbtree=0"}
             vs.thread_count = 1
             as_ = None
             if audio is not None:

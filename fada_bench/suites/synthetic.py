@@ -22,6 +22,8 @@ from ..registry import SUITES
 from ..types import Sample
 from . import Suite, load_sample, read_split_file
 
+CACHE_VERSION = 2   # 2: x264 without macroblock-tree rate control (deterministic bytes)
+
 
 @contextmanager
 def _locked(folder: Path):
@@ -55,7 +57,9 @@ class _SyntheticBase(Suite):
             raise InputError(f"{self.split_path}: field 'world' must hold the synthetic world's settings "
                              f"({', '.join(sorted(fields))})")
         self.config = WorldConfig(**{**world, "n_train": 0})
-        key = json.dumps(dataclasses.asdict(self.config), sort_keys=True)
+        # The cache version changes when the rendered bytes would (the encoder's settings), so a
+        # cache never mixes clips encoded two ways.
+        key = json.dumps({**dataclasses.asdict(self.config), "cache_version": CACHE_VERSION}, sort_keys=True)
         self.folder = cache_dir() / "synthetic" / hashlib.sha256(key.encode()).hexdigest()[:12]
         order = [s.id for s in plan(self.config) if s.split == self.split]
         self._index = {sid: i for i, sid in enumerate(order)}

@@ -101,9 +101,12 @@ def check_run(baseline_file: str | Path, run_dir: str | Path) -> tuple[list[Drif
     except (ValueError, KeyError, TypeError):
         raise InputError(f"{path} is not a baseline file (written by `fada-bench baseline`)") from None
     s, info = _read_summary(Path(run_dir))
-    run_suite, base_suite = info.get("config", {}).get("suite"), base.get("made_from", {}).get("suite")
-    if run_suite and base_suite and run_suite != base_suite:
-        raise InputError(f"the baseline is of suite {base_suite}, the run of suite {run_suite}")
+    cfg, made = info.get("config", {}), base.get("made_from", {})
+    # Another suite or sample count would show as drift in every metric; say what differs instead.
+    for what, flag in (("suite", "--suite"), ("n_samples", "--limit"), ("seed", "--seed")):
+        if cfg.get(what) is not None and made.get(what) is not None and cfg[what] != made[what]:
+            raise InputError(f"the baseline was made with {what} {made[what]}, the run has {cfg[what]}: "
+                             f"rerun with {flag} {made[what]} to compare them")
     values = {(r.method, r.metric, r.backbone): float(r.mean) for r in s.itertuples(index=False)}
     drifts = []
     for e in entries:

@@ -317,3 +317,47 @@ def test_two_processes_give_the_single_process_summary(env, finished, tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     assert json.loads((out / "run.json").read_text())["config"]["processes"] == 2
     pd.testing.assert_frame_equal(read_summary(out), read_summary(finished[0]))
+
+
+# ---------------------------------------------------------------------------- prepared suites
+
+def test_prepared_suite_errors_name_what_is_missing_and_the_fix(tmp_path, monkeypatch):
+    from fada_bench.suites import make_suite
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FADA_BENCH_DATA", raising=False)
+    with pytest.raises(InputError) as e:
+        make_suite("hdtf")
+    msg = str(e.value)
+    assert "data/hdtf" in msg and "fada-bench data prepare hdtf" in msg and "fada-bench data split hdtf" in msg
+    monkeypatch.setenv("FADA_BENCH_SPLITS", str(tmp_path / "no_splits"))
+    (tmp_path / "data" / "celebvhq").mkdir(parents=True)
+    pd.DataFrame({"id": ["a"]}).to_parquet(tmp_path / "data" / "celebvhq" / "manifest.parquet")
+    with pytest.raises(InputError, match="no celebvhq split file .*fada-bench data split celebvhq --data data/celebvhq"):
+        make_suite("celebvhq")
+
+
+def test_prepared_suite_runs_from_its_folder_and_split(env, tmp_path, monkeypatch):
+    """A prepared folder has the synthetic world's manifest schema, so a rendered world stands in."""
+    from fada.data.manifest import read_split, write_split
+    from fada.data.synthetic.build import WorldConfig, build_world
+
+    data = tmp_path / "hdtf"
+    build_world(data, WorldConfig(n_train=0, n_test=2, n_openset=0, size=64, seed=4, seconds=0.8), workers=1)
+    splits = tmp_path / "splits"
+    write_split(splits / "hdtf.json", read_split(data / "splits" / "test.json"), dataset="hdtf")
+    monkeypatch.setenv("FADA_BENCH_SPLITS", str(splits))
+    result = run_benchmark(config(tmp_path / "r", suite="hdtf", data=data, methods=["static"],
+                                  metrics=["toy_brightness"]))
+    assert result.n_samples == 2 and result.n_failed == 0
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["config"]["suite_info"]["world"] == "real"
+
+
+def test_openset_suite_takes_the_worlds_open_set_clips(env, tmp_path):
+    from fada_bench.suites import make_suite
+
+    suite = make_suite("openset")                       # alias of synthetic_openset
+    assert suite.ids() == ["syn-openset-00000", "syn-openset-00001"]
+    result = run_benchmark(config(tmp_path / "r", suite="synthetic_openset", methods=["static"], metrics=[], limit=1))
+    assert result.n_failed == 0 and (tmp_path / "r" / "videos" / "static" / "syn-openset-00000.mp4").is_file()

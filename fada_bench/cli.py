@@ -296,6 +296,29 @@ def check(run_dir: Path = typer.Argument(..., help="A finished run folder."),
     typer.echo(f"ok: {n} metrics within tolerance of {baseline}")
 
 
+@app.command("train")
+def train_cmd(
+    recipe: str = typer.Argument(..., help="A recipe name from recipes/ (e.g. teacher_tiny) or a YAML path."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder [default: runs/RECIPE]."),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's last checkpoint."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the recipe's total steps."),
+    stop_at: Optional[int] = typer.Option(None, "--stop-at", help="Stop (with a checkpoint) at this step, to train in chunks."),
+):
+    """Train a model from a recipe (one readable accelerate loop; resumable after any interruption)."""
+    from fada.train.recipe import load_recipe
+    from fada.train.trainer import train
+
+    r = load_recipe(recipe)
+    if steps is not None:
+        r.steps = steps
+    out = out or Path("runs") / r.name
+    with _progress("train") as p:
+        task = p.add_task(f"{r.name} ({r.kind})", total=r.steps)
+        final = train(r, out, resume=resume, stop_at=stop_at,
+                      progress=lambda done, total, loss: p.update(task, completed=done, description=f"{r.name} loss {loss:.4f}"))
+    console.print(f"{r.name}: log in {out / 'log.jsonl'}" + (f", model in {final}" if final.exists() else ", checkpoint saved"))
+
+
 def main():
     try:
         app()

@@ -60,9 +60,9 @@ def test_untrained_student_equals_the_teacher(tiny, mode):
     teacher = tiny.denoiser
     student = FadaDenoiser.student_from_teacher(teacher, mode)
     torch.manual_seed(0)
-    x = torch.randn(1, 4, 4, 32, 32)
+    x = torch.randn(1, 4, 8, 16, 16)
     audio = torch.randn(1, 8, 1, 64)
-    bank = tiny.reference_net(torch.randn(1, 3, 4, 32, 32))
+    bank = tiny.reference_net(torch.randn(1, 3, 8, 16, 16))
     with torch.no_grad():
         a = teacher(x, torch.tensor([700]), audio, bank)
         b = student(x, torch.tensor([700]), audio, bank, cfg_scales=torch.tensor([[6.5, 2.0]]))
@@ -79,8 +79,8 @@ def test_reference_and_audio_change_the_output(tiny):
         for p in den.parameters():
             p.add_(torch.randn_like(p) * 0.02)
     torch.manual_seed(1)
-    x, audio = torch.randn(1, 4, 4, 32, 32), torch.randn(1, 8, 1, 64)
-    bank = tiny.reference_net(torch.randn(1, 3, 4, 32, 32))
+    x, audio = torch.randn(1, 4, 8, 16, 16), torch.randn(1, 8, 1, 64)
+    bank = tiny.reference_net(torch.randn(1, 3, 8, 16, 16))
     with torch.no_grad():
         base = den(x, torch.tensor([500]), audio, bank)
         no_audio = den(x, torch.tensor([500]), torch.zeros_like(audio), bank)

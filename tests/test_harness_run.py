@@ -361,3 +361,41 @@ def test_openset_suite_takes_the_worlds_open_set_clips(env, tmp_path):
     assert suite.ids() == ["syn-openset-00000", "syn-openset-00001"]
     result = run_benchmark(config(tmp_path / "r", suite="synthetic_openset", methods=["static"], metrics=[], limit=1))
     assert result.n_failed == 0 and (tmp_path / "r" / "videos" / "static" / "syn-openset-00000.mp4").is_file()
+
+
+# ---------------------------------------------------------------------------- command adapter
+
+TOOL = '''
+import sys, cv2, numpy as np, soundfile as sf
+from fada.data.io import write_video
+ref, audio, out, n, fps = sys.argv[1:6]
+img = cv2.cvtColor(cv2.imread(ref), cv2.COLOR_BGR2RGB)
+wav, sr = sf.read(audio)
+assert sr == 16000 and len(wav) == round(int(n) * 16000 / float(fps)), (sr, len(wav))
+write_video(out, np.repeat(255 - img[None], int(n) + 3, axis=0), float(fps))   # 3 frames too many: cut
+'''
+
+
+@pytest.mark.slow
+def test_command_adapter_runs_a_tool_per_sample(env, tmp_path):
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (tmp_path / "tool.py").write_text(TOOL)
+    run = f"{sys.executable} {tmp_path / 'tool.py'} {{ref}} {{audio}} {{out}} {{n_frames}} {{fps}}"
+    (cards / "invert.yaml").write_text(f'adapter: command\ncommand: "{run}"\n')
+    (cards / "slow.yaml").write_text('adapter: command\ncommand: "sleep 30; touch {out}"\ntimeout_s: 1\n')
+    (cards / "broken.yaml").write_text('adapter: command\ncommand: "echo bad model >&2; exit 3 # {out}"\n')
+    out = tmp_path / "r"
+    p = cli(["run", "--methods", "invert,slow,broken", "--suite", "synthetic", "--limit", "2", "--metrics",
+             "toy_brightness", "--out", str(out)], env, FADA_BENCH_METHODS=str(cards))
+    assert p.returncode == 0, p.stderr
+    smp = pd.read_parquet(out / "samples.parquet").set_index(["method", "sample"])
+    assert (smp.xs("invert")["status"] == "ok").all()
+    assert smp.xs("slow")["error"].str.contains("ran past its timeout of 1 s").all()
+    assert smp.xs("broken")["error"].str.contains("exited 3: bad model").all()
+    v = read_video(out / "videos" / "invert" / "syn-test-00000.mp4")
+    ref = read_video(next(Path(env["FADA_BENCH_CACHE"]).glob("synthetic/*/videos/syn-test-00000.mp4")), max_frames=1)
+    assert v.n_frames == 20 and np.abs(v.frames[5].astype(int) - (255 - ref.frames[0].astype(int))).mean() < 3
+    s = read_summary(out)
+    speed = s[(s.method == "invert") & (s.metric == "sec_per_video_sec")]
+    assert speed.backbone.tolist() == ["wallclock"] and speed["mean"].item() > 0

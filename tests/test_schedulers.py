@@ -78,17 +78,17 @@ def test_teacher_ddim_loop_matches_diffusers_driven_by_hand():
     pipe = FadaPipeline(models)
     den, F = models.denoiser, models.frames
     torch.manual_seed(0)
-    bank = models.reference_net(torch.randn(1, 3, 4, 32, 32))
+    bank = models.reference_net(torch.randn(1, 3, 8, 16, 16))
     audio = torch.randn(1, F + 4, 1, 64)
     cfg_a, cfg_r, steps = 6.5, 2.5, 5
-    ours = pipe._denoise(make_scheduler("ddim", models.schedule), steps, bank, audio, (4, 32, 32),
+    ours = pipe._denoise(make_scheduler("ddim", models.schedule), steps, bank, audio, (8, 16, 16),
                          torch.Generator().manual_seed(3), "multi", torch.tensor([[cfg_a, cfg_r]]), "ddim", 0.0)
 
     sched = DDIMScheduler(**{k: models.schedule[k] for k in ("num_train_timesteps", "beta_start", "beta_end",
                                                               "beta_schedule", "prediction_type")},
                           timestep_spacing="trailing", set_alpha_to_one=True, clip_sample=False)
     sched.set_timesteps(steps)
-    z = torch.randn((1, F, 4, 32, 32), generator=torch.Generator().manual_seed(3))
+    z = torch.randn((1, F, 8, 16, 16), generator=torch.Generator().manual_seed(3))
     zero_bank = {k: torch.zeros_like(v) for k, v in bank.items()}
     with torch.no_grad():
         for t in sched.timesteps:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .io import SAMPLE_RATE, read_video
+from .io import SAMPLE_RATE, read_audio, read_video
 from .manifest import load_npz, read_manifest
 from .synthetic.world import DEFECTS
 
@@ -43,11 +43,15 @@ class ClipDataset(Dataset):
         for distillation on the lenient set B. `None` uses every clip that is not rejected.
     windows_per_clip: how many windows each clip contributes per epoch (start drawn at random).
     cache_clips: how many decoded clips to keep in memory (decoding dominates small-model steps).
+    latents: a folder of per-clip VAE latents (ID.npy, T x C x h x w, from
+        `fada.train.latents.encode_clip_latents`); items then carry `target_latents`,
+        `reference_latents` and `motion_latents` instead of images, and no video is decoded.
     """
 
     def __init__(self, folder: str | os.PathLike, split: str = "train", tiers: tuple[str, ...] | None = ("A",),
                  n_frames: int = 16, n_motion: int = 2, size: int | None = None, audio_context: int = 2,
-                 windows_per_clip: int = 1, seed: int = 0, cache_clips: int = 64):
+                 windows_per_clip: int = 1, seed: int = 0, cache_clips: int = 64,
+                 latents: str | os.PathLike | None = None):
         self.folder = Path(folder)
         df = read_manifest(self.folder)
         df = df[(df["status"] == "ok") & (df["n_frames"] >= n_frames)]
@@ -63,6 +67,7 @@ class ClipDataset(Dataset):
         self.seed = seed
         self._cache: OrderedDict[str, tuple] = OrderedDict()
         self._cache_clips = cache_clips
+        self.latents = None if latents is None else Path(latents)
 
     def __len__(self) -> int:
         return len(self.rows) * self.windows_per_clip
@@ -71,20 +76,29 @@ class ClipDataset(Dataset):
         if row.id in self._cache:
             self._cache.move_to_end(row.id)
             return self._cache[row.id]
-        v = read_video(self.folder / row.video, fps=float(row.fps))
-        frames = _resize(v.frames, self.size) if self.size else v.frames
+        if self.latents is not None:
+            frames = np.load(self.latents / f"{row.id}.npy", allow_pickle=False)
+            audio = read_audio(self.folder / row.video)
+        else:
+            v = read_video(self.folder / row.video, fps=float(row.fps))
+            frames = _resize(v.frames, self.size) if self.size else v.frames
+            audio = v.audio
         params = load_npz(self.folder / row.params) if row.params else {}
         params.pop("manifest_row", None)
-        item = (frames, v.audio, params)
+        item = (frames, audio, params)
         self._cache[row.id] = item
         if len(self._cache) > self._cache_clips:
             self._cache.popitem(last=False)
         return item
 
     def __getitem__(self, index: int) -> dict:
+        return self.get(index)
+
+    def get(self, index: int, salt: int = 0) -> dict:
+        """Item `index`; `salt` (the epoch, in training) draws another window and reference frame."""
         row = self.rows.iloc[index // self.windows_per_clip]
         frames, audio, params = self._load(row)
-        rng = np.random.default_rng([self.seed, index])
+        rng = np.random.default_rng([self.seed, index, salt])
         T, n = frames.shape[0], self.n_frames
         start = int(rng.integers(0, T - n + 1))
         ref_idx = int(rng.integers(0, T))
@@ -101,11 +115,17 @@ class ClipDataset(Dataset):
             window[lo - a0:hi - a0] = audio[lo:hi]
 
         defects = set(filter(None, str(row.defects).split(",")))
+        if self.latents is not None:
+            def conv(x):
+                return torch.from_numpy(np.asarray(x, dtype=np.float32))
+            suffix = "_latents"
+        else:
+            conv, suffix = to_tensor_images, ""
         item = {
             "id": row.id, "start": start, "identity": row.identity,
-            "reference": to_tensor_images(frames[ref_idx]),
-            "motion": to_tensor_images(motion),
-            "target": to_tensor_images(target),
+            f"reference{suffix}": conv(frames[ref_idx]),
+            f"motion{suffix}": conv(motion),
+            f"target{suffix}": conv(target),
             "audio": torch.from_numpy(window),
             "tier": row.tier,
             "defects": torch.tensor([d in defects for d in DEFECTS], dtype=torch.bool),

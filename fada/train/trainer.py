@@ -1,0 +1,182 @@
+"""The training loop: one readable loop for every recipe kind.
+
+Launch:
+    fada-bench train teacher_tiny [--out runs/teacher_tiny] [--steps N]           # one process
+    accelerate launch --cpu --num_processes 2 -m fada_bench.cli train teacher_tiny  # several
+
+Exact resume: everything random in a step is drawn from generators seeded by (recipe seed, step,
+global sample index), and the data order by (seed, epoch). So the state to resume is only the
+weights, the optimizer, the EMA and the step, and a run killed at step k and resumed equals an
+uninterrupted one. For the same reason N processes sharing a global batch reproduce one process
+(the gradient is the all-reduced sum of per-sample losses over the global batch size).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import default_collate
+
+from ..data.dataset import ClipDataset
+from ..data.io import write_text_atomic
+from .latents import encode_clip_latents, latent_folder
+from .objectives import make_objective
+from .recipe import Recipe
+
+CHECKPOINT = "checkpoint"
+FINAL = "model"
+
+
+def sample_generator(seed: int, step: int, index: int, stream: int = 0) -> torch.Generator:
+    ss = np.random.SeedSequence([seed, step, index, stream])
+    return torch.Generator().manual_seed(int(ss.generate_state(1, dtype=np.uint32)[0]))
+
+
+def batch_indices(seed: int, step: int, batch: int, n: int) -> list[tuple[int, int]]:
+    """(dataset index, epoch) of each sample of the global batch at `step`."""
+    out = []
+    for p in range(step * batch, (step + 1) * batch):
+        epoch, pos = divmod(p, n)
+        perm = np.random.default_rng([seed, epoch]).permutation(n)
+        out.append((int(perm[pos]), epoch))
+    return out
+
+
+def lr_at(step: int, recipe: Recipe) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    o = recipe.optim
+    if step < o.warmup_steps:
+        return o.lr * (step + 1) / o.warmup_steps
+    frac = (step - o.warmup_steps) / max(1, recipe.steps - o.warmup_steps)
+    return o.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def _named_trainable(modules) -> dict[str, torch.nn.Parameter]:
+    return {f"{i}.{n}": p for i, m in enumerate(modules) for n, p in m.named_parameters() if p.requires_grad}
+
+
+def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: int | None = None,
+          progress=None) -> Path:
+    """Run `recipe` into `out`; returns the final model folder. `stop_at` ends early at that step
+    (with a checkpoint), as an interruption would, for tests and chunked runs."""
+    from accelerate import Accelerator
+
+    acc = Accelerator(mixed_precision=recipe.mixed_precision, cpu=not torch.cuda.is_available())
+    rank, world = acc.process_index, acc.num_processes
+    out = Path(out)
+    torch.manual_seed(recipe.seed)
+    obj = make_objective(recipe)
+    obj.models.to(acc.device)
+    modules = obj.trainable()
+    for m in modules:
+        m.train()
+    params = _named_trainable(modules)
+    o = recipe.optim
+    opt = torch.optim.AdamW(params.values(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+    ema = {k: p.detach().clone() for k, p in params.items()}
+    start = 0
+    ckpt = out / CHECKPOINT
+    if resume and (ckpt / "state.pt").is_file():
+        state = torch.load(ckpt / "state.pt", map_location=acc.device, weights_only=True)
+        for k, p in params.items():
+            p.data.copy_(state["params"][k])
+        ema = {k: v.clone() for k, v in state["ema"].items()}
+        opt.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+
+    d = recipe.data
+    ds = ClipDataset(d.folder, split="train", tiers=tuple(d.tiers), n_frames=d.n_frames, size=d.size,
+                     audio_context=obj.models.denoiser.config.audio_window, windows_per_clip=d.windows_per_clip,
+                     seed=recipe.seed)
+    if obj.latent_space:
+        lat_dir = latent_folder(d.folder, obj.models.vae, d.size)
+        if rank == 0:
+            encode_clip_latents(d.folder, list(ds.rows["id"]), obj.models.vae, d.size, lat_dir)
+        acc.wait_for_everyone()
+        ds.latents = lat_dir
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out / "recipe.json", json.dumps(recipe.to_dict(), indent=1) + "\n")
+    log_path = out / "log.jsonl"
+    end = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
+    B, accum = o.batch_size, o.grad_accum
+    if B % (world * accum):
+        raise ValueError(f"batch_size {B} must divide into {world} processes x {accum} accumulation steps")
+
+    for step in range(start, end):
+        t0 = time.perf_counter()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, recipe)
+        picks = batch_indices(recipe.seed, step, B, len(ds))
+        mine = list(range(rank, B, world))                   # this process's share of the global batch
+        loss_sum, logs = torch.zeros((), device=acc.device), {}
+        for chunk in np.array_split(np.array(mine), accum):
+            items = []
+            for j in chunk:
+                idx, epoch = picks[j]
+                item = ds.get(idx, salt=epoch)
+                items.append(item)
+            batch = default_collate(items)
+            batch = {k: (v.to(acc.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+            batch["generators"] = [sample_generator(recipe.seed, step, int(j)) for j in chunk]
+            with acc.autocast():
+                per_sample, logs = obj.loss(batch, batch["generators"])
+            (per_sample.sum() / B).backward()
+            loss_sum += per_sample.detach().sum()
+        if world > 1:
+            for p in params.values():
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+            torch.distributed.all_reduce(loss_sum)
+        gnorm = torch.nn.utils.clip_grad_norm_(list(params.values()), o.grad_clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for k, p in params.items():
+                ema[k].lerp_(p.detach(), 1.0 - recipe.ema_decay)
+        if rank == 0 and ((step + 1) % recipe.log_every == 0 or step == start):
+            rec = {"step": step + 1, "loss": float(loss_sum) / B, "lr": opt.param_groups[0]["lr"],
+                   "grad_norm": float(gnorm), "sec": time.perf_counter() - t0, **logs}
+            with open(log_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+        if progress:
+            progress(step + 1, recipe.steps, float(loss_sum) / B)
+        if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == end:
+            if rank == 0:
+                _save_checkpoint(ckpt, params, ema, opt, step + 1)
+            acc.wait_for_everyone()
+
+    final = out / FINAL
+    if end == recipe.steps and rank == 0:
+        obj.finalize()
+        with torch.no_grad():
+            for k, p in params.items():
+                p.data.copy_(ema[k])
+        tmp = out / f".{FINAL}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        obj.models.save(tmp)
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    acc.wait_for_everyone()
+    return final
+
+
+def _save_checkpoint(ckpt: Path, params, ema, opt, step: int) -> None:
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save({"params": {k: p.detach().cpu() for k, p in params.items()},
+                "ema": {k: v.cpu() for k, v in ema.items()},
+                "optimizer": opt.state_dict(), "step": step}, tmp / "state.pt")
+    old = ckpt.with_name(ckpt.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if ckpt.exists():
+        ckpt.rename(old)
+    tmp.rename(ckpt)
+    shutil.rmtree(old, ignore_errors=True)

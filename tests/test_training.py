@@ -1,0 +1,117 @@
+"""The training loop: recipes, condition dropout, loss goes down, exact resume."""
+import json
+
+import pytest
+import torch
+import yaml
+
+from fada.errors import InputError
+from fada.losses.teacher import BRANCH_A, BRANCH_B, BRANCH_R, apply_dropout, sample_branches
+from fada.train.recipe import RECIPES_DIR, load_recipe
+from fada.train.trainer import batch_indices, train
+
+
+def write_recipe(tmp_path, folder, **over):
+    base = {"include": str(RECIPES_DIR / "teacher_tiny.yaml"), "vae": None, "steps": 4, "checkpoint_every": 2,
+            "log_every": 1, "data": {"folder": str(folder), "tiers": ["A", "B"], "n_frames": 4,
+                                      "windows_per_clip": 2},
+            "optim": {"batch_size": 2, "warmup_steps": 1, "lr": 1e-3}}
+    base.update(over)
+    p = tmp_path / "r.yaml"
+    p.write_text(yaml.safe_dump(base))
+    return load_recipe(p)
+
+
+def test_recipes_in_the_repository_load():
+    for name in ("vae_tiny", "teacher_tiny"):
+        r = load_recipe(name)
+        assert r.name == name and r.config == "tiny"
+
+
+def test_unknown_recipe_field_names_the_file_and_field(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump({"include": str(RECIPES_DIR / "teacher_tiny.yaml"), "optim": {"learning_rate": 1}}))
+    with pytest.raises(InputError, match=r"bad.yaml.*optim.learning_rate"):
+        load_recipe(p)
+    with pytest.raises(InputError, match="known: .*teacher_tiny"):
+        load_recipe("no_such_recipe")
+
+
+def test_condition_dropout_proportions():
+    u = torch.rand(20000, generator=torch.Generator().manual_seed(0))
+    b = sample_branches(u, 0.1, 0.05)
+    frac = [(b == k).float().mean().item() for k in (BRANCH_A, BRANCH_R, BRANCH_B)]
+    # binomial standard error at n = 20000 is below 0.004
+    assert frac == pytest.approx([0.85, 0.10, 0.05], abs=0.012)
+
+
+def test_dropout_zeroes_the_right_conditions():
+    audio = torch.ones(3, 5, 1, 4)
+    bank = {"x": torch.ones(3, 7, 2)}
+    a, bk = apply_dropout(torch.tensor([BRANCH_A, BRANCH_R, BRANCH_B]), audio, bank)
+    assert a[0].sum() > 0 and a[1].sum() == 0 and a[2].sum() == 0
+    assert bk["x"][0].sum() > 0 and bk["x"][1].sum() > 0 and bk["x"][2].sum() == 0
+
+
+def test_batches_cover_the_data_once_per_epoch():
+    seen = [i for s in range(5) for i, e in batch_indices(0, s, 4, 20)]
+    assert sorted(seen) == list(range(20))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(small_world, tmp_path_factory):
+    folder = small_world[0]
+    tmp = tmp_path_factory.mktemp("run_full")
+    r = write_recipe(tmp, folder)
+    train(r, tmp / "out")
+    return folder, tmp / "out"
+
+
+def test_teacher_trains_and_writes_a_model(uninterrupted):
+    folder, out = uninterrupted
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert (out / "model" / "fada.json").is_file()
+    assert (out / "model" / "denoiser" / "diffusion_pytorch_model.safetensors").is_file()
+
+
+def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path):
+    folder, full = uninterrupted
+    r = write_recipe(tmp_path, folder)
+    out = tmp_path / "out"
+    train(r, out, stop_at=2)                       # "killed" after step 2 (its checkpoint is there)
+    assert not (out / "model").exists()
+    train(r, out)                                  # resumed
+    a = torch.load(full / "checkpoint" / "state.pt", weights_only=True)
+    b = torch.load(out / "checkpoint" / "state.pt", weights_only=True)
+    assert a["step"] == b["step"] == 4
+    for k in a["params"]:
+        assert torch.allclose(a["params"][k], b["params"][k], atol=1e-6), k
+
+
+def _fixed_batch_loss(recipe, folder):
+    """Mean teacher loss on a fixed batch (fixed windows, timesteps and noise)."""
+    from torch.utils.data import default_collate
+
+    from fada.data.dataset import ClipDataset
+    from fada.train.objectives import make_objective
+    from fada.train.trainer import sample_generator
+
+    obj = make_objective(recipe)
+    ds = ClipDataset(folder, tiers=None, n_frames=4)
+    batch = default_collate([ds.get(i % len(ds), salt=7) for i in range(8)])
+    with torch.no_grad():
+        loss, _ = obj.loss(batch, [sample_generator(123, 0, i) for i in range(8)])
+    return float(loss.mean())
+
+
+def test_teacher_loss_goes_down(small_world, tmp_path):
+    # 30 steps on a handful of clips with a high learning rate: the loss on a fixed batch must fall.
+    folder = small_world[0]
+    r = write_recipe(tmp_path, folder, steps=30, checkpoint_every=100, ema_decay=0.0,
+                     optim={"batch_size": 2, "warmup_steps": 1, "lr": 2e-3})
+    before = _fixed_batch_loss(r, folder)
+    train(r, tmp_path / "out")
+    r.parent = str(tmp_path / "out" / "model")
+    after = _fixed_batch_loss(r, folder)
+    assert after < 0.7 * before, (before, after)

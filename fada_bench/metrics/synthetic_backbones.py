@@ -8,7 +8,8 @@ metric keys say so (`fid[synthetic]`, never `fid[inception]`):
 |--------------------|---------------------------------|---------------------------------------------|
 | inverse renderer   | 3D face reconstruction, ArcFace | E-FID (expression), FID (penultimate        |
 |                    | and Inception                   | features), CSIM (identity)                  |
-| video network      | I3D / 3D-ResNet                 | FVD (penultimate features of 16-frame clips) |
+| video network      | I3D / 3D-ResNet                 | FVD (penultimate features of 16-frame clips: |
+|                    |                                 | frame encoder + temporal convolutions)       |
 | SyncNet            | SyncNet v2                      | Sync-D, Sync-C, AV offset                   |
 | IQA regressor      | Q-Align                         | IQA on the 1-5 scale                        |
 
@@ -27,10 +28,12 @@ import torch
 from torch import nn
 
 from fada.data.dataset import _resize
-from fada.data.io import SAMPLE_RATE, check_frames
+from fada.data.io import check_frames
 from fada.data.synthetic.params import EXPRESSION_DIM, IDENTITY_FIELDS, POSE_DIM
 
 from .backbone_metric import content_digest
+# syncnet_python's audio side (int16-scale MFCC, 20-step windows), one implementation for both SyncNets
+from .backbones.syncnet import audio_windows as syncnet_audio_windows
 from .weights_registry import WeightsError, sha256_file
 
 BACKBONE_NAME = "synthetic"
@@ -43,13 +46,9 @@ VISIBLE_IDENTITY = tuple(f for f in IDENTITY_FIELDS if f != "voice_f0")
 VISIBLE_IDENTITY_IDX = np.array([IDENTITY_FIELDS.index(f) for f in VISIBLE_IDENTITY])
 DEGRADATIONS = ("blur", "noise", "compression")
 
-IR_SIZE = 64          # inverse renderer input side
-VIDEO_SIZE = 64       # video network input side
 CLIP_LEN = 16         # frames per FVD clip, as I3D and the 3D-ResNets
 IQA_SIZE = 128        # the IQA regressor sees the suite's full resolution, where blur and noise live
 SYNC_WINDOW = 5       # video frames per SyncNet window
-MFCC_PER_FRAME = 4    # 100 Hz MFCCs against 25 fps video
-MFCC_WINDOW = 20      # 0.2 s of MFCCs per window, as syncnet_python
 # Mouth region of a face-cropped frame (top, bottom, left, right as fractions), cut with a margin
 # and resized to MOUTH_PAD; scoring takes the centre MOUTH_HW, training a jittered crop of it.
 MOUTH_BOX = (0.52, 0.80, 0.29, 0.71)
@@ -93,33 +92,6 @@ def video_windows(crops: np.ndarray) -> torch.Tensor:
     return x[idx]
 
 
-def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """13 MFCCs at 100 Hz, python_speech_features' defaults, as syncnet_python computes them.
-
-    syncnet_python reads 16-bit wav samples, so the waveform is put on that scale first: the
-    log-energy coefficient then has the same offset as there."""
-    import python_speech_features
-
-    a = np.asarray(audio, dtype=np.float64) * 32768.0
-    return python_speech_features.mfcc(a, sample_rate).astype(np.float32)
-
-
-def audio_windows(coeffs: np.ndarray, n_frames: int) -> torch.Tensor:
-    """M x 13 MFCCs -> (n_frames - 4) x 1 x 13 x 20 windows; window t starts at video frame t.
-
-    The MFCC track of a clip is a few steps short of 4 per frame at its end (the last 25 ms
-    analysis window does not fit); the last step is repeated to fill it. syncnet_python never
-    scores that last window, and neither does the metric."""
-    need = MFCC_PER_FRAME * (n_frames - SYNC_WINDOW) + MFCC_WINDOW
-    c = np.asarray(coeffs, dtype=np.float32)
-    if c.shape[0] < need:
-        c = np.concatenate([c, np.repeat(c[-1:], need - c.shape[0], axis=0)])
-    x = torch.from_numpy(np.ascontiguousarray(c.T))           # 13 x M
-    n = n_frames - SYNC_WINDOW + 1
-    idx = MFCC_PER_FRAME * torch.arange(n)[:, None] + torch.arange(MFCC_WINDOW)[None, :]
-    return x[:, idx].permute(1, 0, 2).unsqueeze(1)
-
-
 # ============================================================================ networks
 
 def _conv(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:
@@ -128,8 +100,10 @@ def _conv(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:
 
 
 class InverseRendererNet(nn.Module):
-    """64 px frame -> identity (visible fields), expression, pose and degradation, each
-    standardised by the training set's statistics (buffers `target_mean`, `target_std`).
+    """Frame (`input_size` px, 64 or 128) -> identity (visible fields), expression, pose and
+    degradation, each standardised by the training set's statistics (buffers `target_mean`,
+    `target_std`). At 128 px a stride-2 stem brings the frame to the 64 px trunk: the mouth's
+    width and the brows move by a pixel or two, which 64 px barely resolves.
 
     The degradation head (blur, noise and JPEG strength) is there so that the penultimate
     features, which FID[synthetic] uses, change with image quality as Inception's do: trained on
@@ -138,10 +112,14 @@ class InverseRendererNet(nn.Module):
     n_out = n_identity + n_expression + n_pose + n_degradation
     n_features = 256
 
-    def __init__(self):
+    def __init__(self, input_size: int = 64):
         super().__init__()
+        if input_size not in (64, 128):
+            raise ValueError(f"input_size must be 64 or 128, got {input_size}")
+        self.input_size = input_size
+        stem = [_conv(3, 24, 4, 2), _conv(24, 32, 3, 2)] if input_size == 128 else [_conv(3, 32, 4, 2)]
         self.trunk = nn.Sequential(
-            _conv(3, 32, 4, 2),                      # 32 px
+            *stem,                                   # 32 px
             _conv(32, 64, 3, 2), _conv(64, 64),      # 16 px
             _conv(64, 128, 3, 2), _conv(128, 128),   # 8 px
             _conv(128, 256, 3, 2),                   # 4 px
@@ -165,41 +143,57 @@ class InverseRendererNet(nn.Module):
 
 
 class VideoFeatureNet(nn.Module):
-    """16 x 64 px clip -> standardised clip targets (expression and pose at four frames, their
+    """16-frame clip -> standardised clip targets (expression and pose at four frames, their
     motion, degradation, background instability, colours); the 128-d penultimate features are
-    FVD[synthetic]'s. (2+1)D convolutions: a spatial 3x3 then a temporal 3 at each scale."""
+    FVD[synthetic]'s.
+
+    Each frame goes through a frame encoder, a frozen copy of the inverse renderer's trunk that
+    ships inside this network's file, then temporal convolutions over the 16 frame features see
+    how they change. (A small 3D network trained from scratch here learned colours and head pose
+    but not the mouth or image quality within the CPU budget: the per-frame encoder has them.)"""
     n_features = 128
 
-    def __init__(self, n_out: int):
+    def __init__(self, n_out: int, input_size: int = 128):
         super().__init__()
+        self.input_size = input_size
+        self.frames = InverseRendererNet(input_size).trunk
+        self.frames.requires_grad_(False)
+        w, c = InverseRendererNet.n_features, 192
 
-        def st(cin, cout, s_space, s_time):
-            return nn.Sequential(
-                nn.Conv3d(cin, cout, (1, 3, 3), (1, s_space, s_space), (0, 1, 1), bias=False),
-                nn.BatchNorm3d(cout), nn.ReLU(inplace=True),
-                nn.Conv3d(cout, cout, (3, 1, 1), (s_time, 1, 1), (1, 0, 0), bias=False),
-                nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+        def tconv(cin, cout, s):
+            return [nn.Conv1d(cin, cout, 3, s, 1, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True)]
 
-        self.trunk = nn.Sequential(
-            nn.Conv3d(3, 16, (1, 4, 4), (1, 2, 2), (0, 1, 1), bias=False), nn.BatchNorm3d(16), nn.ReLU(inplace=True),
-            st(16, 32, 2, 1),     # 16 x 16 x 16
-            st(32, 64, 2, 2),     # 8 x 8 x 8
-            st(64, 128, 2, 2),    # 4 x 4 x 4
-            nn.Flatten(),
-            nn.Linear(128 * 4 * 4 * 4, self.n_features), nn.ReLU(inplace=True),
-        )
+        self.temporal = nn.Sequential(
+            *tconv(w, c, 1), *tconv(c, c, 2), *tconv(c, c, 2),      # 16 -> 8 -> 4 steps
+            nn.Flatten(), nn.Linear(c * CLIP_LEN // 4, self.n_features), nn.ReLU(inplace=True))
         self.head = nn.Linear(self.n_features, n_out)
         self.register_buffer("target_mean", torch.zeros(n_out))
         self.register_buffer("target_std", torch.ones(n_out))
 
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.frames.eval()      # frozen: its BatchNorm statistics are the inverse renderer's
+        return self
+
+    def frame_features(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 3 x S x S frames -> N x 256."""
+        return self.frames(x)
+
+    def clip_forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """N x 16 x 256 frame features -> (N x 128 clip features, N x n_out outputs)."""
+        z = self.temporal(f.transpose(1, 2))
+        return z, self.head(z)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.trunk(x)
-        return f, self.head(f)
+        """N x 16 x 3 x S x S clips -> (clip features, outputs)."""
+        n, t = x.shape[:2]
+        return self.clip_forward(self.frame_features(x.flatten(0, 1)).reshape(n, t, -1))
 
 
 class SyncNetSmall(nn.Module):
     """Two towers into one space: 5 grey mouth crops stacked as channels (SyncNet's early fusion)
-    and 0.2 s of MFCCs. Embeddings are unit vectors, so distances lie in [0, 2]."""
+    and 0.2 s of MFCCs (1 x 13 x 20, standardised per coefficient by the training set's
+    statistics). Embeddings are unit vectors, so distances lie in [0, 2]."""
     dim = 128
 
     def __init__(self):
@@ -241,12 +235,13 @@ class QualityNet(nn.Module):
 VIDEO_TARGETS = 63   # see train_backbones.video_targets
 
 
-def build_network(name: str) -> nn.Module:
-    nets = {"inverse_renderer": InverseRendererNet, "video_features": lambda: VideoFeatureNet(VIDEO_TARGETS),
+def build_network(name: str, config: dict | None = None) -> nn.Module:
+    """An untrained backbone; `config` holds its constructor settings, as the registry records them."""
+    nets = {"inverse_renderer": InverseRendererNet, "video_features": lambda **kw: VideoFeatureNet(VIDEO_TARGETS, **kw),
             "syncnet": SyncNetSmall, "iqa": QualityNet}
     if name not in nets:
         raise KeyError(f"unknown synthetic backbone {name!r}; known: {', '.join(nets)}")
-    return nets[name]()
+    return nets[name](**(config or {}))
 
 
 # ============================================================================ weights
@@ -286,7 +281,7 @@ def load_network(name: str, weights_dir: Path | None = None) -> nn.Module:
     from safetensors.torch import load_file
 
     path = weights_path(name, weights_dir)
-    net = build_network(name)
+    net = build_network(name, registry(weights_dir)[name].get("config"))
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(path)).items()}
     try:
         net.load_state_dict(state, strict=True)
@@ -328,7 +323,7 @@ class SyntheticInverseRenderer:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
-        feats, out = _batched(self.net, images_to_tensor(frames, IR_SIZE), self.batch)
+        feats, out = _batched(self.net, images_to_tensor(frames, self.net.input_size), self.batch)
         sl = self.net.slices()
         real = out * self.net.target_std + self.net.target_mean
         res = {"features": feats.numpy(), "identity": out[:, sl["identity"]].numpy(),
@@ -357,15 +352,15 @@ class SyntheticVideoNet:
     name = BACKBONE_NAME
     clip_len = CLIP_LEN
 
-    def __init__(self, net: VideoFeatureNet, batch: int = 16):
+    def __init__(self, net: VideoFeatureNet, batch: int = 8):
         self.net, self.batch = net.eval(), batch
 
     def embed_clips(self, frames: np.ndarray) -> np.ndarray:
         n = frames.shape[0] // CLIP_LEN
         if n == 0:
             raise ValueError(f"{frames.shape[0]} frames is shorter than one {CLIP_LEN}-frame clip")
-        x = images_to_tensor(frames[:n * CLIP_LEN], VIDEO_SIZE)
-        x = x.reshape(n, CLIP_LEN, 3, VIDEO_SIZE, VIDEO_SIZE).permute(0, 2, 1, 3, 4).contiguous()
+        size = self.net.input_size
+        x = images_to_tensor(frames[:n * CLIP_LEN], size).reshape(n, CLIP_LEN, 3, size, size)
         return _batched(self.net, x, self.batch)[0].numpy()
 
 
@@ -385,7 +380,7 @@ class SyntheticSyncNet:
     def embed_audio(self, audio: np.ndarray, n_frames: int) -> np.ndarray:
         if n_frames < SYNC_WINDOW:
             raise ValueError(f"{n_frames} frames is shorter than one {SYNC_WINDOW}-frame window")
-        x = audio_windows(mfcc(audio), n_frames)
+        x = torch.from_numpy(syncnet_audio_windows(audio, n_frames))
         return _batched(self.net.forward_aud, x, self.batch)[0].numpy()
 
 

@@ -35,7 +35,7 @@ from torch import nn
 
 from fada.data.dataset import _resize
 from fada.data.io import FPS, read_video, write_video
-from fada.data.synthetic.params import EX, ID, IDENTITY_FIELDS, sample_identity
+from fada.data.synthetic.params import EX, ID, sample_identity
 from fada.data.synthetic.world import apply_degradation, make_clip
 
 from . import synthetic_backbones as sb
@@ -136,7 +136,7 @@ def render(seed: int, purpose: int, recipe: int, i: int, n_frames: int, defects:
 def data_spec(r: "Recipe") -> dict:
     """What a recipe's rendered training data depends on (not its optimiser settings)."""
     return {"name": r.name, "code": r.code, "seed": r.seed, "n_train": r.n_train, "n_frames": r.n_frames,
-            "extra": r.extra, "suite_size": SUITE_SIZE, "v": 1}
+            "extra": r.extra, "suite_size": SUITE_SIZE, "v": 2}
 
 
 def cached(work: Path, name: str, spec: dict, make: Callable[[], dict[str, np.ndarray]], log) -> dict[str, np.ndarray]:
@@ -246,7 +246,8 @@ def r2(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
         return np.where(ss_tot > 1e-12, 1.0 - ss_res / ss_tot, np.nan)
 
 
-def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, seconds: float, log) -> Path:
+def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, seconds: float, log,
+         config: dict | None = None, extra: dict | None = None) -> Path:
     """Write fp16 safetensors and record file, sha256, recipe and held-out accuracy in the registry."""
     from safetensors.torch import save_file
 
@@ -269,9 +270,10 @@ def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, seconds: flo
     reg[recipe.name] = {
         "file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
         "parameters": int(sum(p.numel() for p in net.parameters())),
-        "architecture": type(net).__name__, "recipe": asdict(recipe),
-        "train_seconds": round(seconds), "torch": torch.__version__, "held_out": held_out,
-        "rebuild": f"{sb.REBUILD_COMMAND} --only {recipe.name}",
+        "architecture": type(net).__name__, "config": config or {}, "recipe": asdict(recipe),
+        "train_seconds": round(seconds), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "held_out": held_out,
+        "rebuild": f"{sb.REBUILD_COMMAND} --only {recipe.name}", **(extra or {}),
     }
     reg_file.write_text(json.dumps(reg, indent=1, sort_keys=True) + "\n")
     log(f"shipped {path} ({path.stat().st_size / 1e6:.2f} MB)")
@@ -281,7 +283,7 @@ def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, seconds: flo
 # ============================================================================ inverse renderer
 
 IR = Recipe("inverse_renderer", code=1, n_train=1000, n_frames=24, n_heldout=150, steps=2400, batch=64, lr=2e-3,
-            extra={"p_excessive": 0.15, "p_frozen": 0.05, "p_degraded": 0.5})
+            extra={"p_excessive": 0.15, "p_frozen": 0.05, "p_degraded": 0.5, "input_size": 128})
 
 
 def _ir_targets(clip, t: int, losses: np.ndarray) -> np.ndarray:
@@ -300,7 +302,7 @@ def ir_data(r: Recipe, purpose: int, n: int, degrade: bool) -> dict[str, np.ndar
             f, losses = frames[t:t + 1], np.zeros(3, np.float32)
             if degrade and rng.random() < r.extra["p_degraded"]:
                 f, losses = random_degradation(f, rng, p_kinds=(0.0, 0.8, 0.2))
-            xs.append(_resize(f, sb.IR_SIZE)[0])
+            xs.append(_resize(f, r.extra["input_size"])[0])
             ys.append(_ir_targets(clip, t, losses))
     return {"x": np.stack(xs), "y": np.stack(ys)}
 
@@ -311,7 +313,7 @@ def train_inverse_renderer(r: Recipe, work: Path, out: Path, log) -> dict:
                             for i in range(r.n_train)], log)
     d = cached(work, r.name, data_spec(r), lambda: ir_data(r, TRAIN, r.n_train, True), log)
     torch.manual_seed(r.seed)
-    net = sb.InverseRendererNet()
+    net = sb.InverseRendererNet(r.extra["input_size"])
     standardise(net, d["y"])
     x_all = torch.from_numpy(d["x"])
     y_all = (torch.from_numpy(d["y"]) - net.target_mean) / net.target_std
@@ -327,9 +329,10 @@ def train_inverse_renderer(r: Recipe, work: Path, out: Path, log) -> dict:
         return (((out - b[1]) ** 2) * weights).mean()
 
     fit(net, r, batch_fn, loss_fn, work, log)
-    ship(net, r, out, {}, time.perf_counter() - t0, log)
+    config = {"input_size": r.extra["input_size"]}
+    ship(net, r, out, {}, time.perf_counter() - t0, log, config)
     held = eval_inverse_renderer(r, out, log)
-    ship(net, r, out, held, time.perf_counter() - t0, log)
+    ship(net, r, out, held, time.perf_counter() - t0, log, config)
     return held
 
 
@@ -377,7 +380,7 @@ def eval_inverse_renderer(r: Recipe, out: Path, log) -> dict:
 
 # ============================================================================ video network
 
-VIDEO = Recipe("video_features", code=2, n_train=600, n_frames=32, n_heldout=100, steps=1500, batch=16, lr=2e-3,
+VIDEO = Recipe("video_features", code=2, n_train=600, n_frames=32, n_heldout=100, steps=2000, batch=64, lr=2e-3,
                extra={"p_degraded": 0.3, "p_still": 0.08,
                       "defects": {"frozen_motion": 0.1, "excessive_motion": 0.1, "unstable_background": 0.1}})
 _COLOURS = np.array([ID[f"{c}_{ch}"] for c in ("skin", "hair", "bg1") for ch in "rgb"])
@@ -395,8 +398,17 @@ def video_targets(expr: np.ndarray, pose: np.ndarray, colours: np.ndarray, bg: f
     return t
 
 
-def video_data(r: Recipe, purpose: int, n: int) -> dict[str, np.ndarray]:
-    xs, ex, po, meta = [], [], [], []
+def frame_encoder(out: Path) -> tuple[sb.InverseRendererNet, str]:
+    """The shipped inverse renderer, whose trunk the video network copies in as its frame encoder."""
+    try:
+        ir = sb.load_network("inverse_renderer", out)
+    except sb.WeightsError as e:
+        raise sb.WeightsError(f"the video network is built on the inverse renderer: {e}") from None
+    return ir, sb.registry(out)["inverse_renderer"]["sha256"]
+
+
+def video_clips(r: Recipe, purpose: int, n: int):
+    """(frames, SynthClip, per-clip meta) for n clips with the recipe's defects and degradations."""
     names, probs = zip(*r.extra["defects"].items())
     for i in range(n):
         rng = np.random.default_rng([STREAM, r.seed, purpose, r.code, i, 2])
@@ -410,78 +422,86 @@ def video_data(r: Recipe, purpose: int, n: int) -> dict[str, np.ndarray]:
         losses = np.zeros(3, np.float32)
         if rng.random() < r.extra["p_degraded"]:
             frames, losses = random_degradation(frames, rng, p_kinds=(0.0, 0.8, 0.2))
-        xs.append(_resize(frames, sb.VIDEO_SIZE))
+        meta = np.concatenate([[clip.degradation.get("unstable_background", 0.0)], losses,
+                               clip.identity[_COLOURS]]).astype(np.float32)
+        yield frames, clip, meta
+
+
+def video_data(r: Recipe, purpose: int, n: int, encoder: sb.InverseRendererNet) -> dict[str, np.ndarray]:
+    """Frame features (the frozen encoder's, so computed once), per-frame parameters and meta."""
+    fs, ex, po, meta = [], [], [], []
+    for frames, clip, m in video_clips(r, purpose, n):
+        with torch.inference_mode():
+            fs.append(encoder.trunk(sb.images_to_tensor(frames, encoder.input_size)).numpy())
         ex.append(clip.expression)
         po.append(clip.pose)
-        meta.append(np.concatenate([[clip.degradation.get("unstable_background", 0.0)], losses,
-                                    clip.identity[_COLOURS]]).astype(np.float32))
-    return {"x": np.stack(xs), "expression": np.stack(ex), "pose": np.stack(po), "meta": np.stack(meta)}
+        meta.append(m)
+    return {"f": np.stack(fs), "expression": np.stack(ex), "pose": np.stack(po), "meta": np.stack(meta)}
 
 
-def _video_window(d, c: int, s: int, still: bool) -> tuple[np.ndarray, np.ndarray]:
+def _video_window(x: np.ndarray, d, c: int, s: int, still: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Input rows x[s:s+16] (frame features or frames) of clip c and its targets; `still` repeats
+    frame s: a still video, no motion at all."""
     L = sb.CLIP_LEN
-    if still:   # a still video: the frame repeated, no motion at all
-        x = np.repeat(d["x"][c, s:s + 1], L, axis=0)
+    if still:
         e, p = np.repeat(d["expression"][c, s:s + 1], L, 0), np.repeat(d["pose"][c, s:s + 1], L, 0)
-        bg = 0.0
+        xs, bg = np.repeat(x[s:s + 1], L, axis=0), 0.0
     else:
-        x, e, p = d["x"][c, s:s + L], d["expression"][c, s:s + L], d["pose"][c, s:s + L]
+        e, p, xs = d["expression"][c, s:s + L], d["pose"][c, s:s + L], x[s:s + L]
         bg = float(d["meta"][c, 0])
     m = d["meta"][c]
-    return x, video_targets(e, p, m[4:], bg, m[1:4])
+    return xs, video_targets(e, p, m[4:], bg, m[1:4])
 
 
 def train_video_net(r: Recipe, work: Path, out: Path, log) -> dict:
     t0 = time.perf_counter()
     check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
                             for i in range(r.n_train)], log)
-    d = cached(work, r.name, data_spec(r), lambda: video_data(r, TRAIN, r.n_train), log)
+    ir, ir_sha = frame_encoder(out)
+    d = cached(work, r.name, {**data_spec(r), "frame_encoder": ir_sha},
+               lambda: video_data(r, TRAIN, r.n_train, ir), log)
     torch.manual_seed(r.seed)
-    net = sb.VideoFeatureNet(sb.VIDEO_TARGETS)
-    n, T = d["x"].shape[:2]
+    net = sb.VideoFeatureNet(sb.VIDEO_TARGETS, ir.input_size)
+    net.frames.load_state_dict(ir.trunk.state_dict())
+    n, T = d["f"].shape[:2]
     rng0 = np.random.default_rng([r.seed, r.code, 1 << 30])
-    standardise(net, np.stack([_video_window(d, int(rng0.integers(n)), int(rng0.integers(T - sb.CLIP_LEN + 1)),
-                                             rng0.random() < r.extra["p_still"])[1] for _ in range(4000)]))
+    standardise(net, np.stack([_video_window(d["f"][c], d, c, int(rng0.integers(T - sb.CLIP_LEN + 1)),
+                                             rng0.random() < r.extra["p_still"])[1]
+                               for c in rng0.integers(0, n, 4000)]))
 
     def batch_fn(rng):
-        xs, ys = [], []
-        for _ in range(r.batch):
-            x, y = _video_window(d, int(rng.integers(n)), int(rng.integers(T - sb.CLIP_LEN + 1)),
-                                 rng.random() < r.extra["p_still"])
-            xs.append(x)
-            ys.append(y)
-        x = torch.from_numpy(np.stack(xs)).permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
-        y = (torch.from_numpy(np.stack(ys)) - net.target_mean) / net.target_std
-        return x, y
+        xs, ys = zip(*[_video_window(d["f"][c], d, c, int(rng.integers(T - sb.CLIP_LEN + 1)),
+                                     rng.random() < r.extra["p_still"]) for c in rng.integers(0, n, r.batch)])
+        return torch.from_numpy(np.stack(xs)), (torch.from_numpy(np.stack(ys)) - net.target_mean) / net.target_std
 
     def loss_fn(net, b):
-        _, out = net(b[0])
-        return ((out - b[1]) ** 2).mean()
+        return ((net.clip_forward(b[0])[1] - b[1]) ** 2).mean()
 
     fit(net, r, batch_fn, loss_fn, work, log)
-    ship(net, r, out, {}, time.perf_counter() - t0, log)
+    config = {"input_size": ir.input_size}
+    ship(net, r, out, {}, time.perf_counter() - t0, log, config, {"frame_encoder_sha256": ir_sha})
     held = eval_video_net(r, out, log)
-    ship(net, r, out, held, time.perf_counter() - t0, log)
+    ship(net, r, out, held, time.perf_counter() - t0, log, config, {"frame_encoder_sha256": ir_sha})
     return held
 
 
 def eval_video_net(r: Recipe, out: Path, log) -> dict:
+    """End to end on held-out clips (frames in, through the shipped file): R² of the targets."""
     net = sb.load_network("video_features", out)
-    d = video_data(r, HELDOUT, r.n_heldout)
-    xs, ys = [], []
-    for c in range(d["x"].shape[0]):
+    preds, ys = [], []
+    for frames, clip, m in video_clips(r, HELDOUT, r.n_heldout):
+        d = {"expression": clip.expression[None], "pose": clip.pose[None], "meta": m[None]}
         for s in (0, 16):
-            x, y = _video_window(d, c, s, False)
-            xs.append(x)
+            x, y = _video_window(frames, d, 0, s, False)
+            with torch.inference_mode():
+                out_ = net(sb.images_to_tensor(x, net.input_size)[None])[1]
+            preds.append((out_ * net.target_std + net.target_mean).numpy()[0])
             ys.append(y)
-    x = torch.from_numpy(np.stack(xs)).permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
-    with torch.inference_mode():
-        pred = (net(x)[1] * net.target_std + net.target_mean).numpy()
-    y = np.stack(ys)
-    sc = r2(pred, y)
+    sc = r2(np.stack(preds), np.stack(ys))
     groups = {"expression_at_frames": slice(0, 16), "pose_at_frames": slice(16, 40), "expression_motion": slice(40, 44),
-              "pose_motion": slice(44, 50), "degradation": slice(51, 54), "colours": slice(54, 63)}
-    res = {"identities": r.n_heldout, "clips": len(xs)}
+              "pose_motion": slice(44, 50), "background_instability": slice(50, 51), "degradation": slice(51, 54),
+              "colours": slice(54, 63)}
+    res = {"identities": r.n_heldout, "clips": len(ys)}
     res.update({f"{k}_r2_mean": round(float(np.nanmean(sc[s])), 4) for k, s in groups.items()})
     log(f"held-out: {res}")
     return res
@@ -494,17 +514,15 @@ SYNC = Recipe("syncnet", code=3, n_train=500, n_frames=50, n_heldout=120, steps=
 
 
 def sync_data(r: Recipe, purpose: int, n: int) -> dict[str, np.ndarray]:
-    crops, coeffs = [], []
+    crops, windows = [], []
     for i in range(n):
         rng = np.random.default_rng([STREAM, r.seed, purpose, r.code, i, 2])
         frames, audio, _ = render(r.seed, purpose, r.code, i, r.n_frames)
         if rng.random() < r.extra["p_degraded"]:
             frames, _ = random_degradation(frames, rng, p_kinds=(0.0, 0.8, 0.2))
         crops.append(sb.mouth_crops(frames))
-        c = sb.mfcc(audio)
-        need = sb.MFCC_PER_FRAME * r.n_frames
-        coeffs.append(np.concatenate([c, np.repeat(c[-1:], max(0, need - c.shape[0]), 0)])[:need])
-    return {"crops": np.stack(crops), "mfcc": np.stack(coeffs)}
+        windows.append(sb.syncnet_audio_windows(audio, r.n_frames))
+    return {"crops": np.stack(crops), "audio": np.stack(windows)}
 
 
 def train_syncnet(r: Recipe, work: Path, out: Path, log) -> dict:
@@ -514,7 +532,7 @@ def train_syncnet(r: Recipe, work: Path, out: Path, log) -> dict:
     d = cached(work, r.name, data_spec(r), lambda: sync_data(r, TRAIN, r.n_train), log)
     torch.manual_seed(r.seed)
     net = sb.SyncNetSmall()
-    m = d["mfcc"].reshape(-1, 13)
+    m = d["audio"][:, :, 0].transpose(0, 1, 3, 2).reshape(-1, 13)   # every MFCC step of every window
     net.mfcc_mean.copy_(torch.from_numpy(m.mean(0)))
     net.mfcc_std.copy_(torch.from_numpy(m.std(0)))
     n, T = d["crops"].shape[:2]
@@ -531,7 +549,7 @@ def train_syncnet(r: Recipe, work: Path, out: Path, log) -> dict:
             crop = np.clip(crop * rng.uniform(0.75, 1.25) + rng.uniform(-25, 25), 0, 255)  # contrast, brightness
             t = rng.choice(n_win, r.extra["anchors"], replace=False)
             vids.append(sb.video_windows(crop.astype(np.uint8))[torch.from_numpy(t)])
-            a = sb.audio_windows(d["mfcc"][c], T)
+            a = torch.from_numpy(d["audio"][c].copy())
             a[:, :, 0, :] += float(2 * np.log(rng.uniform(0.5, 2.0)))   # gain: shifts log energy (c0) only
             auds.append(a)
             anchors.append(t)

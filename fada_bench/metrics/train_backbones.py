@@ -246,7 +246,7 @@ def r2(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
         return np.where(ss_tot > 1e-12, 1.0 - ss_res / ss_tot, np.nan)
 
 
-def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, seconds: float, log,
+def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, log,
          config: dict | None = None, extra: dict | None = None) -> Path:
     """Write fp16 safetensors and record file, sha256, recipe and held-out accuracy in the registry."""
     from safetensors.torch import save_file
@@ -271,7 +271,7 @@ def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, seconds: flo
         "file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
         "parameters": int(sum(p.numel() for p in net.parameters())),
         "architecture": type(net).__name__, "config": config or {}, "recipe": asdict(recipe),
-        "train_seconds": round(seconds), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "threads": torch.get_num_threads(),
         "held_out": held_out,
         "rebuild": f"{sb.REBUILD_COMMAND} --only {recipe.name}", **(extra or {}),
     }
@@ -308,7 +308,6 @@ def ir_data(r: Recipe, purpose: int, n: int, degrade: bool) -> dict[str, np.ndar
 
 
 def train_inverse_renderer(r: Recipe, work: Path, out: Path, log) -> dict:
-    t0 = time.perf_counter()
     check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
                             for i in range(r.n_train)], log)
     d = cached(work, r.name, data_spec(r), lambda: ir_data(r, TRAIN, r.n_train, True), log)
@@ -330,9 +329,9 @@ def train_inverse_renderer(r: Recipe, work: Path, out: Path, log) -> dict:
 
     fit(net, r, batch_fn, loss_fn, work, log)
     config = {"input_size": r.extra["input_size"]}
-    ship(net, r, out, {}, time.perf_counter() - t0, log, config)
+    ship(net, r, out, {}, log, config)
     held = eval_inverse_renderer(r, out, log)
-    ship(net, r, out, held, time.perf_counter() - t0, log, config)
+    ship(net, r, out, held, log, config)
     return held
 
 
@@ -454,7 +453,6 @@ def _video_window(x: np.ndarray, d, c: int, s: int, still: bool) -> tuple[np.nda
 
 
 def train_video_net(r: Recipe, work: Path, out: Path, log) -> dict:
-    t0 = time.perf_counter()
     check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
                             for i in range(r.n_train)], log)
     ir, ir_sha = frame_encoder(out)
@@ -479,9 +477,9 @@ def train_video_net(r: Recipe, work: Path, out: Path, log) -> dict:
 
     fit(net, r, batch_fn, loss_fn, work, log)
     config = {"input_size": ir.input_size}
-    ship(net, r, out, {}, time.perf_counter() - t0, log, config, {"frame_encoder_sha256": ir_sha})
+    ship(net, r, out, {}, log, config, {"frame_encoder_sha256": ir_sha})
     held = eval_video_net(r, out, log)
-    ship(net, r, out, held, time.perf_counter() - t0, log, config, {"frame_encoder_sha256": ir_sha})
+    ship(net, r, out, held, log, config, {"frame_encoder_sha256": ir_sha})
     return held
 
 
@@ -526,7 +524,6 @@ def sync_data(r: Recipe, purpose: int, n: int) -> dict[str, np.ndarray]:
 
 
 def train_syncnet(r: Recipe, work: Path, out: Path, log) -> dict:
-    t0 = time.perf_counter()
     check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
                             for i in range(r.n_train)], log)
     d = cached(work, r.name, data_spec(r), lambda: sync_data(r, TRAIN, r.n_train), log)
@@ -565,9 +562,9 @@ def train_syncnet(r: Recipe, work: Path, out: Path, log) -> dict:
         return nn.functional.cross_entropy(logits, target)
 
     fit(net, r, batch_fn, loss_fn, work, log)
-    ship(net, r, out, {}, time.perf_counter() - t0, log)
+    ship(net, r, out, {}, log)
     held = eval_syncnet(r, out, log)
-    ship(net, r, out, held, time.perf_counter() - t0, log)
+    ship(net, r, out, held, log)
     return held
 
 
@@ -609,7 +606,6 @@ def iqa_data(r: Recipe, purpose: int, n: int) -> dict[str, np.ndarray]:
 
 
 def train_iqa(r: Recipe, work: Path, out: Path, log) -> dict:
-    t0 = time.perf_counter()
     check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
                             for i in range(r.n_train)], log)
     d = cached(work, r.name, data_spec(r), lambda: iqa_data(r, TRAIN, r.n_train), log)
@@ -629,9 +625,9 @@ def train_iqa(r: Recipe, work: Path, out: Path, log) -> dict:
         return ((net(b[0]) - b[1]) ** 2).mean()
 
     fit(net, r, batch_fn, loss_fn, work, log)
-    ship(net, r, out, {}, time.perf_counter() - t0, log)
+    ship(net, r, out, {}, log)
     held = eval_iqa(r, out, log)
-    ship(net, r, out, held, time.perf_counter() - t0, log)
+    ship(net, r, out, held, log)
     return held
 
 

@@ -129,3 +129,42 @@ def test_no_gradient_flows_through_the_weight():
     assert w[1] == 0 and ratio[1] == 250.0
     fixed0, _, w0 = mixed_loss(l_distill, l_gt, None)
     assert torch.equal(fixed0, l_distill) and w0.sum() == 0
+
+
+# TCD (Table 2's baseline): the trajectory consistency function and its time sampling.
+def test_tcd_function_is_diffusers_ddim_between_grid_points():
+    from diffusers import DDIMScheduler
+
+    from fada.losses.tcd import trajectory_consistency
+
+    ref = DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
+                        set_alpha_to_one=True)
+    z, eps = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    N = 50                                            # grid point n / N is training timestep 20 n - 1
+    for n_from, n_to in ((10, 5), (10, 0), (50, 49), (3, 1)):
+        gap = 20 * (n_from - n_to)
+        ref.set_timesteps(1000 // gap)                # diffusers steps from t to t - 1000 // num_inference_steps
+        want = ref.step(eps, 20 * n_from - 1, z).prev_sample
+        got = trajectory_consistency(z, eps, S.alpha(n_from / N), S.alpha(n_to / N))
+        assert torch.allclose(got, want, atol=1e-5), (n_from, n_to)
+    assert torch.allclose(trajectory_consistency(z, eps, S.alpha(0.4), S.alpha(0.4)), z, atol=1e-6)   # f(z, t, t) = z
+
+
+def test_tcd_times_follow_the_solver_grid():
+    from fada.losses.tcd import sample_tcd_times
+
+    N, n_draws = 10, 20000
+    g = torch.Generator().manual_seed(0)
+    t_start, t_mid, t_s = sample_tcd_times(torch.rand(n_draws, generator=g), torch.rand(n_draws, generator=g), N)
+    assert torch.allclose(t_start - t_mid, torch.full_like(t_start, 1 / N))
+    assert bool((t_s <= t_mid + 1e-12).all()) and bool((t_s >= 0).all())
+    for t in (t_start, t_mid, t_s):
+        assert torch.allclose(t * N, (t * N).round())
+    # n uniform on {0..N-1}: each count within 5 standard deviations of n_draws / N
+    n = (t_mid * N).round().long()
+    counts = torch.bincount(n, minlength=N).double()
+    sd = (n_draws * (1 / N) * (1 - 1 / N)) ** 0.5
+    assert bool(((counts - n_draws / N).abs() < 5 * sd).all()), counts
+    # given n, m is uniform on {0..n}: for n = N - 1, the mean of m is (N - 1) / 2
+    m_top = (t_s[n == N - 1] * N).round()
+    assert abs(float(m_top.mean()) - (N - 1) / 2) < 5 * float(m_top.std()) / len(m_top) ** 0.5

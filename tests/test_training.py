@@ -142,19 +142,21 @@ def _distill_recipe(tmp_path, folder, teacher, name, **objective):
     return load_recipe(p)
 
 
-@pytest.mark.parametrize("name", ["perflow_tiny", "rflow_tiny", "student_b_fixed0_tiny", "fada_fast_tiny"])
+@pytest.mark.parametrize("name", ["perflow_tiny", "rflow_tiny", "tcd_tiny", "student_b_fixed0_tiny", "fada_fast_tiny"])
 def test_distillation_recipes_run_and_log(small_world, random_teacher, tmp_path, name):
     r = _distill_recipe(tmp_path, small_world[0], random_teacher, name)
     train(r, tmp_path / "out")
     log = [json.loads(line) for line in (tmp_path / "out" / "log.jsonl").read_text().splitlines()]
     assert len(log) == 2 and all(np.isfinite(x["loss"]) for x in log)
-    if name != "perflow_tiny" and name != "rflow_tiny":
+    if name not in ("perflow_tiny", "rflow_tiny", "tcd_tiny"):
         assert "R" in log[0] and "W" in log[0]          # mixed supervision logs R and W per step
     if name == "student_b_fixed0_tiny":
         assert all(x["W"] == 0 for x in log)
 
 
-def test_cfg_distillation_with_mixed_supervision_loss_goes_down(small_world, random_teacher, tmp_path):
+# PeRFlow; TCD; PeRFlow + adaptive mixed supervision + CFG distillation with tokens (FADA-Fast).
+@pytest.mark.parametrize("name", ["perflow_tiny", "tcd_tiny", "fada_fast_tiny"])
+def test_distillation_loss_goes_down(small_world, random_teacher, tmp_path, name):
     from torch.utils.data import default_collate
 
     from fada.data.dataset import ClipDataset
@@ -167,7 +169,7 @@ def test_cfg_distillation_with_mixed_supervision_loss_goes_down(small_world, ran
     # (a student initialised from the teacher starts with a near-zero loss).
     folder = small_world[0]
     build_models("tiny", seed=11).save(tmp_path / "far_student")
-    r = _distill_recipe(tmp_path, folder, random_teacher, "fada_fast_tiny", phi_steps=1)
+    r = _distill_recipe(tmp_path, folder, random_teacher, name, phi_steps=1)
     r.steps, r.ema_decay, r.parent = 20, 0.0, str(tmp_path / "far_student")
 
     def fixed_loss(recipe):
@@ -183,3 +185,19 @@ def test_cfg_distillation_with_mixed_supervision_loss_goes_down(small_world, ran
     r.parent = str(tmp_path / "out" / "model")
     after = fixed_loss(r)
     assert after < 0.8 * before, (before, after)
+
+
+def test_tcd_kill_and_resume_keeps_the_target_network(small_world, random_teacher, tmp_path):
+    # TCD carries state besides the weights (its EMA target network): a resumed run must restore it.
+    r = _distill_recipe(tmp_path, small_world[0], random_teacher, "tcd_tiny")
+    r.steps, r.checkpoint_every = 4, 2
+    train(r, tmp_path / "full")
+    train(r, tmp_path / "split", stop_at=2)
+    train(r, tmp_path / "split")
+    a = torch.load(tmp_path / "full" / "checkpoint" / "state.pt", weights_only=True)
+    b = torch.load(tmp_path / "split" / "checkpoint" / "state.pt", weights_only=True)
+    assert a["objective"]["target"].keys() == b["objective"]["target"].keys()
+    for k, v in a["objective"]["target"].items():
+        assert torch.allclose(v, b["objective"]["target"][k], atol=1e-6), k
+    for k in a["params"]:
+        assert torch.allclose(a["params"][k], b["params"][k], atol=1e-6), k

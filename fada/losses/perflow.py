@@ -9,6 +9,7 @@ from typing import Callable
 
 import torch
 
+from .distance import per_sample_mse
 from ..schedulers.scheduling_perflow import window_coefficients
 
 
@@ -57,6 +58,5 @@ def ground_truth_endpoint(z0: torch.Tensor, eps: torch.Tensor, alpha_end) -> tor
     return a1.sqrt() * z0 + (1 - a1).sqrt() * eps
 
 
-def distill_loss(eps_pred: torch.Tensor, eps_target: torch.Tensor) -> torch.Tensor:
-    # Eq. 5 (and L_gt with the ground-truth end point), per sample.
-    return ((eps_pred.float() - eps_target.float()) ** 2).flatten(1).mean(1)
+# Eq. 5 (and L_gt with the ground-truth end point), per sample: distill_loss(eps_pred, eps_target).
+distill_loss = per_sample_mse

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from .distance import per_sample_mse
+
 # branch codes of a training sample: 0 = a (audio + reference), 1 = r (reference only), 2 = b (neither)
 BRANCH_A, BRANCH_R, BRANCH_B = 0, 1, 2
 
@@ -40,6 +42,5 @@ def diffusion_target(prediction_type: str, z0: torch.Tensor, noise: torch.Tensor
     raise ValueError(f"unsupported prediction_type {prediction_type!r}")
 
 
-def teacher_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    # Eq. 1, per sample (mean over all but the batch dimension).
-    return ((pred.float() - target.float()) ** 2).flatten(1).mean(1)
+# Eq. 1, per sample.
+teacher_loss = per_sample_mse

@@ -88,6 +88,7 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
             p.data.copy_(state["params"][k])
         ema = {k: v.clone() for k, v in state["ema"].items()}
         opt.load_state_dict(state["optimizer"])
+        obj.load_extra_state(state.get("objective", {}))
         start = int(state["step"])
 
     d = recipe.data
@@ -137,6 +138,7 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
         gnorm = torch.nn.utils.clip_grad_norm_(list(params.values()), o.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        obj.after_step()
         with torch.no_grad():
             for k, p in params.items():
                 ema[k].lerp_(p.detach(), 1.0 - recipe.ema_decay)
@@ -149,7 +151,7 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
             progress(step + 1, recipe.steps, float(loss_sum) / B)
         if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == end:
             if rank == 0:
-                _save_checkpoint(ckpt, params, ema, opt, step + 1)
+                _save_checkpoint(ckpt, params, ema, opt, step + 1, obj.extra_state())
             acc.wait_for_everyone()
 
     final = out / FINAL
@@ -167,13 +169,13 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
     return final
 
 
-def _save_checkpoint(ckpt: Path, params, ema, opt, step: int) -> None:
+def _save_checkpoint(ckpt: Path, params, ema, opt, step: int, extra: dict) -> None:
     tmp = ckpt.with_name(ckpt.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     torch.save({"params": {k: p.detach().cpu() for k, p in params.items()},
                 "ema": {k: v.cpu() for k, v in ema.items()},
-                "optimizer": opt.state_dict(), "step": step}, tmp / "state.pt")
+                "optimizer": opt.state_dict(), "step": step, "objective": extra}, tmp / "state.pt")
     old = ckpt.with_name(ckpt.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if ckpt.exists():

@@ -1,6 +1,7 @@
 """The `fada-bench` command. Each command is a thin shell over a library function."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -179,8 +180,6 @@ def run(
     names = None if metrics is None else ([] if metrics.strip().lower() == "none" else _split_names(metrics))
     cfg = RunConfig(methods=_split_names(methods), suite=suite, out=out or Path("runs") / suite, limit=limit,
                     seed=seed, metrics=names, device=device, data=data, method_folders=_method_folders(method_folder))
-    import os
-
     show = int(os.environ.get("RANK", "0")) == 0
     try:
         with _progress("run") as p:
@@ -312,6 +311,9 @@ def train_cmd(
     if steps is not None:
         r.steps = steps
     out = out or Path("runs") / r.name
+    if int(os.environ.get("RANK", "0")) != 0:       # under torchrun / accelerate: one bar, from process 0
+        train(r, out, resume=resume, stop_at=stop_at)
+        return
     with _progress("train") as p:
         task = p.add_task(f"{r.name} ({r.kind})", total=r.steps)
         final = train(r, out, resume=resume, stop_at=stop_at,

@@ -2,7 +2,9 @@
 
 Launch:
     fada-bench train teacher_tiny [--out runs/teacher_tiny] [--steps N]           # one process
-    accelerate launch --cpu --num_processes 2 -m fada_bench.cli train teacher_tiny  # several
+    accelerate launch --multi_gpu --num_processes 2 -m fada_bench.cli train teacher_tiny  # several
+    torchrun --nproc_per_node 2 -m fada_bench.cli train teacher_tiny                  # the same
+(`--multi_gpu` on a CPU-only machine too: accelerate's `--cpu` launches one process.)
 
 Exact resume: everything random in a step is drawn from generators seeded by (recipe seed, step,
 global sample index), and the data order by (seed, epoch). So the state to resume is only the

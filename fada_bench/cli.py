@@ -12,6 +12,8 @@ app = typer.Typer(help="FADA: training stack and talking-head benchmark.", no_ar
                   add_completion=False, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Make, prepare and check data folders.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+weights_app = typer.Typer(help="List, verify and fetch the weight files (backbones and checkpoints).", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
 console = Console(stderr=True)
 
 
@@ -319,6 +321,64 @@ def train_cmd(
         final = train(r, out, resume=resume, stop_at=stop_at,
                       progress=lambda done, total, loss: p.update(task, completed=done, description=f"{r.name} loss {loss:.4f}"))
     console.print(f"{r.name}: log in {out / 'log.jsonl'}" + (f", model in {final}" if final.exists() else ", checkpoint saved"))
+
+
+def _weights_table(rows) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("kind", "name", "status", "path", "detail"):
+        table.add_column(col, overflow="fold")
+    colour = {"present": "green", "missing": "yellow", "bad checksum": "red"}
+    for r in rows:
+        state = r.state + ("" if r.verified or r.state != "present" else " (unverified)")
+        table.add_row(r.kind, r.name, f"[{colour[r.state]}]{state}[/]", escape(r.path), escape(r.detail))
+    Console(width=200).print(table)
+
+
+@weights_app.command("list")
+def weights_list(kind: Optional[str] = typer.Option(None, "--kind", help="standard, synthetic or model [default: all].")):
+    """Every backbone and model file with its status: present (verified or not), missing, bad checksum."""
+    from .weight_files import KINDS, all_status
+
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"--kind takes {', '.join(KINDS)}, got {kind!r}")
+    _weights_table(all_status((kind,) if kind else KINDS))
+
+
+@weights_app.command("verify")
+def weights_verify(names: Optional[list[str]] = typer.Argument(None, help="Files to check [default: every present file].")):
+    """Check sha256 of the files; exit 1 naming each file that is corrupt (or, when named, missing)."""
+    from .weight_files import all_status
+
+    rows = all_status()
+    if names:
+        known = {r.name for r in rows}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise InputError(f"unknown weight file(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        rows = [r for r in rows if r.name in names]
+    else:
+        rows = [r for r in rows if r.state != "missing"]
+    _weights_table(rows)
+    bad = [r for r in rows if not r.ok]
+    if bad:
+        console.print(f"[red]{len(bad)} file(s) failed[/red]: " + ", ".join(f"{r.name} ({r.state})" for r in bad))
+        raise typer.Exit(1)
+    console.print(f"{len(rows)} file(s) ok")
+
+
+@weights_app.command("fetch")
+def weights_fetch(
+    name: str = typer.Argument(..., help="A standard backbone file (see `fada-bench weights list --kind standard`)."),
+    url: Optional[str] = typer.Option(None, "--url", help="Download from here instead of the registered link."),
+    dest: Optional[Path] = typer.Option(None, "--dest", help="Folder or file [default: first of $FADA_BENCH_WEIGHTS, ~/.cache/fada-bench/weights]."),
+):
+    """Download a weight file, resuming a partial download, and check its published checksum."""
+    from .metrics.weights_registry import fetch
+
+    path = fetch(name, url, dest)
+    console.print(f"{name}: {path}")
 
 
 def main():

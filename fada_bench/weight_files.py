@@ -1,0 +1,102 @@
+"""Every weight file the benchmark can load, in one list, for `fada-bench weights list|verify`.
+
+Three kinds, each checked the way its own loader checks it (one implementation each):
+- `standard`: the published real-world backbone files (`metrics/weights_registry.py`), checked
+  against the authors' checksum where one is published, else reported present but unverified;
+- `synthetic`: the synthetic world's backbones shipped in the package, checked against the sha256
+  in their registry (`metrics/synthetic_backbones.py`);
+- `model`: the FADA checkpoints the method cards name (`fada-bench train RECIPE` writes them),
+  checked against the sha256 of the shipped-checkpoint registry when they have an entry there.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .metrics import synthetic_backbones as sb
+from .metrics import weights_registry as wr
+
+KINDS = ("standard", "synthetic", "model")
+SHIPPED_MODELS = Path(__file__).resolve().parent / "weights" / "models.json"
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    kind: str
+    name: str
+    state: str          # present | missing | bad checksum
+    verified: bool      # a recorded checksum was checked and matched
+    path: str
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "present"
+
+
+def _standard() -> list[FileStatus]:
+    out = []
+    for s in wr.status():
+        out.append(FileStatus("standard", s.entry.name, s.state, s.verified,
+                              str(s.path or s.entry.filename), s.detail))
+    return out
+
+
+def _synthetic() -> list[FileStatus]:
+    try:
+        reg = sb.registry()
+    except wr.WeightsError as e:
+        return [FileStatus("synthetic", "registry.json", "missing", False, str(sb.REGISTRY_FILE), str(e))]
+    out = []
+    for name, entry in sorted(reg.items()):
+        path = sb.WEIGHTS_DIR / entry["file"]
+        try:
+            sb.weights_path(name)
+            out.append(FileStatus("synthetic", name, "present", True, str(path), f"sha256 {entry['sha256'][:16]}... matches"))
+        except wr.WeightsError as e:
+            state = "missing" if not path.is_file() else "bad checksum"
+            out.append(FileStatus("synthetic", name, state, False, str(path), str(e)))
+    return out
+
+
+def shipped_models() -> dict:
+    """{checkpoint: {file: sha256}} of the checkpoints shipped with the package (empty until some are)."""
+    return json.loads(SHIPPED_MODELS.read_text()) if SHIPPED_MODELS.is_file() else {}
+
+
+def _models() -> list[FileStatus]:
+    from .adapters.fada_pipeline import checkpoint_path
+    from .registry import METHODS
+
+    shipped = shipped_models()
+    out, seen = [], set()
+    for _, card in METHODS.items():
+        if card.adapter != "fada" or card.checkpoint in seen:
+            continue
+        seen.add(card.checkpoint)
+        folder = checkpoint_path(card)
+        recipe = card.recipe or Path(card.checkpoint).parts[0]
+        if not (folder / "fada.json").is_file():
+            out.append(FileStatus("model", card.checkpoint, "missing", False, str(folder),
+                                  f"make it with `fada-bench train {recipe}`"))
+            continue
+        want = shipped.get(card.checkpoint)
+        if not want:
+            out.append(FileStatus("model", card.checkpoint, "present", False, str(folder),
+                                  "unverified: trained here, not a shipped checkpoint"))
+            continue
+        bad = [f for f, digest in want.items()
+               if not (folder / f).is_file() or wr.sha256_file(folder / f) != digest]
+        if bad:
+            out.append(FileStatus("model", card.checkpoint, "bad checksum", False, str(folder),
+                                  f"differs from the shipped checkpoint: {', '.join(bad)}"))
+        else:
+            out.append(FileStatus("model", card.checkpoint, "present", True, str(folder),
+                                  f"{len(want)} files match the shipped sha256"))
+    return out
+
+
+def all_status(kinds: tuple[str, ...] = KINDS) -> list[FileStatus]:
+    parts = {"standard": _standard, "synthetic": _synthetic, "model": _models}
+    return [s for k in kinds for s in parts[k]()]

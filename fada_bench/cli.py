@@ -32,12 +32,12 @@ def data_synth(
     out: Path = typer.Option(Path("data/synthetic"), "--out", help="Folder to write (resumes a partial one)."),
     n_train: int = typer.Option(200, "--n-train", help="Training clips (sets A and B)."),
     n_test: int = typer.Option(100, "--n-test", help="Test clips, one unseen identity each."),
-    n_openset: Optional[int] = typer.Option(None, "--n-openset", help="Open-set clips with out-of-distribution styles [default: n-test/5]."),
+    n_openset: Optional[int] = typer.Option(None, "--n-openset", help="Open-set clips with out-of-distribution styles (default: n-test/5)."),
     size: int = typer.Option(128, "--size", help="Frame side in pixels (64, 128, 512, ...)."),
     seconds: float = typer.Option(2.0, "--seconds", help="Clip length."),
     seed: int = typer.Option(0, "--seed"),
     clean_fraction: float = typer.Option(0.4, "--clean-fraction", help="Share of train clips without defects."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Processes [default: CPU count]."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Processes (default: CPU count)."),
 ):
     """Render a synthetic talking-face world: clips, per-frame ground truth, manifest, splits."""
     from fada.data.synthetic.build import WorldConfig, build_world
@@ -85,7 +85,7 @@ def data_verify(folder: Path = typer.Argument(..., help="A prepared or synthetic
 def data_prepare(
     dataset: str = typer.Argument(..., help="hdtf or celebvhq."),
     raw: Path = typer.Option(..., "--raw", help="Folder of raw videos (mp4, mov, mkv, webm, avi; searched recursively)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write (resumes a partial one) [default: data/DATASET]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write (resumes a partial one) (default: data/DATASET)."),
     size: int = typer.Option(512, "--size", help="Side of the square face crop in pixels."),
     min_seconds: float = typer.Option(2.0, "--min-seconds", help="Shortest clip; a shorter tail is dropped."),
     max_seconds: float = typer.Option(10.0, "--max-seconds", help="Longest clip; longer face stretches are cut."),
@@ -124,10 +124,10 @@ def data_prepare(
 @data_app.command("split")
 def data_split(
     dataset: str = typer.Argument(..., help="hdtf, celebvhq or synthetic."),
-    data: Optional[Path] = typer.Option(None, "--data", help="The prepared folder [default: data/DATASET]."),
+    data: Optional[Path] = typer.Option(None, "--data", help="The prepared folder (default: data/DATASET)."),
     n: int = typer.Option(100, "--n", help="Clips in the test split."),
     seed: int = typer.Option(0, "--seed"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Split file to write [default: results/splits/DATASET.json]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Split file to write (default: results/splits/DATASET.json)."),
 ):
     """Choose a seeded test split: n usable clip ids, written as a split file."""
     from fada.data.splits import make_test_split
@@ -162,12 +162,12 @@ def run(
     methods: str = typer.Option(..., "--methods", help="Comma-separated method names (`fada-bench list methods`)."),
     suite: str = typer.Option("synthetic", "--suite", help="Suite name (`fada-bench list suites`)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the suite's first N samples."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder; a second run on it resumes [default: runs/SUITE]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder; a second run on it resumes (default: runs/SUITE)."),
     seed: int = typer.Option(0, "--seed", help="Seeds generation (per sample) and the bootstrap."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric keys, or 'none' "
-                                          "[default: every metric whose backbone is available for the suite]."),
+                                          "(default: every metric whose backbone is available for the suite)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq [default: data/SUITE]."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq (default: data/SUITE)."),
     method_folder: list[str] = typer.Option([], "--method-folder", help="NAME=DIR: videos of a precomputed method (repeatable)."),
 ):
     """Generate and score: writes run.json, samples.parquet, summary.csv/.json and videos/ under --out."""
@@ -182,6 +182,12 @@ def run(
     names = None if metrics is None else ([] if metrics.strip().lower() == "none" else _split_names(metrics))
     cfg = RunConfig(methods=_split_names(methods), suite=suite, out=out or Path("runs") / suite, limit=limit,
                     seed=seed, metrics=names, device=device, data=data, method_folders=_method_folders(method_folder))
+    result = _run_with_progress(lambda advance: run_benchmark(cfg, advance), cfg.out)
+    _report(result)
+
+
+def _run_with_progress(job, out: Path):
+    """Run `job(advance)` under one progress bar per method (on process 0); Ctrl-C keeps what is done."""
     show = int(os.environ.get("RANK", "0")) == 0
     try:
         with _progress("run") as p:
@@ -192,11 +198,15 @@ def run(
                     tasks[method] = p.add_task(method, total=total)
                 p.update(tasks[method], completed=done)
 
-            result = run_benchmark(cfg, advance if show else None)
+            return job(advance if show else None)
     except KeyboardInterrupt:
-        console.print(f"[yellow]interrupted[/yellow]: finished samples are kept in {cfg.out}; "
+        console.print(f"[yellow]interrupted[/yellow]: finished samples are kept in {out}; "
                       "run the same command again to resume")
         raise typer.Exit(130)
+
+
+def _report(result) -> None:
+    """The summary table, the files written and the failures of a finished run (process 0)."""
     if result.summary is None:     # a process other than the first: process 0 reports
         return
     _print_summary(result.summary)
@@ -260,6 +270,62 @@ def list_(what: str = typer.Argument(..., help="methods, suites or metrics")):
     Console(width=200).print(table)
 
 
+@app.command("sweep")
+def sweep(
+    what: str = typer.Argument(..., help="cfg (Figures 3-4), or table1, table2, table3, table4."),
+    method: str = typer.Option("fada_fast", "--method", help="sweep cfg: the method whose guidance scales are swept."),
+    suite: str = typer.Option("synthetic", "--suite", help="Suite name (`fada-bench list suites`)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the suite's first N samples."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder; resumes (default: runs/sweep-WHAT-SUITE)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds generation (per sample) and the bootstrap."),
+    cfg_a: Optional[str] = typer.Option(None, "--cfg-a", help="sweep cfg: cfg_a values at cfg_r = 2.0 (default: 1,2.5,4,5.5,6.5,8)."),
+    cfg_r: Optional[str] = typer.Option(None, "--cfg-r", help="sweep cfg: cfg_r values at cfg_a = 6.5 (default: 1,1.5,2,2.5,3)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: fvd,sync_d for cfg; every available for tables)."),
+    train_missing: bool = typer.Option(True, "--train/--no-train", help="Tables: train the rows' missing checkpoints first."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq (default: data/SUITE)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+):
+    """Figures 3-4 (a CFG sweep, PNG and SVG) or every row of a paper table (training missing checkpoints)."""
+    from . import sweep as sw
+
+    out = out or Path("runs") / f"sweep-{what}-{suite}"
+    names = None if metrics is None else _split_names(metrics)
+    if what == "cfg":
+        floats = lambda text, default: default if text is None else tuple(float(x) for x in _split_names(text))  # noqa: E731
+        try:
+            a_values, r_values = floats(cfg_a, sw.DEFAULT_CFG_A), floats(cfg_r, sw.DEFAULT_CFG_R)
+        except ValueError:
+            raise InputError(f"--cfg-a and --cfg-r take comma-separated numbers, got {cfg_a!r}, {cfg_r!r}") from None
+        result, paths = _run_with_progress(
+            lambda advance: sw.run_cfg_sweep(method, suite, out, limit=limit, seed=seed, a_values=a_values,
+                                             r_values=r_values, metrics=tuple(names or sw.SWEEP_METRICS),
+                                             data=data, device=device, progress=advance), out)
+        _report(result)
+        for p in paths:
+            console.print(f"wrote {p}")
+        return
+    if what not in ("table1", "table2", "table3", "table4"):
+        raise InputError(f"sweep takes cfg, table1, table2, table3 or table4, got {what!r}")
+    table_no = int(what[-1])
+
+    def job(advance):
+        with _progress("train") as tp:
+            task = {}
+
+            def on_train(name):
+                task["id"] = tp.add_task(f"train {name}", total=None)
+
+            def step(done, total, loss):
+                tp.update(task["id"], completed=done, total=total, description=f"train loss {loss:.4f}")
+            return sw.run_table_sweep(table_no, suite, out, limit=limit, seed=seed, train=train_missing,
+                                      metrics=names, data=data, device=device, progress=advance,
+                                      on_train=on_train, train_progress=step)
+    result, path = _run_with_progress(job, out)
+    _report(result)
+    if result.summary is not None:
+        console.print(f"wrote {path}")
+
+
 @app.command("table")
 def table(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json)."),
@@ -300,7 +366,7 @@ def check(run_dir: Path = typer.Argument(..., help="A finished run folder."),
 @app.command("train")
 def train_cmd(
     recipe: str = typer.Argument(..., help="A recipe name from recipes/ (e.g. teacher_tiny) or a YAML path."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder [default: runs/RECIPE]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/RECIPE)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's last checkpoint."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the recipe's total steps."),
     stop_at: Optional[int] = typer.Option(None, "--stop-at", help="Stop (with a checkpoint) at this step, to train in chunks."),
@@ -337,7 +403,7 @@ def _weights_table(rows) -> None:
 
 
 @weights_app.command("list")
-def weights_list(kind: Optional[str] = typer.Option(None, "--kind", help="standard, synthetic or model [default: all].")):
+def weights_list(kind: Optional[str] = typer.Option(None, "--kind", help="standard, synthetic or model (default: all).")):
     """Every backbone and model file with its status: present (verified or not), missing, bad checksum."""
     from .weight_files import KINDS, all_status
 
@@ -347,7 +413,7 @@ def weights_list(kind: Optional[str] = typer.Option(None, "--kind", help="standa
 
 
 @weights_app.command("verify")
-def weights_verify(names: Optional[list[str]] = typer.Argument(None, help="Files to check [default: every present file].")):
+def weights_verify(names: Optional[list[str]] = typer.Argument(None, help="Files to check (default: every present file).")):
     """Check sha256 of the files; exit 1 naming each file that is corrupt (or, when named, missing)."""
     from .weight_files import all_status
 
@@ -372,7 +438,7 @@ def weights_verify(names: Optional[list[str]] = typer.Argument(None, help="Files
 def weights_fetch(
     name: str = typer.Argument(..., help="A standard backbone file (see `fada-bench weights list --kind standard`)."),
     url: Optional[str] = typer.Option(None, "--url", help="Download from here instead of the registered link."),
-    dest: Optional[Path] = typer.Option(None, "--dest", help="Folder or file [default: first of $FADA_BENCH_WEIGHTS, ~/.cache/fada-bench/weights]."),
+    dest: Optional[Path] = typer.Option(None, "--dest", help="Folder or file (default: first of $FADA_BENCH_WEIGHTS, ~/.cache/fada-bench/weights)."),
 ):
     """Download a weight file, resuming a partial download, and check its published checksum."""
     from .metrics.weights_registry import fetch

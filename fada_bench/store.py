@@ -93,6 +93,11 @@ class RunStore:
         with storage(path):
             write_text_atomic(path, dumps(obj))
 
+    def write_text(self, name: str, text: str) -> None:
+        path = self.root / name
+        with storage(path):
+            write_text_atomic(path, text)
+
     def read_json(self, name: str):
         path = self.root / name
         if not path.is_file():

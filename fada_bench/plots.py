@@ -1,0 +1,52 @@
+"""Figures 3 and 4 of the paper: FVD and Sync-D against cfg_a (at cfg_r = 2.0) and against cfg_r
+(at cfg_a = 6.5), from a CFG sweep's summary. matplotlib with the Agg backend, PNG and SVG."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+FIGURES = {"figure3": ("cfg_a", "cfg_r"), "figure4": ("cfg_r", "cfg_a")}   # (x axis, held fixed)
+LABELS = {"cfg_a": "audio guidance scale cfg_a", "cfg_r": "reference guidance scale cfg_r"}
+
+
+def sweep_points(summary: pd.DataFrame, points: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Join the sweep's grid (method, cfg_a, cfg_r) with one metric's mean and CI from the summary."""
+    rows = summary[summary["metric"] == metric][["method", "backbone", "mean", "ci95_low", "ci95_high", "n", "n_failed"]]
+    return points.merge(rows, on="method", how="left")
+
+
+def cfg_figure(summary: pd.DataFrame, points: pd.DataFrame, figure: str, metrics: list[str], fixed: float,
+               out_stem: Path, title: str) -> list[Path]:
+    """One figure: a panel per metric, the metric's mean and 95% CI against the swept scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_name, fixed_name = FIGURES[figure]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        d = sweep_points(summary, points, metric)
+        d = d[(d[fixed_name] - fixed).abs() < 1e-9].sort_values(x_name)
+        d = d[d["mean"].notna()]
+        if d.empty:
+            ax.text(0.5, 0.5, f"no {metric} values", ha="center", va="center", transform=ax.transAxes)
+        else:
+            err = [d["mean"] - d["ci95_low"], d["ci95_high"] - d["mean"]]
+            ax.errorbar(d[x_name], d["mean"], yerr=err, marker="o", capsize=3)
+            ax.set_ylabel(f"{metric} [{d['backbone'].iloc[0]}] (mean, 95% CI)")
+        ax.set_xlabel(LABELS[x_name])
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{title}: {fixed_name} = {fixed:g}")
+    fig.tight_layout()
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        p = out_stem.with_suffix(f".{ext}")
+        tmp = p.with_name(f".{p.name}.tmp.{ext}")
+        fig.savefig(tmp, dpi=120)
+        tmp.replace(p)
+        paths.append(p)
+    plt.close(fig)
+    return paths

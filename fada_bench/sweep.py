@@ -1,0 +1,173 @@
+"""`fada-bench sweep`: the runs behind the paper's figures and ablation tables.
+
+- `sweep cfg --method M`: Figures 3 and 4. One card per point of the grid (cfg_a swept at
+  cfg_r = 2.0, cfg_r swept at cfg_a = 6.5), all generated and scored in one run folder, so the
+  ground truth's features are computed once and a point already finished is not redone; then
+  `figure3_cfg_a.{png,svg}`, `figure4_cfg_r.{png,svg}` and `sweep.csv` (every point's mean and CI).
+- `sweep tableN`: every card whose `paper` field names a row of Table N, plus the `ground_truth`
+  and `static` anchors. A card's checkpoint that does not exist yet is trained first with its
+  recipe, after the checkpoints that recipe starts from (its `vae`, `parent` and
+  `objective.teacher`); then one run and `tableN.md`.
+
+Recipes name the checkpoints they start from as `runs/NAME/model`; the sweep reads `runs/` as the
+checkpoints folder (FADA_BENCH_CHECKPOINTS, default REPO/runs), where the cards look too.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from fada.errors import InputError
+
+from .cards import CfgSpec, MethodCard
+from .paths import checkpoints_dir
+from .registry import METHODS
+from .runner import Progress, RunConfig, RunResult, run_benchmark
+
+FIXED_A, FIXED_R = 6.5, 2.0          # the paper's defaults: each figure holds one of them
+DEFAULT_CFG_A = (1.0, 2.5, 4.0, 5.5, 6.5, 8.0)
+DEFAULT_CFG_R = (1.0, 1.5, 2.0, 2.5, 3.0)
+SWEEP_METRICS = ("fvd", "sync_d")
+ANCHORS = ("ground_truth", "static")
+
+
+# ---------------------------------------------------------------------------- CFG (Figures 3-4)
+
+def cfg_grid(a_values, r_values) -> list[tuple[float, float]]:
+    grid = [(float(a), FIXED_R) for a in a_values] + [(FIXED_A, float(r)) for r in r_values]
+    return list(dict.fromkeys(grid))      # the shared point (6.5, 2.0) once
+
+
+def cfg_variants(card: MethodCard, grid: list[tuple[float, float]]) -> list[MethodCard]:
+    if card.adapter != "fada" or card.cfg.mode == "none":
+        raise InputError(f"sweep cfg needs a FADA method with CFG (multi or a CFG-distilled student); "
+                         f"{card.name} has adapter {card.adapter!r}, cfg mode {card.cfg.mode!r}")
+    return [dataclasses.replace(card, name=f"{card.name}_a{a:g}_r{r:g}", aliases=(), paper=(),
+                                cfg=CfgSpec(card.cfg.mode, a, r),
+                                description=f"{card.name} at cfg_a {a:g}, cfg_r {r:g} (sweep)")
+            for a, r in grid]
+
+
+def run_cfg_sweep(method: str, suite: str, out: Path, *, limit: int | None = None, seed: int = 0,
+                  a_values=DEFAULT_CFG_A, r_values=DEFAULT_CFG_R, metrics=SWEEP_METRICS,
+                  data: Path | None = None, device: str = "cpu",
+                  progress: Progress | None = None) -> tuple[RunResult, list[Path]]:
+    from .plots import cfg_figure, sweep_points
+    from .store import RunStore
+
+    card = METHODS.get(method)
+    grid = cfg_grid(a_values, r_values)
+    variants = cfg_variants(card, grid)
+    for v in variants:
+        METHODS.add(v.name, v)
+    try:
+        result = run_benchmark(RunConfig(methods=[v.name for v in variants], suite=suite, out=out, limit=limit,
+                                         seed=seed, metrics=list(metrics), device=device, data=data), progress)
+    finally:
+        for v in variants:
+            METHODS.remove(v.name)
+    if result.summary is None:       # not process 0
+        return result, []
+    points = pd.DataFrame({"method": [v.name for v in variants], "cfg_a": [a for a, _ in grid],
+                           "cfg_r": [r for _, r in grid]})
+    table = pd.concat([sweep_points(result.summary, points, m).assign(metric=m) for m in metrics])
+    RunStore(out).write_text("sweep.csv", table.to_csv(index=False))
+    paths = cfg_figure(result.summary, points, "figure3", list(metrics), FIXED_R, out / "figure3_cfg_a",
+                       f"{card.name}: Figure 3")
+    paths += cfg_figure(result.summary, points, "figure4", list(metrics), FIXED_A, out / "figure4_cfg_r",
+                        f"{card.name}: Figure 4")
+    return result, [out / "sweep.csv", *paths]
+
+
+# ---------------------------------------------------------------------------- tables 1-4
+
+def table_cards(table: int) -> list[MethodCard]:
+    cards = [c for _, c in METHODS.items() if any(p.table == table for p in c.paper)]
+    if not cards:
+        raise InputError(f"no method card names a row of Table {table}")
+    return cards
+
+
+def _checkpoint_recipe(path: str | None) -> str | None:
+    """`runs/NAME/model` -> NAME (the recipe that writes it)."""
+    if not path:
+        return None
+    parts = Path(path).parts
+    return parts[1] if len(parts) == 3 and parts[0] == "runs" and parts[2] == "model" else None
+
+
+def _in_checkpoints(path: str | None) -> str | None:
+    name = _checkpoint_recipe(path)
+    return str(checkpoints_dir() / name / "model") if name else path
+
+
+def training_order(recipe_names: list[str]) -> list[str]:
+    """The recipes to run, each after the checkpoints it starts from (depth first, no repeats)."""
+    from fada.train.recipe import load_recipe
+
+    order: list[str] = []
+
+    def visit(name: str, stack: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in stack:
+            raise InputError(f"recipes start from each other in a cycle: {' -> '.join(stack + (name,))}")
+        r = load_recipe(name)
+        for dep in (r.vae, r.parent, r.objective.get("teacher")):
+            dep_name = _checkpoint_recipe(dep)
+            if dep_name:
+                visit(dep_name, stack + (name,))
+        order.append(name)
+
+    for n in recipe_names:
+        visit(n, ())
+    return order
+
+
+def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | None = None,
+                  progress=None) -> list[str]:
+    """Train every recipe in `training_order` whose checkpoint is missing; returns those trained."""
+    from fada.train.recipe import load_recipe
+    from fada.train.trainer import train
+
+    trained = []
+    for name in training_order(recipe_names):
+        out = checkpoints_dir() / name
+        if (out / "model" / "fada.json").is_file():
+            continue
+        r = load_recipe(name)
+        r.vae, r.parent = _in_checkpoints(r.vae), _in_checkpoints(r.parent)
+        if "teacher" in r.objective:
+            r.objective["teacher"] = _in_checkpoints(r.objective["teacher"])
+        if on_train:
+            on_train(name)
+        train(r, out, progress=progress)
+        trained.append(name)
+    return trained
+
+
+def card_recipe(card: MethodCard) -> str:
+    return card.recipe or Path(card.checkpoint).parts[0]
+
+
+def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = None, seed: int = 0,
+                    train: bool = True, metrics: list[str] | None = None, data: Path | None = None,
+                    device: str = "cpu", progress: Progress | None = None,
+                    on_train: Callable[[str], None] | None = None, train_progress=None) -> tuple[RunResult, Path]:
+    from .store import RunStore
+    from .tables import render
+
+    cards = table_cards(table)
+    fada = [c for c in cards if c.adapter == "fada"]
+    if train:
+        train_missing([card_recipe(c) for c in fada], on_train, train_progress)
+    names = [c.name for c in cards if c.adapter != "precomputed"] + [a for a in ANCHORS if a not in {c.name for c in cards}]
+    result = run_benchmark(RunConfig(methods=names, suite=suite, out=out, limit=limit, seed=seed, metrics=metrics,
+                                     device=device, data=data), progress)
+    path = out / f"table{table}.md"
+    if result.summary is not None:
+        RunStore(out).write_text(path.name, render(table, [out], "md"))
+    return result, path

@@ -1,0 +1,106 @@
+"""`fada-bench sweep`: the CFG sweep behind Figures 3-4 (one run, one card per grid point, PNG and
+SVG figures) and the table sweeps (rows found by the cards' paper field, missing checkpoints
+trained in dependency order)."""
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fada.errors import InputError
+from fada_bench import sweep as sw
+from fada_bench.registry import METHODS
+from harness_util import bench_env
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """The tiny suite, and a random tiny FADA-Fast student (CFG layer with tokens) as the checkpoint."""
+    from fada.models.bundle import FadaModels, build_models
+    from fada.models.denoiser import FadaDenoiser
+
+    root = tmp_path_factory.mktemp("sweep")
+    e = {**bench_env(root), "FADA_BENCH_CHECKPOINTS": str(root / "runs")}
+    old = {k: os.environ.get(k) for k in e}
+    os.environ.update(e)
+    t = build_models("tiny", seed=0)
+    student = FadaDenoiser.student_from_teacher(t.denoiser, "layer_tokens")
+    with torch.no_grad():   # the CFG layer starts at zero (student = teacher); make the scales matter
+        for p in student.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    fast = FadaModels("tiny", student, t.reference_net, t.vae, t.audio_encoder, t.schedule)
+    fast.save(root / "runs" / "fada_fast_tiny" / "model")
+    yield root
+    for k, v in old.items():
+        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def test_cfg_grid_holds_one_scale_at_the_paper_default():
+    grid = sw.cfg_grid([1.0, 6.5], [1.0, 2.0])
+    assert grid == [(1.0, 2.0), (6.5, 2.0), (6.5, 1.0)]      # (6.5, 2.0) once
+
+
+def test_cfg_sweep_runs_every_point_and_draws_both_figures(env):
+    out = env / "cfg"
+    result, paths = sw.run_cfg_sweep("fada_fast", "synthetic", out, limit=2, a_values=(1.0,), r_values=(1.0,),
+                                     metrics=("fvd", "sync_d"))
+    assert result.n_failed == 0, result.failures
+    table = pd.read_csv(out / "sweep.csv")
+    assert set(table["method"]) == {"fada_fast_a1_r2", "fada_fast_a6.5_r1"}
+    assert set(table["metric"]) == {"fvd", "sync_d"} and table["mean"].notna().all()
+    # each point really was generated with its own scales: the videos differ between points
+    from fada.data.io import read_video
+
+    sid = sorted(p.stem for p in (out / "videos" / "fada_fast_a1_r2").glob("*.mp4"))[0]
+    v1 = read_video(out / "videos" / "fada_fast_a1_r2" / f"{sid}.mp4").frames.astype(float)
+    v2 = read_video(out / "videos" / "fada_fast_a6.5_r1" / f"{sid}.mp4").frames.astype(float)
+    assert np.abs(v1 - v2).mean() > 0.1
+    for stem in ("figure3_cfg_a", "figure4_cfg_r"):
+        png, svg = out / f"{stem}.png", out / f"{stem}.svg"
+        assert png in paths and svg in paths
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        ET.parse(svg)                                            # well-formed SVG
+    assert not any(n.startswith("fada_fast_a") for n in METHODS.names())   # variants unregistered
+    # a second sweep on the same folder resumes: nothing is generated again
+    before = {p: p.stat().st_mtime_ns for p in (out / "videos").rglob("*.mp4")}
+    sw.run_cfg_sweep("fada_fast", "synthetic", out, limit=2, a_values=(1.0,), r_values=(1.0,),
+                     metrics=("fvd", "sync_d"))
+    assert before == {p: p.stat().st_mtime_ns for p in (out / "videos").rglob("*.mp4")}
+
+
+def test_cfg_sweep_refuses_a_method_without_guidance():
+    with pytest.raises(InputError, match="sweep cfg needs a FADA method"):
+        sw.cfg_variants(METHODS.get("static"), [(6.5, 2.0)])
+
+
+def test_table_rows_come_from_the_cards_paper_field():
+    names = {c.name for c in sw.table_cards(2)}
+    assert {"tcd", "rflow", "perflow", "teacher"} <= names
+    t4 = {c.name for c in sw.table_cards(4)}
+    assert {"fada_fast", "cfg_layer", "cfg_time_embed"} <= t4
+
+
+def test_training_order_puts_each_checkpoint_after_what_it_starts_from():
+    order = sw.training_order(["fada_fast_tiny", "perflow_tiny"])
+    assert order.index("vae_tiny") < order.index("teacher_tiny") < order.index("fada_balanced_tiny") \
+        < order.index("fada_fast_tiny")
+    assert order.index("teacher_tiny") < order.index("perflow_tiny")
+    assert len(order) == len(set(order))
+
+
+def test_train_missing_skips_existing_checkpoints(env, monkeypatch):
+    import fada.train.trainer as trainer
+
+    calls = []
+    monkeypatch.setattr(trainer, "train", lambda r, out, progress=None: calls.append((r.name, r.parent, r.objective.get("teacher"))))
+    for name in ("vae_tiny", "teacher_tiny"):
+        (env / "runs" / name / "model").mkdir(parents=True, exist_ok=True)
+        (env / "runs" / name / "model" / "fada.json").write_text("{}")
+    trained = sw.train_missing(["fada_fast_tiny", "perflow_tiny"])
+    # fada_fast_tiny's checkpoint exists (the fixture's), so only its parent and perflow train
+    assert trained == ["fada_balanced_tiny", "perflow_tiny"]
+    assert calls[0][2] == str(env / "runs" / "teacher_tiny" / "model")     # runs/ read as the checkpoints folder

@@ -326,6 +326,18 @@ def sweep(
         console.print(f"wrote {path}")
 
 
+@app.command("report")
+def report(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    per_method: int = typer.Option(3, "--per-method", help="Sample videos shown per method."),
+    link_videos: bool = typer.Option(False, "--link-videos", help="Link the mp4 files instead of embedding them."),
+):
+    """One self-contained HTML page: summary with CIs, figures, sample videos beside the ground truth, run.json."""
+    from .report import build_report
+
+    console.print(f"wrote {build_report(run_dir, per_method, embed_videos=not link_videos)}")
+
+
 @app.command("table")
 def table(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json)."),

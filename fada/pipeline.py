@@ -9,10 +9,16 @@ Guidance modes:
 - "multi": Eq. 9, the three branches (a, r, b) batched in one denoiser call (3 NFE per step);
 - "student": one call per step, the CFG scales given to the student's CFG conditioning (Eq. 10);
 - "none": one call per step, conditional output only (Table 4's first row).
+
+The fast path (each switch measured on and off by `fada-bench speed`; outputs agree within one
+8-bit level in fp32, tests/test_speed.py): the CFG branches in one batch (`batch_cfg`), PyTorch's
+SDPA attention kernels (`sdpa`; off: the explicit softmax), `torch.compile` of the denoiser
+(`compile`), the VAE decoder `vae_chunk` frames at a time, the weights' dtype (bf16 on a GPU), and
+audio features once per video and ReferenceNet features once per window, never per step.
+Stage seconds are read after the device finishes (`fada.profiling.clock`).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +28,9 @@ from .data.dataset import to_tensor_images
 from .data.io import FPS, SAMPLE_RATE, Video, fit_audio_to_frames
 from .errors import InputError
 from .guidance import multi_cfg
+from .models.attention import sdpa_attention
 from .models.bundle import FadaModels, decode_latents, encode_images
+from .profiling import clock, peak_memory_gb, reset_peak_memory
 from .schedulers.scheduling_perflow import PeRFlowScheduler
 
 SAMPLERS = ("ddim", "perflow", "rflow", "tcd")
@@ -36,6 +44,8 @@ class PipelineOutput:
     nfe_total: int
     windows: int
     seconds: dict[str, float] = field(default_factory=dict)
+    first_clip_latency: float = float("nan")     # inputs to the first decoded window, seconds
+    peak_mem_gb: float = float("nan")            # see fada.profiling.peak_memory_gb
 
 
 def make_scheduler(sampler: str, schedule: dict, num_windows: int = 4):
@@ -57,9 +67,14 @@ def make_scheduler(sampler: str, schedule: dict, num_windows: int = 4):
 
 
 class FadaPipeline:
-    def __init__(self, models: FadaModels, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32):
+    def __init__(self, models: FadaModels, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, *,
+                 batch_cfg: bool = True, sdpa: bool = True, compile: bool = False, compile_backend: str = "inductor",
+                 vae_chunk: int = 8):
         self.models = models.to(device=device, dtype=dtype).eval()
         self.device, self.dtype = torch.device(device), dtype
+        self.batch_cfg, self.sdpa, self.vae_chunk = batch_cfg, sdpa, int(vae_chunk)
+        # The compiled module shares the denoiser's parameters and its NFE counter.
+        self.denoiser = torch.compile(models.denoiser, backend=compile_backend) if compile else models.denoiser
 
     def _check(self, reference: np.ndarray, audio: np.ndarray, n_frames: int, sampler: str, guidance: str):
         res = self.models.resolution
@@ -89,6 +104,10 @@ class FadaPipeline:
                  sampler: str = "ddim", steps: int = 25, guidance: str = "multi", cfg_a: float = 6.5,
                  cfg_r: float = 2.5, tcd_gamma: float = 0.3) -> PipelineOutput:
         self._check(reference, audio, n_frames, sampler, guidance)
+        with sdpa_attention(self.sdpa):
+            return self._generate(reference, audio, n_frames, seed, sampler, steps, guidance, cfg_a, cfg_r, tcd_gamma)
+
+    def _generate(self, reference, audio, n_frames, seed, sampler, steps, guidance, cfg_a, cfg_r, tcd_gamma):
         m, dev, dt = self.models, self.device, self.dtype
         F, M = m.frames, m.motion_frames
         w = m.denoiser.config.audio_window
@@ -96,43 +115,50 @@ class FadaPipeline:
         secs = {"audio_encoder": 0.0, "reference_net": 0.0, "denoise": 0.0, "vae_decode": 0.0, "vae_encode": 0.0}
         gen = torch.Generator().manual_seed(seed)
         nfe0 = m.denoiser.nfe
+        reset_peak_memory(dev)
+        start = clock(dev)
+        first_clip = float("nan")
 
         # Per video: audio features for every frame (plus w frames of zeros on each side), and the
         # reference latent.
-        t0 = time.perf_counter()
+        t0 = start
         total = windows * F
         wav = torch.from_numpy(fit_audio_to_frames(audio, total)).to(dev)[None]
         feats = m.audio_encoder(wav.to(torch.float32), total).to(dt)        # (1, total, L, D)
         feats = torch.nn.functional.pad(feats, (0, 0, 0, 0, w, w))
-        secs["audio_encoder"] += time.perf_counter() - t0
-        t0 = time.perf_counter()
+        secs["audio_encoder"] += clock(dev) - t0
+        t0 = clock(dev)
         ref_lat = encode_images(m.vae, to_tensor_images(reference).to(dev, dt))   # (C, h, w)
-        secs["vae_encode"] += time.perf_counter() - t0
+        secs["vae_encode"] += clock(dev) - t0
 
         scheduler = make_scheduler(sampler, m.schedule)
         frames_out, motion = [], ref_lat[None].repeat(M, 1, 1, 1)
         scales = torch.tensor([[cfg_a, cfg_r]], device=dev, dtype=dt)
         for i in range(windows):
-            t0 = time.perf_counter()
+            t0 = clock(dev)
             bank = m.reference_net(torch.cat([ref_lat[None], motion])[None])     # once per window
-            secs["reference_net"] += time.perf_counter() - t0
+            secs["reference_net"] += clock(dev) - t0
             a = feats[:, i * F: i * F + F + 2 * w]
-            t0 = time.perf_counter()
+            t0 = clock(dev)
             lat = self._denoise(scheduler, steps, bank, a, ref_lat.shape, gen, guidance, scales, sampler, tcd_gamma)
-            secs["denoise"] += time.perf_counter() - t0
+            secs["denoise"] += clock(dev) - t0
             motion = lat[0, -M:]
-            t0 = time.perf_counter()
-            frames_out.append(decode_latents(m.vae, lat[0]))
-            secs["vae_decode"] += time.perf_counter() - t0
+            t0 = clock(dev)
+            frames_out.append(decode_latents(m.vae, lat[0], chunk=self.vae_chunk))
+            t1 = clock(dev)
+            secs["vae_decode"] += t1 - t0
+            if i == 0:
+                first_clip = t1 - start
 
         video = torch.cat(frames_out)[:n_frames]
         frames = ((video.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         nfe_total = m.denoiser.nfe - nfe0
         out = Video(frames, float(FPS), fit_audio_to_frames(audio, n_frames), SAMPLE_RATE)
-        return PipelineOutput(out, nfe_total // windows, nfe_total, windows, secs)
+        return PipelineOutput(out, nfe_total // windows, nfe_total, windows, secs, first_clip, peak_memory_gb(dev))
 
     def _denoise(self, scheduler, steps, bank, audio, lat_shape, gen, guidance, scales, sampler, tcd_gamma):
         m, dev, dt = self.models, self.device, self.dtype
+        net = self.denoiser
         F = m.frames
         scheduler.set_timesteps(steps, device=dev)
         z = torch.randn((1, F, *lat_shape), generator=gen).to(dev, dt) * scheduler.init_noise_sigma
@@ -142,11 +168,14 @@ class FadaPipeline:
             audio3 = torch.cat([audio, torch.zeros_like(audio), torch.zeros_like(audio)])
         for t in scheduler.timesteps:
             tt = t.to(dev)
-            if guidance == "multi":
-                out = m.denoiser(z.repeat(3, 1, 1, 1, 1), tt.expand(3), audio3, bank3)
+            if guidance == "multi" and self.batch_cfg:
+                out = net(z.repeat(3, 1, 1, 1, 1), tt.expand(3), audio3, bank3)
                 eps = multi_cfg(out[0:1], out[1:2], out[2:3], scales[:, 0], scales[:, 1])
+            elif guidance == "multi":      # the same three branches, one call each
+                out = [net(z, tt.expand(1), audio3[j:j + 1], {k: v[j:j + 1] for k, v in bank3.items()}) for j in range(3)]
+                eps = multi_cfg(out[0], out[1], out[2], scales[:, 0], scales[:, 1])
             else:
-                eps = m.denoiser(z, tt.expand(1), audio, bank, cfg_scales=scales if guidance == "student" else None)
+                eps = net(z, tt.expand(1), audio, bank, cfg_scales=scales if guidance == "student" else None)
             kw = {"eta": tcd_gamma, "generator": gen} if sampler == "tcd" else {}
             z = scheduler.step(eps.flatten(0, 1), t, z.flatten(0, 1), **kw).prev_sample.view_as(z)
         return z

@@ -338,6 +338,61 @@ def report(
     console.print(f"wrote {build_report(run_dir, per_method, embed_videos=not link_videos)}")
 
 
+@app.command("speed")
+def speed(
+    methods: str = typer.Option("teacher,fada_balanced,fada_fast", "--methods", help="Comma-separated FADA method cards."),
+    config: str = typer.Option("tiny", "--config", help="Model config: tiny or sd15 (random weights; no file is read)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16 (the models' weights and activations)."),
+    frames: int = typer.Option(16, "--frames", help="Frames per timed clip (25 fps)."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed clips per method, after one untimed warm-up clip."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="The device's peak TFLOP/s for the fraction of peak (default: datasheet for known GPUs)."),
+    compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser."),
+    sdpa: bool = typer.Option(True, "--sdpa/--no-sdpa", help="PyTorch SDPA attention kernels (off: the classic softmax attention)."),
+    batch_cfg: bool = typer.Option(True, "--batch-cfg/--no-batch-cfg", help="Eq. 9's three branches in one denoiser call."),
+    vae_chunk: int = typer.Option(8, "--vae-chunk", help="Frames per VAE decoder call."),
+    out: Optional[Path] = typer.Option(None, "--out", help="CSV to write (default: results/perf/speed-CONFIG-DEVICE-DTYPE.csv); a .json beside it."),
+):
+    """Seconds per video-second, first-clip latency, peak memory and achieved TFLOP/s per method (random weights)."""
+    import json
+
+    import pandas as pd
+
+    from fada.data.io import write_text_atomic
+
+    from .paths import REPO_ROOT
+    from .speed import STAGES, SpeedConfig, run_speed
+
+    cfg = SpeedConfig(methods=_split_names(methods), config=config, device=device, dtype=dtype, frames=frames,
+                      repeats=repeats, peak_tflops=peak_tflops,
+                      fast={"compile": compile_, "sdpa": sdpa, "batch_cfg": batch_cfg, "vae_chunk": vae_chunk})
+    with _progress("speed") as p:
+        task = p.add_task("speed", total=len(cfg.methods))
+        rows = run_speed(cfg, lambda name, done, total: p.update(task, completed=done, description=f"speed {name}"))
+    df = pd.DataFrame(rows)
+    for r in rows:
+        r["fast_path"] = cfg.fast
+    dev_tag = "cuda" if device.startswith("cuda") else "cpu"
+    out = out or REPO_ROOT / "results" / "perf" / f"speed-{config}-{dev_tag}-{dtype}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out, df.to_csv(index=False))
+    write_text_atomic(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
+    from rich.table import Table
+
+    t = Table(title=f"speed: {config}, {rows[0]['device']}, {dtype}, {frames} frames, median of {repeats}")
+    for col in ("method", "NFE/window", "s per video-s (min-max)", "first clip s", "peak GB", "GFLOP/clip",
+                "TFLOP/s", "of peak", *[f"{s} s" for s in STAGES]):
+        t.add_column(col, justify="left" if col == "method" else "right")
+    for r in rows:
+        t.add_row(r["method"], str(r["nfe_per_window"]),
+                  f"{r['sec_per_video_sec']:.3g} ({r['sec_per_video_sec_min']:.3g}-{r['sec_per_video_sec_max']:.3g})",
+                  f"{r['first_clip_latency_s']:.3g}", f"{r['peak_mem_gb']:.2f}", f"{r['gflop_per_clip']:.4g}",
+                  f"{r['achieved_tflops']:.3g}", "-" if r["peak_fraction"] != r["peak_fraction"] else f"{r['peak_fraction']:.1%}",
+                  *[f"{r[f'{s}_s']:.3g}" for s in STAGES])
+    Console(width=220).print(t)
+    console.print(f"wrote {out} and {out.with_suffix('.json')}")
+
+
 @app.command("table")
 def table(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json)."),

@@ -50,3 +50,37 @@ def cfg_figure(summary: pd.DataFrame, points: pd.DataFrame, figure: str, metrics
         paths.append(p)
     plt.close(fig)
     return paths
+
+
+def speed_quality_png(summary: pd.DataFrame, quality: tuple[str, ...] = ("sync_d", "fvd")) -> bytes | None:
+    """Each timed method as a point: seconds per video-second against Sync-D and FVD (lower is
+    better on every axis). None when the run has no wall-clock or no quality metric."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    speed = summary[summary["metric"] == "sec_per_video_sec"].set_index("method")
+    panels = [q for q in quality if (summary["metric"] == q).any()]
+    if speed.empty or not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False)
+    for ax, q in zip(axes[0], panels):
+        rows = summary[summary["metric"] == q].set_index("method")
+        for method in speed.index.intersection(rows.index):
+            s, r = speed.loc[method], rows.loc[method]
+            ax.errorbar(s["mean"], r["mean"], xerr=[[s["mean"] - s["ci95_low"]], [s["ci95_high"] - s["mean"]]],
+                        yerr=[[r["mean"] - r["ci95_low"]], [r["ci95_high"] - r["mean"]]], marker="o", capsize=3)
+            ax.annotate(method, (s["mean"], r["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("seconds per video-second (log)")
+        ax.set_ylabel(f"{q} [{rows['backbone'].iloc[0]}]")
+        ax.grid(alpha=0.3)
+    fig.suptitle("speed against quality (mean, 95% CI)")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()

@@ -115,6 +115,13 @@ def build_report(run_dir: str | Path, per_method: int = 3, embed_videos: bool = 
     figures = sorted(root.glob("*.png"))
     figs = "".join(f'<figure><img alt="{html.escape(p.stem)}" src="{_data_uri(p, "image/png")}">'
                    f"<figcaption>{html.escape(p.name)}</figcaption></figure>" for p in figures)
+    from .plots import speed_quality_png
+
+    sq = speed_quality_png(summary)
+    if sq is not None:
+        figs = ('<figure><img alt="speed against quality" src="data:image/png;base64,'
+                + base64.b64encode(sq).decode("ascii") + '"><figcaption>speed against quality: each method '
+                "as a point</figcaption></figure>") + figs
     title = f"fada-bench run: {', '.join(cfg.get('methods', []))} on {cfg.get('suite', '?')}"
     body = [
         f"<h1>{html.escape(title)}</h1>",

@@ -261,7 +261,9 @@ def _generate(card: MethodCard, adapter, sid: str, suite: Suite, store: RunStore
         rec["gen"] = {"status": "ok", "error": None, "seconds": seconds, "video": str(path.relative_to(store.root)),
                       "video_sha256": sha, "video_seconds": gen.video.n_frames / gen.video.fps,
                       "nfe_per_window": gen.nfe_per_window, "nfe_total": gen.nfe_total, "windows": gen.windows,
-                      "stage_seconds": gen.seconds}
+                      "stage_seconds": gen.seconds, "first_clip_latency_s": gen.first_clip_latency,
+                      "peak_mem_gb": gen.peak_mem_gb, "device": gen.device, "dtype": gen.dtype,
+                      "resolution": gen.resolution}
     except StorageError:
         raise
     except Exception as e:   # one sample's failure is recorded; the run goes on

@@ -46,6 +46,10 @@ def sample_status(rec: dict | None, keys: list[str]) -> tuple[str, str]:
     return ("failed", "; ".join(errs)) if errs else ("ok", "")
 
 
+# The generator's stages (fada.pipeline), each timed per sample.
+STAGES = ("audio_encoder", "vae_encode", "reference_net", "denoise", "vae_decode")
+
+
 def sec_per_video_sec(rec: dict) -> float:
     g = rec["gen"]
     return g["seconds"] / g["video_seconds"] if g.get("video_seconds") else float("nan")
@@ -66,17 +70,22 @@ def samples_frame(plans: list[MethodPlan], records: dict, metrics: dict[str, Ben
                    "sec_per_video_sec": sec_per_video_sec(rec) if p.timed and generated(rec) else None,
                    "nfe_per_window": g.get("nfe_per_window"), "nfe_total": g.get("nfe_total"),
                    "windows": g.get("windows"), "seed": (rec or {}).get("seed"),
-                   "video": g.get("video"), "video_sha256": g.get("video_sha256")}
+                   "video": g.get("video"), "video_sha256": g.get("video_sha256"),
+                   "first_clip_latency_s": g.get("first_clip_latency_s"), "peak_mem_gb": g.get("peak_mem_gb"),
+                   "device": g.get("device"), "dtype": g.get("dtype"), "resolution": g.get("resolution")}
+            for stage in STAGES:
+                row[f"sec_{stage}"] = (g.get("stage_seconds") or {}).get(stage)
             for k, m in metrics.items():
                 if m.per_sample:
                     row[k] = rec["scored"][k]["value"] if scored(rec, k) else None
             rows.append(row)
     df = pd.DataFrame(rows)
-    for c in ("gen_seconds", "score_seconds", "video_seconds", "sec_per_video_sec", *[
+    for c in ("gen_seconds", "score_seconds", "video_seconds", "sec_per_video_sec", "first_clip_latency_s",
+              "peak_mem_gb", *[f"sec_{s}" for s in STAGES], *[
             k for k, m in metrics.items() if m.per_sample]):
         if c in df:
             df[c] = df[c].astype("float64")
-    for c in ("nfe_per_window", "nfe_total", "windows", "seed"):
+    for c in ("nfe_per_window", "nfe_total", "windows", "seed", "resolution"):
         if c in df:
             df[c] = df[c].astype("Int64")
     return df
@@ -109,6 +118,10 @@ def summary_frame(plans: list[MethodPlan], records: dict, metrics: dict[str, Ben
         if p.timed:
             rows.append(_row(p.name, "sec_per_video_sec", "wallclock",
                              t_interval([sec_per_video_sec(r) for r in done]), total))
+            for metric, backbone in (("first_clip_latency_s", "wallclock"), ("peak_mem_gb", "memory")):
+                vals = [r["gen"][metric] for r in done if r["gen"].get(metric) is not None]
+                if vals:
+                    rows.append(_row(p.name, metric, backbone, t_interval(vals), total))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 

@@ -35,6 +35,7 @@ class Run:
     suite: str
     summary: pd.DataFrame
     label: str = ""
+    device: str = "?"          # where its wall-clock was measured
 
 
 def read_run(path: str | Path) -> Run:
@@ -43,12 +44,16 @@ def read_run(path: str | Path) -> Run:
     if not csv.is_file():
         raise InputError(f"{path} has no summary.csv: is it a run folder? Finish the run with "
                          f"`fada-bench run ... --out {path}`")
-    suite = "?"
+    suite, device = "?", "?"
     try:
-        suite = json.loads((path / "run.json").read_text())["config"]["suite"]
-    except (OSError, ValueError, KeyError):
+        info = json.loads((path / "run.json").read_text())
+        suite = info["config"]["suite"]
+        hw = info.get("hardware", {})
+        on_gpu = str(info["config"].get("device", "cpu")).startswith("cuda") and hw.get("cuda")
+        device = hw["cuda"][0] if on_gpu else f"{hw.get('processor') or hw.get('machine', 'cpu')} x{hw.get('cpu_count', '?')}"
+    except (OSError, ValueError, KeyError, IndexError):
         pass
-    return Run(path, suite, pd.read_csv(csv))
+    return Run(path, suite, pd.read_csv(csv), device=device)
 
 
 def _cell(rows: pd.DataFrame) -> str:
@@ -87,7 +92,8 @@ def build_table(n: int, runs: list[Run], cards: list[MethodCard] | None = None) 
                 continue
             s = r.summary[r.summary["metric"].isin(names[col["metric"]])]
             keys = s[["metric", "backbone"]].drop_duplicates().itertuples(index=False)
-            found = [(f"{m}[{b}] @{r.label}", r, m, b) for m, b in keys]
+            found = [(f"{m}[{b}] @{r.label}" + (f" on {r.device}" if b == "wallclock" else ""), r, m, b)
+                     for m, b in keys]
             ours.setdefault(i, []).extend(found or [(f"{col['metric']} @{r.label}", r, "", None)])
 
     header = ["method", "card"]

@@ -45,3 +45,8 @@ class Generation:
     nfe_total: int | None = None
     windows: int | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    first_clip_latency: float | None = None                   # inputs to the first decoded window, s
+    peak_mem_gb: float | None = None                          # fada.profiling.peak_memory_gb
+    device: str | None = None                                 # e.g. "cpu", "NVIDIA H100 80GB HBM3"
+    dtype: str | None = None
+    resolution: int | None = None                             # the generator's frame size

@@ -121,3 +121,15 @@ def test_chromium_renders_a_non_blank_page(run_dir, tmp_path):
                     "--window-size=1200,900", page.as_uri()], check=True, timeout=120, capture_output=True)
     img = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert img.std() > 5 and (img < 128).mean() > 0.001      # text on a white page, not a blank one
+
+
+def test_speed_quality_plot_needs_wallclock_and_quality():
+    from fada_bench.plots import speed_quality_png
+
+    rows = [("teacher", "sec_per_video_sec", "wallclock", 40.0), ("fast", "sec_per_video_sec", "wallclock", 3.0),
+            ("teacher", "sync_d", "synthetic", 0.6), ("fast", "sync_d", "synthetic", 0.7)]
+    df = pd.DataFrame([{"method": m, "metric": k, "backbone": b, "mean": v, "ci95_low": v * 0.9,
+                        "ci95_high": v * 1.1, "n": 4, "n_failed": 0} for m, k, b, v in rows])
+    png = speed_quality_png(df)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert speed_quality_png(df[df["metric"] != "sec_per_video_sec"]) is None

@@ -65,6 +65,18 @@ def test_cfg_sweep_runs_every_point_and_draws_both_figures(env):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         ET.parse(svg)                                            # well-formed SVG
     assert not any(n.startswith("fada_fast_a") for n in METHODS.names())   # variants unregistered
+    # speed is recorded per sample (stages, first-clip latency, memory, device) and summarised
+    samples = pd.read_parquet(out / "samples.parquet")
+    for col in ("first_clip_latency_s", "peak_mem_gb", "sec_denoise", "sec_vae_decode", "sec_reference_net",
+                "sec_audio_encoder", "sec_vae_encode"):
+        assert samples[col].notna().all() and (samples[col] >= 0).all(), col
+    assert set(samples["device"]) == {"cpu"} and set(samples["dtype"]) == {"float32"}
+    assert set(samples["resolution"]) == {64}
+    stages = samples[[c for c in samples.columns if c.startswith("sec_") and c != "sec_per_video_sec"]].sum(axis=1)
+    assert (stages <= samples["gen_seconds"] * 1.001).all()              # the stages happen inside generation
+    summary = pd.read_csv(out / "summary.csv")
+    for metric in ("sec_per_video_sec", "first_clip_latency_s", "peak_mem_gb"):
+        assert (summary["metric"] == metric).sum() == 2, metric
     # a second sweep on the same folder resumes: nothing is generated again
     before = {p: p.stat().st_mtime_ns for p in (out / "videos").rglob("*.mp4")}
     sw.run_cfg_sweep("fada_fast", "synthetic", out, limit=2, a_values=(1.0,), r_values=(1.0,),

@@ -119,3 +119,15 @@ def test_check_command_exit_codes(run_dir, tmp_path):
     s.to_csv(run_dir / "summary.csv", index=False)
     bad = subprocess.run([*fada, "check", "--baseline", str(base), str(run_dir)], capture_output=True, text=True)
     assert bad.returncode == 1 and "sync_d" in bad.stdout and "DRIFT" in bad.stdout
+
+
+def test_table_1_has_our_wallclock_column_with_the_device(tmp_path):
+    run = fake_run(tmp_path / "r", "synthetic", ROWS + [("fada_fast", "sec_per_video_sec", "wallclock", 2.5, 2.0, 3.0, 6, 0)])
+    info = json.loads((run / "run.json").read_text())
+    info["config"]["device"] = "cpu"
+    info["hardware"] = {"processor": "x86_64", "machine": "x86_64", "cpu_count": 2, "cuda": []}
+    (run / "run.json").write_text(json.dumps(info))
+    _, df = build_table(1, [read_run(run)])
+    col = "sec_per_video_sec[wallclock] @synthetic on x86_64 x2"
+    assert df.loc[df["card"] == "fada_fast", col].item() == "2.5 [2, 3]"
+    assert df.loc[df["card"] == "fada_fast", "s per video-s (paper)"].item() == "-"     # the paper has none

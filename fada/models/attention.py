@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
@@ -32,6 +34,21 @@ class ForwardContext:
     recording: bool = False
 
 
+_SDPA = [True]
+
+
+@contextmanager
+def sdpa_attention(enabled: bool = True):
+    """Within the block, `attend` uses PyTorch's SDPA kernels (flash or memory-efficient where the
+    device has them) or, when disabled, the explicit softmax(q k^T / sqrt(d)) v."""
+    old = _SDPA[0]
+    _SDPA[0] = enabled
+    try:
+        yield
+    finally:
+        _SDPA[0] = old
+
+
 def attend(attn: Attention, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
     """Multi-head attention of `x` (B, N, C) over `context` (B, M, C') with attn's projections."""
     b = x.shape[0]
@@ -39,7 +56,10 @@ def attend(attn: Attention, x: torch.Tensor, context: torch.Tensor) -> torch.Ten
     h = attn.heads
     d = q.shape[-1] // h
     q, k, v = (t.view(b, -1, h, d).transpose(1, 2) for t in (q, k, v))
-    out = F.scaled_dot_product_attention(q, k, v)
+    if _SDPA[0]:
+        out = F.scaled_dot_product_attention(q, k, v)
+    else:
+        out = torch.softmax((q @ k.transpose(-1, -2)) * d ** -0.5, dim=-1) @ v
     out = out.transpose(1, 2).reshape(b, -1, h * d).to(q.dtype)
     return attn.to_out[1](attn.to_out[0](out))
 

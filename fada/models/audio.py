@@ -74,17 +74,27 @@ class MelAudioEncoder(ModelMixin, ConfigMixin):
 class Wav2Vec2AudioEncoder(nn.Module):
     """wav2vec 2.0 features from a local folder (never a hub id): hidden states of `layers` layers."""
 
-    def __init__(self, path: str | os.PathLike, layers: int = 12):
+    def __init__(self, path: str | os.PathLike | None, layers: int = 12, *, model=None):
         super().__init__()
         from transformers import Wav2Vec2Model
 
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise InputError(f"no wav2vec2 model in {path} (looked for {path / 'config.json'}); give the local "
-                             "folder of a transformers Wav2Vec2 checkpoint (for example wav2vec2-base-960h)")
-        self.model = Wav2Vec2Model.from_pretrained(path, local_files_only=True)
+        if model is None:
+            path = Path(path)
+            if not (path / "config.json").is_file():
+                raise InputError(f"no wav2vec2 model in {path} (looked for {path / 'config.json'}); give the local "
+                                 "folder of a transformers Wav2Vec2 checkpoint (for example wav2vec2-base-960h)")
+            model = Wav2Vec2Model.from_pretrained(path, local_files_only=True)
+        self.model = model
         self.model.eval().requires_grad_(False)
         self.layers = layers
+
+    @classmethod
+    def untrained(cls, layers: int = 12) -> "Wav2Vec2AudioEncoder":
+        """wav2vec2-base's geometry (transformers' default config) with random weights, for speed
+        measurements that must not need a download."""
+        from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+        return cls(None, layers, model=Wav2Vec2Model(Wav2Vec2Config()))
 
     @torch.no_grad()
     def forward(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:

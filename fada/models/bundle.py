@@ -80,8 +80,9 @@ class FadaModels:
 
 
 def build_models(config_name: str = "tiny", cfg_mode: str = "none", wav2vec2_path: str | None = None,
-                 seed: int = 0) -> FadaModels:
-    """Fresh models at a config (random weights; speed does not depend on the values)."""
+                 seed: int = 0, untrained_audio: bool = False) -> FadaModels:
+    """Fresh models at a config (random weights; speed does not depend on the values).
+    `untrained_audio`: a random-weight wav2vec2 of the base geometry where the config needs one."""
     cfg = get_config(config_name)
     torch.manual_seed(seed)
     schedule = dict(SCHEDULES[config_name])
@@ -93,6 +94,8 @@ def build_models(config_name: str = "tiny", cfg_mode: str = "none", wav2vec2_pat
     vae = AutoencoderKL(**cfg["vae"])
     if cfg["audio"] == "mel":
         audio, source = MelAudioEncoder(dim=cfg["audio_dim"]), "mel"
+    elif untrained_audio and wav2vec2_path is None:
+        audio, source = Wav2Vec2AudioEncoder.untrained(cfg["audio_layers"]), "wav2vec2-untrained"
     else:
         if wav2vec2_path is None:
             raise InputError(f"the {config_name} config needs a local wav2vec2 folder (wav2vec2_path)")

@@ -1,0 +1,35 @@
+"""Timing and memory that mean the same on CPU and GPU: CUDA work is asynchronous, so a stage's
+clock is read only after the device has finished it; peak memory is CUDA's max allocated on a GPU
+and the process's peak resident set on a CPU (which never goes down: an upper bound there)."""
+from __future__ import annotations
+
+import resource
+import time
+
+import torch
+
+
+def is_cuda(device: str | torch.device) -> bool:
+    return torch.device(device).type == "cuda"
+
+
+def sync(device: str | torch.device) -> None:
+    if is_cuda(device):
+        torch.cuda.synchronize(torch.device(device))
+
+
+def clock(device: str | torch.device) -> float:
+    """perf_counter after the device's queued work is done."""
+    sync(device)
+    return time.perf_counter()
+
+
+def reset_peak_memory(device: str | torch.device) -> None:
+    if is_cuda(device):
+        torch.cuda.reset_peak_memory_stats(torch.device(device))
+
+
+def peak_memory_gb(device: str | torch.device) -> float:
+    if is_cuda(device):
+        return torch.cuda.max_memory_allocated(torch.device(device)) / 2 ** 30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20      # KiB on Linux

@@ -1,0 +1,185 @@
+"""`fada-bench speed`: how fast each method generates, measured, with random weights.
+
+Speed does not depend on the weights' values, so the models are built at the chosen config with
+random weights (a CFG-distilled student for the cards whose CFG mode is one) and no file is read.
+For each method: one untimed warm-up clip, then `repeats` timed clips of `frames` frames, each
+giving seconds per video-second, first-clip latency (inputs to the first decoded window), the
+pipeline's per-stage seconds, and peak memory (CUDA max allocated on GPU; the process's peak RSS
+on CPU, which never goes down, so it is an upper bound for the method measured).
+
+FLOPs are counted, not typed: `torch.utils.flop_counter.FlopCounterMode` on one denoiser call
+(with the batch the method's guidance uses), the ReferenceNet, the VAE encoder (the reference)
+and decoder (one window) and the audio encoder; a clip's FLOPs follow from the counted NFE.
+Achieved TFLOP/s = FLOPs / seconds per stage and per clip; the fraction of the device's peak
+needs that peak, from `--peak-tflops` or, for the GPUs named in `PEAK_TFLOPS`, their datasheet.
+"""
+from __future__ import annotations
+
+import platform
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from fada.errors import InputError
+from fada.profiling import clock, peak_memory_gb, reset_peak_memory
+
+# Dense tensor-core peaks from the vendors' datasheets (SXM parts), TFLOP/s, for the fraction of
+# peak. Only hardware figures live here; every model FLOP is counted.
+PEAK_TFLOPS = {("H100", "bf16"): 989.4, ("H100", "fp16"): 989.4, ("H100", "fp32"): 66.9,
+               ("H200", "bf16"): 989.4, ("H200", "fp16"): 989.4, ("H200", "fp32"): 66.9,
+               ("A100", "bf16"): 312.0, ("A100", "fp16"): 312.0, ("A100", "fp32"): 19.5}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+STAGES = ("audio_encoder", "vae_encode", "reference_net", "denoise", "vae_decode")
+STUDENT_MODES = ("layer_tokens", "layer", "time_embed")
+
+
+@dataclass
+class SpeedConfig:
+    methods: list[str]
+    config: str = "tiny"
+    device: str = "cpu"
+    dtype: str = "fp32"
+    frames: int = 16
+    repeats: int = 3
+    seed: int = 0
+    peak_tflops: float | None = None
+    fast: dict = field(default_factory=dict)     # FadaPipeline fast-path switches
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def device_peak(device: str, dtype: str, override: float | None) -> float | None:
+    if override:
+        return override
+    name = device_name(device)
+    for (gpu, dt), peak in PEAK_TFLOPS.items():
+        if gpu in name and dt == dtype:
+            return peak
+    return None
+
+
+def method_models(card, config: str, seed: int):
+    """Random-weight models for a method card: the teacher geometry, or a student with the card's CFG mode."""
+    from fada.models.bundle import FadaModels, build_models
+    from fada.models.denoiser import FadaDenoiser
+
+    if card.adapter != "fada":
+        raise InputError(f"speed measures FADA generators; {card.name} has adapter {card.adapter!r}")
+    base = build_models(config, "none", seed=seed, untrained_audio=True)
+    if card.cfg.mode in STUDENT_MODES:
+        base = FadaModels(config, FadaDenoiser.student_from_teacher(base.denoiser, card.cfg.mode), base.reference_net,
+                          base.vae, base.audio_encoder, base.schedule, base.audio_source)
+    return base
+
+
+def count_flops(fn) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        fn()
+    return int(counter.get_total_flops())
+
+
+def stage_flops(pipe, card, frames: int) -> dict[str, float]:
+    """FLOPs per clip of each stage: counted on one call of each network, times its calls per clip."""
+    from fada.models.bundle import decode_latents, encode_images
+    from fada.data.dataset import to_tensor_images
+
+    m, dev, dt = pipe.models, pipe.device, pipe.dtype
+    F, M = m.frames, m.motion_frames
+    res = m.resolution
+    windows = -(-frames // F)
+    ref = to_tensor_images(np.zeros((res, res, 3), np.uint8)).to(dev, dt)
+    lat = encode_images(m.vae, ref)
+    bank = m.reference_net(torch.cat([lat[None], lat[None].repeat(M, 1, 1, 1)])[None])
+    w = m.denoiser.config.audio_window
+    wav = torch.zeros(1, int(frames / 25 * 16000), device=dev)
+    feats = m.audio_encoder(wav, windows * F).to(dt)
+    feats = torch.nn.functional.pad(feats, (0, 0, 0, 0, w, w))[:, : F + 2 * w]
+    branches = 3 if card.cfg.mode == "multi" else 1
+    z = torch.zeros((branches, F, *lat.shape), device=dev, dtype=dt)
+    t = torch.full((branches,), 500, device=dev)
+    scales = torch.tensor([[6.5, 2.0]], device=dev, dtype=dt) if card.cfg.mode in STUDENT_MODES else None
+    bank_b = {k: v.repeat(branches, *([1] * (v.ndim - 1))) for k, v in bank.items()}
+    per_call = count_flops(lambda: m.denoiser(z, t, feats.repeat(branches, 1, 1, 1), bank_b, cfg_scales=scales))
+    calls = card.steps * windows                 # NFE = calls x branches
+    return {
+        "audio_encoder": count_flops(lambda: m.audio_encoder(wav, windows * F)),
+        "vae_encode": count_flops(lambda: encode_images(m.vae, ref)),
+        "reference_net": windows * count_flops(lambda: m.reference_net(torch.cat([lat[None], lat[None].repeat(M, 1, 1, 1)])[None])),
+        "denoise": calls * per_call,
+        "vae_decode": windows * count_flops(lambda: decode_latents(m.vae, torch.zeros((F, *lat.shape), device=dev, dtype=dt))),
+    }
+
+
+def measure_method(card, cfg: SpeedConfig) -> dict:
+    from fada.pipeline import FadaPipeline
+
+    models = method_models(card, cfg.config, cfg.seed)
+    pipe = FadaPipeline(models, device=cfg.device, dtype=DTYPES[cfg.dtype], **cfg.fast)
+    res = models.resolution
+    rng = np.random.default_rng(cfg.seed)
+    ref = rng.integers(0, 255, (res, res, 3), dtype=np.uint8)
+    audio = (rng.standard_normal(int(np.ceil(cfg.frames / 25 * 16000))) * 0.1).astype(np.float32)
+    guidance = {"multi": "multi", "none": "none"}.get(card.cfg.mode, "student")
+    kw = dict(sampler=card.sampler, steps=card.steps, guidance=guidance, cfg_a=card.cfg.audio or 0.0,
+              cfg_r=card.cfg.ref or 0.0, seed=cfg.seed)
+    pipe(ref, audio, cfg.frames, **kw)                     # warm-up, untimed
+    totals, latencies, stages, mems = [], [], {s: [] for s in STAGES}, []
+    out = None
+    for _ in range(cfg.repeats):
+        reset_peak_memory(cfg.device)
+        t0 = clock(cfg.device)
+        out = pipe(ref, audio, cfg.frames, **kw)
+        totals.append(clock(cfg.device) - t0)
+        latencies.append(out.first_clip_latency)
+        for s in STAGES:
+            stages[s].append(out.seconds.get(s, 0.0))
+        mems.append(peak_memory_gb(cfg.device))
+    video_s = cfg.frames / 25.0
+    flops = stage_flops(pipe, card, cfg.frames)
+    peak = device_peak(cfg.device, cfg.dtype, cfg.peak_tflops)
+    med_total = statistics.median(totals)
+    row = {"method": card.name, "config": cfg.config, "device": device_name(cfg.device), "dtype": cfg.dtype,
+           "resolution": res, "frames": cfg.frames, "repeats": cfg.repeats,
+           "nfe_per_window": out.nfe_per_window, "nfe_total": out.nfe_total,
+           "sec_per_video_sec": med_total / video_s,
+           "sec_per_video_sec_min": min(totals) / video_s, "sec_per_video_sec_max": max(totals) / video_s,
+           "first_clip_latency_s": statistics.median(latencies), "peak_mem_gb": max(mems),
+           "total_s": med_total, "gflop_per_clip": sum(flops.values()) / 1e9,
+           "achieved_tflops": sum(flops.values()) / med_total / 1e12}
+    row["peak_fraction"] = row["achieved_tflops"] / peak if peak else float("nan")
+    for s in STAGES:
+        sec = statistics.median(stages[s])
+        row[f"{s}_s"] = sec
+        row[f"{s}_gflop"] = flops[s] / 1e9
+        row[f"{s}_tflops"] = flops[s] / sec / 1e12 if sec > 0 else float("nan")
+        row[f"{s}_peak_fraction"] = row[f"{s}_tflops"] / peak if peak and sec > 0 else float("nan")
+    row["stages_sum_s"] = sum(row[f"{s}_s"] for s in STAGES)
+    return row
+
+
+def run_speed(cfg: SpeedConfig, progress=None) -> list[dict]:
+    from .registry import METHODS
+
+    if cfg.dtype not in DTYPES:
+        raise InputError(f"--dtype takes {', '.join(DTYPES)}, got {cfg.dtype!r}")
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda, but torch sees no CUDA device here; use --device cpu")
+    if cfg.frames < 1 or cfg.repeats < 1:
+        raise InputError("--frames and --repeats must be at least 1")
+    cards = [METHODS.get(n) for n in cfg.methods]
+    rows = []
+    for i, card in enumerate(cards):
+        if progress:
+            progress(card.name, i, len(cards))
+        rows.append(measure_method(card, cfg))
+    if progress:
+        progress("", len(cards), len(cards))
+    return rows

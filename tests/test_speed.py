@@ -1,0 +1,102 @@
+"""`fada-bench speed` and the fast path: a CPU run of the tiny config writes every column, its
+stage timings add up to the total, FLOPs are counted, and each fast-path switch leaves the output
+unchanged (fp32, CPU)."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from fada_bench.cli import app
+from fada_bench.speed import STAGES, SpeedConfig, run_speed
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {r["method"]: r for r in run_speed(SpeedConfig(methods=["teacher", "fada_fast"], frames=16, repeats=2))}
+
+
+def test_speed_rows_have_every_column_and_stages_add_up(rows):
+    for name, r in rows.items():
+        for key in ("sec_per_video_sec", "sec_per_video_sec_min", "sec_per_video_sec_max", "first_clip_latency_s",
+                    "peak_mem_gb", "gflop_per_clip", "achieved_tflops", "total_s",
+                    *[f"{s}_s" for s in STAGES], *[f"{s}_gflop" for s in STAGES]):
+            assert math.isfinite(r[key]) and r[key] >= 0, (name, key, r[key])
+        assert r["device"] and r["dtype"] == "fp32" and r["resolution"] == 64 and r["frames"] == 16
+        assert math.isnan(r["peak_fraction"])               # no peak known for this CPU unless given
+        # the stages are the pipeline's whole work: their sum is the total within 10%
+        assert abs(r["stages_sum_s"] - r["total_s"]) <= 0.1 * r["total_s"], r
+        assert 0 < r["first_clip_latency_s"] <= r["total_s"] * 1.1
+        assert r["sec_per_video_sec_min"] <= r["sec_per_video_sec"] <= r["sec_per_video_sec_max"]
+
+
+def test_nfe_is_counted_and_flops_follow_it(rows):
+    t, f = rows["teacher"], rows["fada_fast"]
+    assert (t["nfe_per_window"], f["nfe_per_window"]) == (75, 6)
+    # the same UNet geometry; the student adds its CFG layers, so slightly more per call
+    ratio = t["denoise_gflop"] / f["denoise_gflop"]
+    assert 10.0 < ratio <= 12.5, ratio
+    assert t["vae_decode_gflop"] == pytest.approx(f["vae_decode_gflop"])
+
+
+def test_flop_counter_matches_a_hand_count_for_a_convolution():
+    # FlopCounterMode's convention (2 FLOPs per multiply-add), checked on a conv we can count by hand.
+    from fada_bench.speed import count_flops
+
+    conv = torch.nn.Conv2d(8, 16, 3, padding=1, bias=False)
+    x = torch.zeros(2, 8, 10, 10)
+    assert count_flops(lambda: conv(x)) == 2 * (2 * 16 * 10 * 10) * (8 * 3 * 3)
+
+
+def test_speed_command_writes_csv_and_json(tmp_path):
+    out = tmp_path / "speed.csv"
+    res = CliRunner().invoke(app, ["speed", "--methods", "fada_fast", "--repeats", "1", "--frames", "16",
+                                   "--peak-tflops", "1.0", "--out", str(out)], terminal_width=220)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    df = pd.read_csv(out)
+    assert list(df["method"]) == ["fada_fast"] and df["peak_fraction"].notna().all()
+    assert json.loads(out.with_suffix(".json").read_text())[0]["fast_path"]["batch_cfg"] is True
+
+
+# ---------------------------------------------------------------------------- the fast path, on and off
+
+def _generate(models, **fast):
+    from fada.pipeline import FadaPipeline
+
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    audio = (rng.standard_normal(16 * 1280) * 0.1).astype(np.float32)
+    pipe = FadaPipeline(models, **fast)
+    return pipe(ref, audio, 20, seed=3, sampler="ddim", steps=3, guidance="multi", cfg_a=6.5, cfg_r=2.0)
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    from fada.models.bundle import build_models
+
+    m = build_models("tiny", seed=1)
+    with torch.no_grad():      # zero-initialised layers matter, so every path is exercised
+        for p in m.denoiser.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return m
+
+
+@pytest.fixture(scope="module")
+def reference(teacher):
+    return _generate(teacher)
+
+
+# Tolerance: frames are uint8; the paths differ only in the order of floating-point sums (fp32),
+# so no pixel may move by more than 1 level.
+@pytest.mark.parametrize("fast", [{"batch_cfg": False}, {"sdpa": False}, {"vae_chunk": 3},
+                                  {"compile": True, "compile_backend": "aot_eager"}])
+def test_fast_path_switch_keeps_the_output(teacher, reference, fast):
+    out = _generate(teacher, **fast)
+    diff = np.abs(out.video.frames.astype(int) - reference.video.frames.astype(int))
+    assert diff.max() <= 1, (fast, diff.max())
+    assert out.nfe_total == reference.nfe_total          # a branch is one NFE, batched or not

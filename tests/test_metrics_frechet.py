@@ -53,3 +53,24 @@ def test_rank_deficient_sets_give_a_finite_symmetric_value():
 def test_one_row_is_an_error_not_a_number():
     with pytest.raises(ValueError, match="at least 2"):
         frechet_distance_rows(np.zeros((1, 3)), np.zeros((5, 3)))
+
+
+def test_frame_stride_keeps_every_nth_frame_and_says_so():
+    from fada.data.io import Video
+    from fada_bench.metrics.fid import FrechetInceptionDistance
+
+    class Embedder:
+        name = "fake"
+
+        def embed_frames(self, frames):
+            return frames.reshape(len(frames), -1)[:, :3].astype(float)
+
+    frames = np.arange(10 * 4 * 4 * 3, dtype=np.uint8).reshape(10, 4, 4, 3)
+    video = Video(frames, 25.0, np.zeros(6400, np.float32), 16000)
+    every = FrechetInceptionDistance.of(Embedder())
+    third = FrechetInceptionDistance.of(Embedder(), frame_stride=3)
+    assert every.features(video, None).shape[0] == 10 and every.sampling == "every frame"
+    assert np.array_equal(third.features(video, None), every.features(video, None)[::3])
+    assert third.sampling == "one frame in 3, from frame 0"
+    with pytest.raises(ValueError, match="frame_stride"):
+        FrechetInceptionDistance.of(Embedder(), frame_stride=0)

@@ -97,3 +97,18 @@ def register_bound(metric: type, backbone: str, factory: Callable[[], Any], worl
 
     bound = metric.bind(backbone, factory, worlds)
     return register_metric(bound.key())(bound)
+
+
+class FrameStrideMetric(BackboneMetric):
+    """A metric over a video's frames that may keep only every `frame_stride`-th one (from frame
+    0; 1: every frame). The choice is recorded in `sampling`, which the run's metadata carries."""
+
+    def __init__(self, backbone: Any = None, frame_stride: int = 1, **kwargs):
+        super().__init__(backbone, **kwargs)
+        if frame_stride < 1:
+            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
+        self.frame_stride = frame_stride
+        self.sampling = "every frame" if frame_stride == 1 else f"one frame in {frame_stride}, from frame 0"
+
+    def frames(self, video) -> np.ndarray:
+        return video.frames[::self.frame_stride]

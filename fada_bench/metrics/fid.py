@@ -9,7 +9,7 @@ import numpy as np
 from fada.data.io import Video
 
 from ..types import Sample
-from .backbone_metric import BackboneMetric
+from .backbone_metric import FrameStrideMetric
 from .backbones import FrameEmbedder
 
 
@@ -50,7 +50,7 @@ def frechet_distance_rows(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
 
 
-class FrechetInceptionDistance(BackboneMetric):
+class FrechetInceptionDistance(FrameStrideMetric):
     """FID over per-frame features (Inception pool3 in the real world). Per set: the frames of
     all samples are pooled, as the paper's peers compute it, with a bootstrap interval over
     samples. `frame_stride` keeps every n-th frame from frame 0 (1: every frame); it is recorded
@@ -60,15 +60,8 @@ class FrechetInceptionDistance(BackboneMetric):
     per_sample = False
     higher_is_better = False
 
-    def __init__(self, backbone=None, frame_stride: int = 1, **kwargs):
-        super().__init__(backbone, **kwargs)
-        if frame_stride < 1:
-            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
-        self.frame_stride = frame_stride
-        self.sampling = "every frame" if frame_stride == 1 else f"every {frame_stride}th frame from frame 0"
-
     def features(self, video: Video, sample: Sample) -> np.ndarray:
-        return np.asarray(self.net.embed_frames(video.frames[::self.frame_stride]), dtype=np.float64)
+        return np.asarray(self.net.embed_frames(self.frames(video)), dtype=np.float64)
 
     def set_value(self, gen: np.ndarray, ref: np.ndarray) -> float:
         return frechet_distance_rows(gen, ref)

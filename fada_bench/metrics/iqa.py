@@ -8,25 +8,18 @@ import numpy as np
 from fada.data.io import Video
 
 from ..types import Sample
-from .backbone_metric import BackboneMetric
+from .backbone_metric import FrameStrideMetric
 from .backbones import QualityScorer
 
 
-class ImageQuality(BackboneMetric):
+class ImageQuality(FrameStrideMetric):
     name = "iqa"
     protocol = QualityScorer
     per_sample = True
     higher_is_better = True
 
-    def __init__(self, backbone=None, frame_stride: int = 1, **kwargs):
-        super().__init__(backbone, **kwargs)
-        if frame_stride < 1:
-            raise ValueError(f"frame_stride must be >= 1, got {frame_stride}")
-        self.frame_stride = frame_stride
-        self.sampling = "every frame" if frame_stride == 1 else f"every {frame_stride}th frame from frame 0"
-
     def features(self, video: Video, sample: Sample) -> np.ndarray:
-        return np.asarray(self.net.score_frames(video.frames[::self.frame_stride]), dtype=np.float64).ravel()
+        return np.asarray(self.net.score_frames(self.frames(video)), dtype=np.float64).ravel()
 
     def sample_value(self, gen: np.ndarray, ref: np.ndarray | None) -> float:
         return float(np.mean(gen))

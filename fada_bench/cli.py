@@ -437,15 +437,20 @@ def train_cmd(
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's last checkpoint."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the recipe's total steps."),
     stop_at: Optional[int] = typer.Option(None, "--stop-at", help="Stop (with a checkpoint) at this step, to train in chunks."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Do not train: write the last checkpoint's EMA weights as a model folder here (to score a run mid-training)."),
 ):
     """Train a model from a recipe (one readable accelerate loop; resumable after any interruption)."""
     from fada.train.recipe import load_recipe
-    from fada.train.trainer import train
+    from fada.train.trainer import export_checkpoint, train
 
     r = load_recipe(recipe)
     if steps is not None:
         r.steps = steps
     out = out or Path("runs") / r.name
+    if export is not None:
+        step = export_checkpoint(r, out, export)
+        console.print(f"{r.name}: step {step} of {r.steps} (EMA weights) written to {export}")
+        return
     if int(os.environ.get("RANK", "0")) != 0:       # under torchrun / accelerate: one bar, from process 0
         train(r, out, resume=resume, stop_at=stop_at)
         return

@@ -226,3 +226,19 @@ def test_two_processes_give_the_one_process_loss_curve(small_world, tmp_path):
     b = torch.load(tmp_path / "two" / "checkpoint" / "state.pt", weights_only=True)
     for k in a["params"]:
         assert torch.allclose(a["params"][k], b["params"][k], atol=1e-4), k
+
+
+def test_export_writes_the_checkpoints_ema_weights_as_a_model(uninterrupted, tmp_path):
+    from fada.models.bundle import load_models
+    from fada.train.trainer import export_checkpoint
+
+    folder, full = uninterrupted
+    r = write_recipe(tmp_path, folder)
+    step = export_checkpoint(r, full, tmp_path / "export")
+    assert step == 4
+    exported = load_models(tmp_path / "export").denoiser.state_dict()
+    final = load_models(full / "model").denoiser.state_dict()      # the final save is the EMA too
+    for k in final:
+        assert torch.equal(exported[k], final[k]), k
+    with pytest.raises(InputError, match="no checkpoint to export"):
+        export_checkpoint(r, tmp_path / "nothing", tmp_path / "e2")

@@ -171,6 +171,29 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
     return final
 
 
+def export_checkpoint(recipe: Recipe, out: str | os.PathLike, dest: str | os.PathLike) -> int:
+    """Write the EMA weights of `out`'s last checkpoint as a model folder at `dest`, as the final
+    save would, without training: to score a run while it trains. Returns the checkpoint's step."""
+    from ..errors import InputError
+
+    state_path = Path(out) / CHECKPOINT / "state.pt"
+    if not state_path.is_file():
+        raise InputError(f"no checkpoint to export in {Path(out) / CHECKPOINT}; train with `fada-bench train {recipe.name}` first")
+    obj = make_objective(recipe)
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    params = _named_trainable(obj.trainable())
+    with torch.no_grad():
+        for k, p in params.items():
+            p.data.copy_(state["ema"][k])
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    obj.models.save(tmp)
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    return int(state["step"])
+
+
 def _save_checkpoint(ckpt: Path, params, ema, opt, step: int, extra: dict) -> None:
     tmp = ckpt.with_name(ckpt.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -64,10 +64,11 @@ class MelAudioEncoder(ModelMixin, ConfigMixin):
         )
 
     def forward(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
-        spec = torch.stft(audio.float(), self.n_fft, self.hop, window=self.window, return_complex=True).abs() ** 2
-        mel = torch.log(torch.einsum("mf,bft->bmt", self.fb, spec) + 1e-6)
+        # The spectrum in float32 whatever the weights' dtype (bf16 has too few bits for log-mel).
+        spec = torch.stft(audio.float(), self.n_fft, self.hop, window=self.window.float(), return_complex=True).abs() ** 2
+        mel = torch.log(torch.einsum("mf,bft->bmt", self.fb.float(), spec) + 1e-6)
         mel = (mel + 6.0) / 4.0  # roughly unit scale for speech at -6 dBFS
-        h = self.net(mel).transpose(1, 2)                   # (B, T_100Hz, dim)
+        h = self.net(mel.to(self.fb.dtype)).transpose(1, 2)  # (B, T_100Hz, dim)
         return resample_frames(h, n_frames)[:, :, None, :]  # (B, n_frames, 1, dim)
 
 
@@ -99,6 +100,6 @@ class Wav2Vec2AudioEncoder(nn.Module):
     @torch.no_grad()
     def forward(self, audio: torch.Tensor, n_frames: int) -> torch.Tensor:
         x = (audio - audio.mean(-1, keepdim=True)) / (audio.std(-1, keepdim=True) + 1e-7)
-        out = self.model(x, output_hidden_states=True)
+        out = self.model(x.to(self.model.dtype), output_hidden_states=True)
         hs = torch.stack(out.hidden_states[1:self.layers + 1], dim=2)   # (B, T_50Hz, L, 768)
         return resample_frames(hs, n_frames)

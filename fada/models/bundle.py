@@ -56,10 +56,19 @@ class FadaModels:
         return get_config(self.config_name)["resolution"]
 
     def to(self, device=None, dtype=None) -> "FadaModels":
-        for m in (self.denoiser, self.reference_net, self.vae, self.audio_encoder):
-            m.to(device=device)
-            if dtype is not None and dtype != next(m.parameters()).dtype:
-                m.to(dtype=dtype)
+        from diffusers.utils import logging as diffusers_logging
+
+        # diffusers warns on every dtype cast of a ModelMixin that none of its modules must stay in
+        # float32 ("[]"); nothing to act on, so it is silenced for the cast.
+        level = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()
+        try:
+            for m in (self.denoiser, self.reference_net, self.vae, self.audio_encoder):
+                m.to(device=device)
+                if dtype is not None and dtype != next(m.parameters()).dtype:
+                    m.to(dtype=dtype)
+        finally:
+            diffusers_logging.set_verbosity(level)
         return self
 
     def eval(self) -> "FadaModels":

@@ -360,7 +360,6 @@ def speed(
 
     from fada.data.io import write_text_atomic
 
-    from .paths import REPO_ROOT
     from .speed import STAGES, SpeedConfig, run_speed
 
     cfg = SpeedConfig(methods=_split_names(methods), config=config, device=device, dtype=dtype, frames=frames,
@@ -373,7 +372,7 @@ def speed(
     for r in rows:
         r["fast_path"] = cfg.fast
     dev_tag = "cuda" if device.startswith("cuda") else "cpu"
-    out = out or REPO_ROOT / "results" / "perf" / f"speed-{config}-{dev_tag}-{dtype}.csv"
+    out = out or Path("results") / "perf" / f"speed-{config}-{dev_tag}-{dtype}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, df.to_csv(index=False))
     write_text_atomic(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")

@@ -80,7 +80,7 @@ def test_inception_matches_pytorch_fid():
     pf = _import("pytorch_fid.inception")
     from fada_bench.metrics.backbones.inception import InceptionEmbedder
     # pytorch-fid fetches its file through load_state_dict_from_url; hand it the local one
-    pf.load_state_dict_from_url = lambda *a, **k: torch.load(path, map_location="cpu")
+    pf.load_state_dict_from_url = lambda *a, **k: torch.load(path, map_location="cpu", weights_only=True)
     ref = pf.InceptionV3([3]).eval()
     frames = _frames(4, 160)
     with torch.no_grad():
@@ -94,7 +94,7 @@ def test_i3d_matches_cd_fvd():
     ref_utils = _import("cdfvd.third_party.i3d.utils")
     from fada_bench.metrics.backbones.i3d import I3DEmbedder
     net = ref_i3d.InceptionI3d(400, in_channels=3)
-    net.load_state_dict(torch.load(path, map_location="cpu"))
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     frames = _frames(16, 128)
     with torch.no_grad():
         want = net.eval()(ref_utils.preprocess_i3d(frames[None])).numpy()
@@ -120,7 +120,7 @@ def test_resnet3d_matches_discos_code():
     ref = _import("tool.metrics.resnet3d")
     from fada_bench.metrics.backbones.resnet3d import ResNet3DEmbedder
     net = ref.resnet50(num_classes=400, shortcut_type="B", sample_size=112, sample_duration=16, last_fc=False)
-    sd = torch.load(path, map_location="cpu")["state_dict"]
+    sd = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     net.load_state_dict({k.replace("module.", ""): v for k, v in sd.items()})
     ours = ResNet3DEmbedder(path)
     frames = _frames(16, 128)
@@ -184,7 +184,7 @@ def test_i3d_matches_cd_fvd_with_random_weights(tmp_path):
     path = tmp_path / "i3d.pt"
     torch.save(_random_state(InceptionI3D()), path)
     net = ref_i3d.InceptionI3d(400, in_channels=3)
-    net.load_state_dict(torch.load(path))
+    net.load_state_dict(torch.load(path, weights_only=True))
     frames = _frames(16, 96)[None]
     with torch.no_grad():
         _close(load_i3d(path)(preprocess_clips(frames)).numpy(), net.eval()(ref_utils.preprocess_i3d(frames)).numpy())
@@ -196,7 +196,7 @@ def test_syncnet_matches_syncnet_python_with_random_weights(tmp_path):
     path = tmp_path / "syncnet.model"
     torch.save(_random_state(SyncNetV2()), path)
     ref = model.S(num_layers_in_fc_layers=1024)
-    ref.load_state_dict(torch.load(path), strict=False)      # loadParameters copies by name
+    ref.load_state_dict(torch.load(path, weights_only=True), strict=False)      # loadParameters copies by name
     ours = load_syncnet(path)
     v = torch.rand(2, 3, 5, 224, 224) * 255
     a = torch.randn(2, 1, 13, 20) * 5

@@ -30,7 +30,7 @@ from .errors import InputError
 from .guidance import multi_cfg
 from .models.attention import sdpa_attention
 from .models.bundle import FadaModels, decode_latents, encode_images
-from .profiling import clock, peak_memory_gb, reset_peak_memory
+from .profiling import STAGES, clock, peak_memory_gb, reset_peak_memory
 from .schedulers.scheduling_perflow import PeRFlowScheduler
 
 SAMPLERS = ("ddim", "perflow", "rflow", "tcd")
@@ -112,7 +112,7 @@ class FadaPipeline:
         F, M = m.frames, m.motion_frames
         w = m.denoiser.config.audio_window
         windows = -(-n_frames // F)
-        secs = {"audio_encoder": 0.0, "reference_net": 0.0, "denoise": 0.0, "vae_decode": 0.0, "vae_encode": 0.0}
+        secs = dict.fromkeys(STAGES, 0.0)
         gen = torch.Generator().manual_seed(seed)
         nfe0 = m.denoiser.nfe
         reset_peak_memory(dev)

@@ -3,10 +3,15 @@ clock is read only after the device has finished it; peak memory is CUDA's max a
 and the process's peak resident set on a CPU (which never goes down: an upper bound there)."""
 from __future__ import annotations
 
+import platform
 import resource
 import time
 
 import torch
+
+
+# The generator's timed stages (fada.pipeline), in the order they run.
+STAGES = ("audio_encoder", "vae_encode", "reference_net", "denoise", "vae_decode")
 
 
 def is_cuda(device: str | torch.device) -> bool:
@@ -33,3 +38,12 @@ def peak_memory_gb(device: str | torch.device) -> float:
     if is_cuda(device):
         return torch.cuda.max_memory_allocated(torch.device(device)) / 2 ** 30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20      # KiB on Linux
+
+
+def device_name(device: str | torch.device) -> str:
+    """The GPU's model for a CUDA device, else "cpu" (`processor_name` says which)."""
+    return torch.cuda.get_device_name(torch.device(device)) if is_cuda(device) else "cpu"
+
+
+def processor_name() -> str:
+    return platform.processor() or platform.machine() or "unknown"

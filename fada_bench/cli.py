@@ -182,12 +182,13 @@ def run(
     names = None if metrics is None else ([] if metrics.strip().lower() == "none" else _split_names(metrics))
     cfg = RunConfig(methods=_split_names(methods), suite=suite, out=out or Path("runs") / suite, limit=limit,
                     seed=seed, metrics=names, device=device, data=data, method_folders=_method_folders(method_folder))
-    result = _run_with_progress(lambda advance: run_benchmark(cfg, advance), cfg.out)
+    result = _run_with_progress(lambda advance, _: run_benchmark(cfg, advance), cfg.out)
     _report(result)
 
 
 def _run_with_progress(job, out: Path):
-    """Run `job(advance)` under one progress bar per method (on process 0); Ctrl-C keeps what is done."""
+    """Run `job(advance, progress)` under one progress bar per method (on process 0); the job may add
+    its own bars to `progress` (rich allows one live display at a time). Ctrl-C keeps what is done."""
     show = int(os.environ.get("RANK", "0")) == 0
     try:
         with _progress("run") as p:
@@ -198,7 +199,7 @@ def _run_with_progress(job, out: Path):
                     tasks[method] = p.add_task(method, total=total)
                 p.update(tasks[method], completed=done)
 
-            return job(advance if show else None)
+            return job(advance if show else None, p)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/yellow]: finished samples are kept in {out}; "
                       "run the same command again to resume")
@@ -297,7 +298,7 @@ def sweep(
         except ValueError:
             raise InputError(f"--cfg-a and --cfg-r take comma-separated numbers, got {cfg_a!r}, {cfg_r!r}") from None
         result, paths = _run_with_progress(
-            lambda advance: sw.run_cfg_sweep(method, suite, out, limit=limit, seed=seed, a_values=a_values,
+            lambda advance, _: sw.run_cfg_sweep(method, suite, out, limit=limit, seed=seed, a_values=a_values,
                                              r_values=r_values, metrics=tuple(names or sw.SWEEP_METRICS),
                                              data=data, device=device, progress=advance), out)
         _report(result)
@@ -308,18 +309,17 @@ def sweep(
         raise InputError(f"sweep takes cfg, table1, table2, table3 or table4, got {what!r}")
     table_no = int(what[-1])
 
-    def job(advance):
-        with _progress("train") as tp:
-            task = {}
+    def job(advance, bars):
+        task = {}
 
-            def on_train(name):
-                task["id"] = tp.add_task(f"train {name}", total=None)
+        def on_train(name):
+            task["id"] = bars.add_task(f"train {name}", total=None)
 
-            def step(done, total, loss):
-                tp.update(task["id"], completed=done, total=total, description=f"train loss {loss:.4f}")
-            return sw.run_table_sweep(table_no, suite, out, limit=limit, seed=seed, train=train_missing,
-                                      metrics=names, data=data, device=device, progress=advance,
-                                      on_train=on_train, train_progress=step)
+        def step(done, total, loss):
+            bars.update(task["id"], completed=done, total=total, description=f"train loss {loss:.4f}")
+        return sw.run_table_sweep(table_no, suite, out, limit=limit, seed=seed, train=train_missing,
+                                  metrics=names, data=data, device=device, progress=advance,
+                                  on_train=on_train, train_progress=step)
     result, path = _run_with_progress(job, out)
     _report(result)
     if result.summary is not None:
@@ -378,7 +378,7 @@ def speed(
     write_text_atomic(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
     from rich.table import Table
 
-    t = Table(title=f"speed: {config}, {rows[0]['device']}, {dtype}, {frames} frames, median of {repeats}")
+    t = Table(title=f"speed: {config}, {rows[0]['device']} ({rows[0]['processor']}, {rows[0]['threads']} threads), {dtype}, {frames} frames, median of {repeats}")
     for col in ("method", "NFE/window", "s per video-s (min-max)", "first clip s", "peak GB", "GFLOP/clip",
                 "TFLOP/s", "of peak", *[f"{s} s" for s in STAGES]):
         t.add_column(col, justify="left" if col == "method" else "right")

@@ -15,15 +15,17 @@ needs that peak, from `--peak-tflops` or, for the GPUs named in `PEAK_TFLOPS`, t
 """
 from __future__ import annotations
 
-import platform
 import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from fada.data.io import FPS, SAMPLE_RATE
 from fada.errors import InputError
-from fada.profiling import clock, peak_memory_gb, reset_peak_memory
+from fada.profiling import STAGES, clock, device_name, processor_name
+
+from .adapters.fada_pipeline import GUIDANCE
 
 # Dense tensor-core peaks from the vendors' datasheets (SXM parts), TFLOP/s, for the fraction of
 # peak. Only hardware figures live here; every model FLOP is counted.
@@ -31,8 +33,6 @@ PEAK_TFLOPS = {("H100", "bf16"): 989.4, ("H100", "fp16"): 989.4, ("H100", "fp32"
                ("H200", "bf16"): 989.4, ("H200", "fp16"): 989.4, ("H200", "fp32"): 66.9,
                ("A100", "bf16"): 312.0, ("A100", "fp16"): 312.0, ("A100", "fp32"): 19.5}
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-STAGES = ("audio_encoder", "vae_encode", "reference_net", "denoise", "vae_decode")
-STUDENT_MODES = ("layer_tokens", "layer", "time_embed")
 
 
 @dataclass
@@ -46,12 +46,6 @@ class SpeedConfig:
     seed: int = 0
     peak_tflops: float | None = None
     fast: dict = field(default_factory=dict)     # FadaPipeline fast-path switches
-
-
-def device_name(device: str) -> str:
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    return platform.processor() or platform.machine() or "cpu"
 
 
 def device_peak(device: str, dtype: str, override: float | None) -> float | None:
@@ -72,7 +66,7 @@ def method_models(card, config: str, seed: int):
     if card.adapter != "fada":
         raise InputError(f"speed measures FADA generators; {card.name} has adapter {card.adapter!r}")
     base = build_models(config, "none", seed=seed, untrained_audio=True)
-    if card.cfg.mode in STUDENT_MODES:
+    if GUIDANCE[card.cfg.mode] == "student":
         base = FadaModels(config, FadaDenoiser.student_from_teacher(base.denoiser, card.cfg.mode), base.reference_net,
                           base.vae, base.audio_encoder, base.schedule, base.audio_source)
     return base
@@ -86,6 +80,7 @@ def count_flops(fn) -> int:
     return int(counter.get_total_flops())
 
 
+@torch.no_grad()
 def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     """FLOPs per clip of each stage: counted on one call of each network, times its calls per clip."""
     from fada.models.bundle import decode_latents, encode_images
@@ -97,22 +92,25 @@ def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     windows = -(-frames // F)
     ref = to_tensor_images(np.zeros((res, res, 3), np.uint8)).to(dev, dt)
     lat = encode_images(m.vae, ref)
-    bank = m.reference_net(torch.cat([lat[None], lat[None].repeat(M, 1, 1, 1)])[None])
+    refs = torch.cat([lat[None], lat[None].repeat(M, 1, 1, 1)])[None]       # reference + motion frames
+    bank = m.reference_net(refs)
     w = m.denoiser.config.audio_window
-    wav = torch.zeros(1, int(frames / 25 * 16000), device=dev)
+    wav = torch.zeros(1, int(frames / FPS * SAMPLE_RATE), device=dev)
     feats = m.audio_encoder(wav, windows * F).to(dt)
     feats = torch.nn.functional.pad(feats, (0, 0, 0, 0, w, w))[:, : F + 2 * w]
-    branches = 3 if card.cfg.mode == "multi" else 1
+    guidance = GUIDANCE[card.cfg.mode]
+    branches = 3 if guidance == "multi" else 1
     z = torch.zeros((branches, F, *lat.shape), device=dev, dtype=dt)
     t = torch.full((branches,), 500, device=dev)
-    scales = torch.tensor([[6.5, 2.0]], device=dev, dtype=dt) if card.cfg.mode in STUDENT_MODES else None
+    scales = (torch.tensor([[card.cfg.audio or 0.0, card.cfg.ref or 0.0]], device=dev, dtype=dt)
+              if guidance == "student" else None)
     bank_b = {k: v.repeat(branches, *([1] * (v.ndim - 1))) for k, v in bank.items()}
     per_call = count_flops(lambda: m.denoiser(z, t, feats.repeat(branches, 1, 1, 1), bank_b, cfg_scales=scales))
     calls = card.steps * windows                 # NFE = calls x branches
     return {
         "audio_encoder": count_flops(lambda: m.audio_encoder(wav, windows * F)),
         "vae_encode": count_flops(lambda: encode_images(m.vae, ref)),
-        "reference_net": windows * count_flops(lambda: m.reference_net(torch.cat([lat[None], lat[None].repeat(M, 1, 1, 1)])[None])),
+        "reference_net": windows * count_flops(lambda: m.reference_net(refs)),
         "denoise": calls * per_call,
         "vae_decode": windows * count_flops(lambda: decode_latents(m.vae, torch.zeros((F, *lat.shape), device=dev, dtype=dt))),
     }
@@ -126,27 +124,26 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
     res = models.resolution
     rng = np.random.default_rng(cfg.seed)
     ref = rng.integers(0, 255, (res, res, 3), dtype=np.uint8)
-    audio = (rng.standard_normal(int(np.ceil(cfg.frames / 25 * 16000))) * 0.1).astype(np.float32)
-    guidance = {"multi": "multi", "none": "none"}.get(card.cfg.mode, "student")
-    kw = dict(sampler=card.sampler, steps=card.steps, guidance=guidance, cfg_a=card.cfg.audio or 0.0,
+    audio = (rng.standard_normal(int(np.ceil(cfg.frames / FPS * SAMPLE_RATE))) * 0.1).astype(np.float32)
+    kw = dict(sampler=card.sampler, steps=card.steps, guidance=GUIDANCE[card.cfg.mode], cfg_a=card.cfg.audio or 0.0,
               cfg_r=card.cfg.ref or 0.0, seed=cfg.seed)
     pipe(ref, audio, cfg.frames, **kw)                     # warm-up, untimed
     totals, latencies, stages, mems = [], [], {s: [] for s in STAGES}, []
     out = None
     for _ in range(cfg.repeats):
-        reset_peak_memory(cfg.device)
         t0 = clock(cfg.device)
         out = pipe(ref, audio, cfg.frames, **kw)
         totals.append(clock(cfg.device) - t0)
         latencies.append(out.first_clip_latency)
         for s in STAGES:
             stages[s].append(out.seconds.get(s, 0.0))
-        mems.append(peak_memory_gb(cfg.device))
-    video_s = cfg.frames / 25.0
+        mems.append(out.peak_mem_gb)            # the pipeline resets and reads the peak per call
+    video_s = cfg.frames / FPS
     flops = stage_flops(pipe, card, cfg.frames)
     peak = device_peak(cfg.device, cfg.dtype, cfg.peak_tflops)
     med_total = statistics.median(totals)
-    row = {"method": card.name, "config": cfg.config, "device": device_name(cfg.device), "dtype": cfg.dtype,
+    row = {"method": card.name, "config": cfg.config, "device": device_name(cfg.device),
+           "processor": processor_name(), "threads": torch.get_num_threads(), "dtype": cfg.dtype,
            "resolution": res, "frames": cfg.frames, "repeats": cfg.repeats,
            "nfe_per_window": out.nfe_per_window, "nfe_total": out.nfe_total,
            "sec_per_video_sec": med_total / video_s,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from fada.profiling import STAGES
+
 from .metrics.base import BenchMetric
 from .metrics.stats import Estimate, t_interval
 from .scoring import Scorer, VideoFiles
@@ -44,10 +46,6 @@ def sample_status(rec: dict | None, keys: list[str]) -> tuple[str, str]:
         return "failed", rec.get("gen", {}).get("error") or "generation failed"
     errs = [f"{k}: {rec['scored'][k]['error']}" for k in keys if not scored(rec, k)]
     return ("failed", "; ".join(errs)) if errs else ("ok", "")
-
-
-# The generator's stages (fada.pipeline), each timed per sample.
-STAGES = ("audio_encoder", "vae_encode", "reference_net", "denoise", "vae_decode")
 
 
 def sec_per_video_sec(rec: dict) -> float:

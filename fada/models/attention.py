@@ -16,9 +16,8 @@ processors through one shared `ForwardContext`, set by the model's forward and c
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F

@@ -118,7 +118,7 @@ class PerflowObjective(DistillObjective):
         t_start, t_end = k.double() / self.K, (k.double() - 1) / self.K
         noise = randn(gens, tuple(z0.shape[1:])).to(z0.device, z0.dtype)
         a_start, a_end = self.sched.alpha(t_start).to(z0.dtype), self.sched.alpha(t_end).to(z0.dtype)
-        z_start = a_start.sqrt().view(-1, 1, 1, 1, 1) * z0 + (1 - a_start).sqrt().view(-1, 1, 1, 1, 1) * noise
+        z_start = self.sched.add_noise(z0, noise, t_start)                    # the standpoint, data marginal
         eps_fn, feats, bank, scales = self.teacher_and_conditions(feats, bank, gens)
 
         z_end = teacher_endpoint(eps_fn, z_start, t_start, t_end, self.phi_steps, self.sched.alpha)   # Eq. 2
@@ -176,7 +176,7 @@ class TCDObjective(DistillObjective):
         t_start, t_mid, t_s = sample_tcd_times(rand(gens), rand(gens), self.num_steps)
         noise = randn(gens, tuple(z0.shape[1:])).to(z0.device, z0.dtype)
         a_start, a_mid, a_s = (self.sched.alpha(t).to(z0.dtype) for t in (t_start, t_mid, t_s))
-        z_start = a_start.sqrt().view(-1, 1, 1, 1, 1) * z0 + (1 - a_start).sqrt().view(-1, 1, 1, 1, 1) * noise
+        z_start = self.sched.add_noise(z0, noise, t_start)
         eps_fn, feats, bank, scales = self.teacher_and_conditions(feats, bank, gens)
 
         z_mid = teacher_endpoint(eps_fn, z_start, t_start, t_mid, 1, self.sched.alpha)   # one solver step

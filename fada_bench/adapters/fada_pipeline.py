@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from fada.errors import InputError
 
@@ -88,9 +87,10 @@ class Fada(Adapter):
         h, w = sample.reference.shape[:2]
         if video.frames.shape[1:3] != (h, w):
             video.frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in video.frames])
-        dev = self.pipe.device
+        from fada.profiling import device_name
+
         return Generation(video, nfe_per_window=out.nfe_per_window, nfe_total=out.nfe_total,
                           windows=out.windows, seconds=dict(out.seconds), first_clip_latency=out.first_clip_latency,
                           peak_mem_gb=out.peak_mem_gb, resolution=res,
-                          device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+                          device=device_name(self.pipe.device),
                           dtype=str(self.pipe.dtype).replace("torch.", ""))

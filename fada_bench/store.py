@@ -84,9 +84,10 @@ class RunStore:
         """Fail before any work when the folder cannot take files."""
         with storage(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-probe"
+            # One probe per process: under torchrun every process checks the same folder at once.
+            probe = self.root / f".write-probe-{os.getpid()}"
             write_text_atomic(probe, "ok\n")
-            probe.unlink()
+            probe.unlink(missing_ok=True)
 
     def write_json(self, name: str, obj) -> None:
         path = self.root / name

@@ -314,7 +314,7 @@ def test_two_processes_give_the_single_process_summary(env, finished, tmp_path):
     p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "fada_bench.cli",
                         "run", "--methods", "ground_truth,static", "--suite", "synthetic", "--metrics", ",".join(TOYS),
                         "--out", str(out)], env=subprocess_env(env), capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-2000:])   # the CLI prints its errors to stdout
     assert json.loads((out / "run.json").read_text())["config"]["processes"] == 2
     pd.testing.assert_frame_equal(read_summary(out), read_summary(finished[0]))
 
@@ -399,3 +399,25 @@ def test_command_adapter_runs_a_tool_per_sample(env, tmp_path):
     s = read_summary(out)
     speed = s[(s.method == "invert") & (s.metric == "sec_per_video_sec")]
     assert speed.backbone.tolist() == ["wallclock"] and speed["mean"].item() > 0
+
+
+def _check_writable_many_times(root: str, n: int) -> None:
+    from fada_bench.store import RunStore
+
+    for _ in range(n):
+        RunStore(Path(root)).check_writable()
+
+
+def test_processes_checking_one_folder_at_once_do_not_trip_each_other(tmp_path):
+    # Under torchrun every process checks the output folder at the same moment; one shared probe
+    # file made one process delete the other's probe (CI's two-process run failed that way).
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_check_writable_many_times, args=(str(tmp_path), 300)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert list(tmp_path.iterdir()) == []

@@ -505,6 +505,28 @@ def weights_verify(names: Optional[list[str]] = typer.Argument(None, help="Files
     console.print(f"{len(rows)} file(s) ok")
 
 
+SHIPPED_CHECKPOINTS = ("teacher_tiny/model", "fada_balanced_tiny/model", "fada_fast_tiny/model")
+SHIPPED_LIMIT_MB = 60
+
+
+@weights_app.command("pack")
+def weights_pack(checkpoints: Optional[list[str]] = typer.Argument(
+        None, help=f"Checkpoints under the checkpoints folder (default: {' '.join(SHIPPED_CHECKPOINTS)}).")):
+    """Store trained checkpoints as the package's shipped weights (float16, shared files once, sha256 in
+    fada_bench/weights/models.json), replacing what was shipped."""
+    from .paths import checkpoints_dir
+    from .shipped import BLOBS, pack, shipped_bytes
+
+    names = list(checkpoints or SHIPPED_CHECKPOINTS)
+    man = pack({c: checkpoints_dir() / c for c in names})
+    mb = shipped_bytes() / 2**20
+    for c, files in man.items():
+        console.print(f"{c}: {len(files)} files")
+    console.print(f"{BLOBS}: {mb:.1f} MB in all")
+    if mb > SHIPPED_LIMIT_MB:
+        console.print(f"[yellow]warning[/yellow]: over the {SHIPPED_LIMIT_MB} MB the package ships (issue 7)")
+
+
 @weights_app.command("fetch")
 def weights_fetch(
     name: str = typer.Argument(..., help="A standard backbone file (see `fada-bench weights list --kind standard`)."),

@@ -5,12 +5,11 @@ Three kinds, each checked the way its own loader checks it (one implementation e
   against the authors' checksum where one is published, else reported present but unverified;
 - `synthetic`: the synthetic world's backbones shipped in the package, checked against the sha256
   in their registry (`metrics/synthetic_backbones.py`);
-- `model`: the FADA checkpoints the method cards name (`fada-bench train RECIPE` writes them),
-  checked against the sha256 of the shipped-checkpoint registry when they have an entry there.
+- `model`: the FADA checkpoints the method cards name: a folder `fada-bench train RECIPE` wrote
+  (unverified), else a shipped checkpoint (`shipped.py`), checked against its sha256.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from .metrics import synthetic_backbones as sb
 from .metrics import weights_registry as wr
 
 KINDS = ("standard", "synthetic", "model")
-SHIPPED_MODELS = Path(__file__).resolve().parent / "weights" / "models.json"
 
 
 @dataclass(frozen=True)
@@ -60,40 +58,35 @@ def _synthetic() -> list[FileStatus]:
     return out
 
 
-def shipped_models() -> dict:
-    """{checkpoint: {file: sha256}} of the checkpoints shipped with the package (empty until some are)."""
-    return json.loads(SHIPPED_MODELS.read_text()) if SHIPPED_MODELS.is_file() else {}
-
-
 def _models() -> list[FileStatus]:
-    from .adapters.fada_pipeline import checkpoint_path
+    from . import shipped
+    from .adapters.fada_pipeline import trained_folder
     from .registry import METHODS
 
-    shipped = shipped_models()
     out, seen = [], set()
     for _, card in METHODS.items():
         if card.adapter != "fada" or card.checkpoint in seen:
             continue
         seen.add(card.checkpoint)
-        folder = checkpoint_path(card)
+        folder = trained_folder(card)
         recipe = card.recipe or Path(card.checkpoint).parts[0]
-        if not (folder / "fada.json").is_file():
+        if (folder / "fada.json").is_file():
+            out.append(FileStatus("model", card.checkpoint, "present", False, str(folder),
+                                  "unverified: trained here (used before a shipped one)"))
+            continue
+        files = shipped.manifest().get(card.checkpoint)
+        if not files:
             out.append(FileStatus("model", card.checkpoint, "missing", False, str(folder),
                                   f"make it with `fada-bench train {recipe}`"))
             continue
-        want = shipped.get(card.checkpoint)
-        if not want:
-            out.append(FileStatus("model", card.checkpoint, "present", False, str(folder),
-                                  "unverified: trained here, not a shipped checkpoint"))
-            continue
-        bad = [f for f, digest in want.items()
-               if not (folder / f).is_file() or wr.sha256_file(folder / f) != digest]
+        bad = [f for f, digest in files.items()
+               if not (shipped.BLOBS / digest).is_file() or wr.sha256_file(shipped.BLOBS / digest) != digest]
         if bad:
-            out.append(FileStatus("model", card.checkpoint, "bad checksum", False, str(folder),
-                                  f"differs from the shipped checkpoint: {', '.join(bad)}"))
+            out.append(FileStatus("model", card.checkpoint, "bad checksum", False, str(shipped.BLOBS),
+                                  f"shipped files missing or corrupt: {', '.join(bad)}"))
         else:
-            out.append(FileStatus("model", card.checkpoint, "present", True, str(folder),
-                                  f"{len(want)} files match the shipped sha256"))
+            out.append(FileStatus("model", card.checkpoint, "present", True, str(shipped.BLOBS),
+                                  f"shipped (float16): {len(files)} files match their sha256"))
     return out
 
 

@@ -9,7 +9,8 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from fada_bench import weight_files
+from fada_bench import shipped, weight_files
+from fada.errors import InputError
 from fada_bench.cli import app
 from fada_bench.metrics import synthetic_backbones as sb
 from fada_bench.metrics import weights_registry as wr
@@ -30,7 +31,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(sb, "WEIGHTS_DIR", syn)
     monkeypatch.setattr(sb, "REGISTRY_FILE", syn / sb.REGISTRY_FILE.name)
     monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
-    monkeypatch.setattr(weight_files, "SHIPPED_MODELS", tmp_path / "models.json")
+    monkeypatch.setattr(shipped, "MANIFEST", tmp_path / "shipped" / "models.json")
+    monkeypatch.setattr(shipped, "BLOBS", tmp_path / "shipped" / "models")
+    monkeypatch.setenv("FADA_BENCH_CACHE", str(tmp_path / "cache"))
     return tmp_path
 
 
@@ -61,19 +64,68 @@ def test_verify_of_a_named_missing_file_fails(isolated):
     assert res.exit_code == 1 and "fid_inception (missing)" in res.output
 
 
-def test_a_checkpoint_is_checked_against_the_shipped_sha256(isolated):
-    ckpt = isolated / "runs" / "teacher_tiny" / "model"
-    (ckpt / "denoiser").mkdir(parents=True)
-    (ckpt / "fada.json").write_text("{}")
-    (ckpt / "denoiser" / "w.safetensors").write_bytes(b"weights")
-    files = {"fada.json": hashlib.sha256(b"{}").hexdigest(),
-             "denoiser/w.safetensors": hashlib.sha256(b"weights").hexdigest()}
-    weight_files.SHIPPED_MODELS.write_text(json.dumps({"teacher_tiny/model": files}))
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    """A tiny teacher and a student that shares all but its denoiser (as distillation leaves it)."""
+    import torch
+    from fada.models.bundle import build_models
+
+    root = tmp_path_factory.mktemp("models")
+    teacher = build_models("tiny", seed=0)
+    teacher.save(root / "teacher")
+    with torch.no_grad():
+        for p in teacher.denoiser.parameters():
+            p.add_(0.01)
+    teacher.save(root / "student")
+    return root / "teacher", root / "student"
+
+
+def test_pack_stores_float16_once_and_a_card_runs_the_shipped_checkpoint(isolated, two_models):
+    import torch
+    from safetensors.torch import load_file
+
+    from fada.models.bundle import load_models
+    from fada_bench.adapters.fada_pipeline import checkpoint_path
+    from fada_bench.registry import METHODS
+
+    teacher, student = two_models
+    man = shipped.pack({"teacher_tiny/model": teacher, "fada_balanced_tiny/model": student})
+    t, s = man["teacher_tiny/model"], man["fada_balanced_tiny/model"]
+    assert set(t) == set(s) and "fada.json" in t
+    shared = {f for f in t if t[f] == s[f]}
+    assert shared == set(t) - {"denoiser/diffusion_pytorch_model.safetensors"}   # stored once
+    assert len(list(shipped.BLOBS.iterdir())) == len(t) + 1
+    fp32 = sum(p.stat().st_size for p in teacher.rglob("*.safetensors")) + \
+        (student / "denoiser" / "diffusion_pytorch_model.safetensors").stat().st_size
+    assert 0.49 * fp32 < shipped.shipped_bytes() < 0.51 * fp32 + 20_000    # half the bytes, configs aside
+
+    folder = checkpoint_path(METHODS.get("teacher"))           # nothing trained here: the shipped one
+    assert folder.is_relative_to(isolated / "cache")
+    w = load_file(folder / "denoiser" / "diffusion_pytorch_model.safetensors")
+    ref = load_file(teacher / "denoiser" / "diffusion_pytorch_model.safetensors")
+    assert all(v.dtype == torch.float16 for v in w.values() if v.is_floating_point())
+    assert all(torch.allclose(w[k].float(), ref[k], rtol=1e-3, atol=1e-4) for k in ref)
+    load_models(folder)                                         # a model folder the generator loads
     status = {r.name: r for r in weight_files.all_status(("model",))}
-    assert status["teacher_tiny/model"].state == "present" and status["teacher_tiny/model"].verified
-    (ckpt / "denoiser" / "w.safetensors").write_bytes(b"other")
-    res = invoke("verify", "teacher_tiny/model")
+    assert status["teacher_tiny/model"].verified and "shipped" in status["teacher_tiny/model"].detail
+    assert status["fada_fast_tiny/model"].state == "missing"
+
+    # A changed file in the assembled folder is noticed and assembled again from the store.
+    (folder / "fada.json").write_text("{}")
+    assert json.loads((checkpoint_path(METHODS.get("teacher")) / "fada.json").read_text())["config"] == "tiny"
+
+    # A corrupt stored file fails with a reason, in the listing and on use.
+    blob = shipped.BLOBS / s["denoiser/diffusion_pytorch_model.safetensors"]
+    blob.write_bytes(blob.read_bytes()[:-8] + b"corrupt!")
+    res = invoke("verify", "fada_balanced_tiny/model")
     assert res.exit_code == 1 and "bad checksum" in res.output
+    with pytest.raises(InputError, match="missing or corrupt"):
+        checkpoint_path(METHODS.get("fada_balanced"))
+
+    # A checkpoint trained here is used before the shipped one.
+    shutil.copytree(teacher, isolated / "runs" / "teacher_tiny" / "model")
+    assert checkpoint_path(METHODS.get("teacher")) == isolated / "runs" / "teacher_tiny" / "model"
+    assert "trained here" in {r.name: r for r in weight_files.all_status(("model",))}["teacher_tiny/model"].detail
 
 
 def test_fetch_downloads_from_a_local_server_and_checks_the_hash(isolated, monkeypatch):

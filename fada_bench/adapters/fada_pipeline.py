@@ -23,9 +23,21 @@ from . import Adapter
 GUIDANCE = {"multi": "multi", "layer_tokens": "student", "layer": "student", "time_embed": "student", "none": "none"}
 
 
-def checkpoint_path(card) -> Path:
+def trained_folder(card) -> Path:
+    """Where `fada-bench train` writes the card's checkpoint."""
     p = Path(card.checkpoint).expanduser()
     return p if p.is_absolute() else checkpoints_dir() / p
+
+
+def checkpoint_path(card) -> Path:
+    """The model folder a card runs: one trained here, else the shipped checkpoint (verified by
+    sha256), else the trained folder's path (missing; the caller names the command that makes it)."""
+    from .. import shipped
+
+    trained = trained_folder(card)
+    if (trained / "fada.json").is_file() or not shipped.is_shipped(card.checkpoint):
+        return trained
+    return shipped.model_folder(card.checkpoint)
 
 
 @ADAPTERS.register("fada")

@@ -1,0 +1,111 @@
+"""The FADA checkpoints shipped with the package, so that the README's main command runs on a fresh
+checkout without training (issue 7: `teacher`, `fada_balanced`, `fada_fast` of the tiny config).
+
+Stored content-addressed: `weights/models.json` maps each checkpoint (its card's `checkpoint`
+field, e.g. `teacher_tiny/model`) to {file in the model folder: sha256}, and each file's bytes
+are `weights/models/SHA256`. A student shares its VAE, reference net and audio encoder with its
+teacher (distillation trains the denoiser only), so those are stored once; weights are float16
+(the pipeline computes in the dtype it is given, float32 by default).
+
+A checkpoint is used from a model folder: the first use assembles one under the cache
+(`~/.cache/fada-bench/models/CHECKPOINT`), checking every file against its sha256; a folder
+that no longer matches is assembled again. `fada-bench weights pack` writes the store from
+trained model folders.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from fada.data.io import write_bytes_atomic, write_text_atomic
+from fada.errors import InputError
+
+from .metrics.weights_registry import sha256_file
+from .paths import cache_dir
+
+WEIGHTS = Path(__file__).resolve().parent / "weights"
+MANIFEST = WEIGHTS / "models.json"
+BLOBS = WEIGHTS / "models"
+
+
+def manifest() -> dict[str, dict[str, str]]:
+    """{checkpoint: {file: sha256}}; empty when nothing is shipped."""
+    return json.loads(MANIFEST.read_text()) if MANIFEST.is_file() else {}
+
+
+def is_shipped(checkpoint: str) -> bool:
+    return checkpoint in manifest()
+
+
+def shipped_bytes() -> int:
+    """Bytes of the store (each shared file once)."""
+    return sum(p.stat().st_size for p in BLOBS.glob("*") if p.is_file())
+
+
+def _matches(folder: Path, files: dict[str, str]) -> list[str]:
+    """The files of `folder` that are missing or differ from their sha256."""
+    return [f for f, digest in files.items()
+            if not (folder / f).is_file() or sha256_file(folder / f) != digest]
+
+
+def model_folder(checkpoint: str) -> Path:
+    """A verified model folder of a shipped checkpoint (assembled in the cache on first use)."""
+    files = manifest().get(checkpoint)
+    if files is None:
+        raise InputError(f"{checkpoint} is not a shipped checkpoint (shipped: {', '.join(manifest()) or 'none'})")
+    dest = cache_dir() / "models" / checkpoint
+    if dest.is_dir() and not _matches(dest, files):
+        return dest
+    bad = [f for f, digest in files.items()
+           if not (BLOBS / digest).is_file() or sha256_file(BLOBS / digest) != digest]
+    if bad:
+        raise InputError(f"shipped checkpoint {checkpoint}: {', '.join(bad)} missing or corrupt in {BLOBS}; "
+                         "restore the package's weights (git checkout / reinstall)")
+    tmp = dest.with_name(f".{dest.name}.assembling")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for f, digest in files.items():
+        (tmp / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(BLOBS / digest, tmp / f)
+    shutil.rmtree(dest, ignore_errors=True)
+    try:
+        tmp.rename(dest)
+    except OSError:             # another process assembled it first: theirs is as good
+        shutil.rmtree(tmp, ignore_errors=True)
+    if _matches(dest, files):
+        raise InputError(f"shipped checkpoint {checkpoint}: the assembled folder {dest} does not match its sha256")
+    return dest
+
+
+def _half(path: Path) -> bytes:
+    """A safetensors file with its floating-point tensors in float16, as bytes."""
+    import torch
+    from safetensors.torch import load_file, save
+
+    tensors = load_file(path)
+    return save({k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()},
+                metadata={"format": "pt"})
+
+
+def pack(folders: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Store trained model folders {checkpoint: folder} as the shipped checkpoints (float16),
+    replacing what was shipped; returns the new manifest."""
+    BLOBS.mkdir(parents=True, exist_ok=True)
+    new: dict[str, dict[str, str]] = {}
+    for checkpoint, folder in folders.items():
+        if not (folder / "fada.json").is_file():
+            raise InputError(f"no model folder at {folder} (no fada.json); train it first")
+        entry = {}
+        for p in sorted(q for q in folder.rglob("*") if q.is_file() and not q.name.startswith(".")):
+            data = _half(p) if p.suffix == ".safetensors" else p.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            write_bytes_atomic(BLOBS / digest, data)
+            entry[p.relative_to(folder).as_posix()] = digest
+        new[checkpoint] = entry
+    used = {d for files in new.values() for d in files.values()}
+    for p in BLOBS.iterdir():
+        if p.name not in used:
+            p.unlink()
+    write_text_atomic(MANIFEST, json.dumps(new, indent=1, sort_keys=True) + "\n")
+    return new

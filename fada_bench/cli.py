@@ -404,6 +404,32 @@ def table(
     typer.echo(render(paper, run_dirs, fmt), nl=False)
 
 
+@app.command("claims")
+def claims(
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders holding the cards of Tables 1-4 (a method in several: the first)."),
+    sweep: Optional[Path] = typer.Option(None, "--sweep", help="A `fada-bench sweep cfg` folder (its sweep.csv), for Figures 3-4."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write CLAIMS.md here (text under its '## Notes' heading is kept); default: print."),
+    runs_root: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose log.jsonl give each row's training time (default: none)."),
+):
+    """Each claim of the paper with our numbers, the paper's and a verdict (holds, does not hold, inconclusive)."""
+    import shlex
+    import sys
+
+    from .claims import check_claims, kept_notes, merged_summary, read_sweep, render
+    from fada.data.io import write_text_atomic
+
+    verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None)
+    command = "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["claims"] else "fada-bench claims"
+    text = render(verdicts, command, runs_root, kept_notes(out) if out else "")
+    if out is None:
+        typer.echo(text)
+        return
+    write_text_atomic(out, text)
+    for v in verdicts:
+        console.print(f"claim {v.claim}: {v.verdict}")
+    console.print(f"wrote {out}")
+
+
 @app.command("baseline")
 def baseline(run_dir: Path = typer.Argument(..., help="A finished run folder."),
              out: Path = typer.Option(Path("results/baselines/synthetic.json"), "--out", help="Baseline file to write.")):

@@ -25,6 +25,8 @@ from fada.data.io import Video, write_text_atomic, write_video
 from fada.data.manifest import load_npz, save_npz
 from fada.errors import InputError
 
+from .metrics.weights_registry import sha256_file  # noqa: F401  (re-exported: the run's files are hashed with it)
+
 
 class StorageError(InputError):
     """The output folder cannot take a write (read-only, full, no permission)."""
@@ -43,14 +45,6 @@ def storage(path: Path):
                errno.EPERM: "permission denied"}.get(e.errno, e.strerror or str(e))
         raise StorageError(f"cannot write {path}: {why}; free space, fix the permissions or choose "
                            "another --out (finished samples are kept; rerun the same command to resume)") from None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _json_safe(x):

@@ -1,0 +1,386 @@
+"""`fada-bench claims`: each claim of the paper checked on our runs, with a verdict.
+
+A claim is a comparison between method cards on the metrics of Tables 1-4 (IQA, Sync-D, FVD-R,
+FID, E-FID), or a statement about the CFG sweep of Figures 3-4. Every comparison reads a mean and
+its 95% interval from the runs' `summary.csv`; the same rule is applied to the paper's printed
+numbers (points, no intervals), so each row shows what the paper's own numbers say under it.
+
+The rules, fixed before any of our numbers existed (so nothing is tuned per claim):
+- "A beats B" on a metric: A's interval lies wholly on the better side of B's -> better; wholly on
+  the worse side -> worse; intervals overlap -> tie. Over the metrics: holds when A is better on
+  more metrics than it is worse on, does not hold when worse on more, inconclusive on a draw.
+- "keeps most of the teacher's quality": on each metric the student's interval lies within 10% of
+  the teacher's mean (on the better side of teacher x 1.1 for a lower-is-better metric, x 0.9 for
+  higher) -> holds; wholly beyond it -> does not hold; else inconclusive. Over the metrics: holds
+  when every metric holds, does not hold when any does not, else inconclusive.
+- "closes most of the gap between X and Y": the interval lies wholly on Y's side of the midpoint
+  of X's and Y's means -> holds; wholly on X's side -> does not hold; else inconclusive; over the
+  metrics as for "beats".
+- "the best of a set": A beats each other member (each pair as above): holds when every pair
+  holds, does not hold when any pair does not, else inconclusive.
+- Figures 3-4 "quality peaks in a region": the best point inside the region against the best
+  outside it, compared as "beats" on that one metric.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from fada.errors import InputError
+
+from .registry import METHODS, METRICS
+from .tables import paper_tables as _paper_tables
+
+PAPER_METRICS = ("IQA", "Sync-D", "FVD-R", "FID", "E-FID")
+WITHIN = 0.10                    # "keeps most of the quality": within 10% of the teacher
+HOLDS, FAILS, OPEN = "holds", "does not hold", "inconclusive"
+NOTES_HEADING = "## Notes"       # text below it in CLAIMS.md is kept when the file is regenerated
+
+
+@lru_cache(maxsize=1)
+def paper_tables() -> dict:
+    return _paper_tables()
+
+
+@dataclass(frozen=True)
+class Value:
+    mean: float
+    low: float
+    high: float
+
+    @classmethod
+    def point(cls, x: float) -> "Value":
+        return cls(x, x, x)
+
+
+@dataclass
+class Verdict:
+    claim: str
+    statement: str
+    verdict: str
+    ours: list[str] = field(default_factory=list)       # one line per comparison, our numbers
+    paper: str = ""                                      # the same rule on the paper's numbers
+
+
+# ---------------------------------------------------------------------------- the rules
+
+def side(a: Value, b: Value, higher_is_better: bool) -> str:
+    """better / worse / tie of A against B: better only when the intervals do not overlap."""
+    a_better = a.low > b.high if higher_is_better else a.high < b.low
+    a_worse = a.high < b.low if higher_is_better else a.low > b.high
+    return "better" if a_better else "worse" if a_worse else "tie"
+
+
+def tally(sides: list[str]) -> str:
+    better, worse = sides.count("better"), sides.count("worse")
+    return HOLDS if better > worse else FAILS if worse > better else OPEN
+
+
+def within(student: Value, teacher_mean: float, higher_is_better: bool) -> str:
+    if higher_is_better:
+        limit = teacher_mean * (1 - WITHIN) if teacher_mean >= 0 else teacher_mean * (1 + WITHIN)
+        return "better" if student.low >= limit else "worse" if student.high < limit else "tie"
+    limit = teacher_mean * (1 + WITHIN) if teacher_mean >= 0 else teacher_mean * (1 - WITHIN)
+    return "better" if student.high <= limit else "worse" if student.low > limit else "tie"
+
+
+def all_of(sides: list[str]) -> str:
+    if "worse" in sides:
+        return FAILS
+    return HOLDS if sides and all(s == "better" for s in sides) else OPEN
+
+
+def closes_gap(v: Value, x_mean: float, y_mean: float, higher_is_better: bool) -> str:
+    mid = Value.point((x_mean + y_mean) / 2)
+    # Toward Y means better than the midpoint when Y is the better end.
+    y_better = (y_mean > x_mean) == higher_is_better
+    s = side(v, mid, higher_is_better)
+    if not y_better:
+        s = {"better": "worse", "worse": "better", "tie": "tie"}[s]
+    return s
+
+
+def combine(verdicts: list[str]) -> str:
+    if FAILS in verdicts:
+        return FAILS
+    return HOLDS if verdicts and all(v == HOLDS for v in verdicts) else OPEN
+
+
+# ---------------------------------------------------------------------------- the numbers
+
+@dataclass
+class Numbers:
+    """Our means and intervals by (method, paper metric), and the paper's by (method, metric)."""
+    summary: pd.DataFrame
+
+    def metric_key(self, method: str, paper_metric: str) -> tuple[str, str] | None:
+        names = paper_tables()["metrics"][paper_metric]
+        s = self.summary[(self.summary["method"] == method) & self.summary["metric"].isin(names)]
+        s = s[s["mean"].notna()]
+        if s.empty:
+            return None
+        r = s.iloc[0]
+        return r["metric"], r["backbone"]
+
+    def ours(self, method: str, paper_metric: str) -> tuple[Value, str, bool] | None:
+        key = self.metric_key(method, paper_metric)
+        if key is None:
+            return None
+        s = self.summary
+        r = s[(s["method"] == method) & (s["metric"] == key[0]) & (s["backbone"] == key[1])].iloc[0]
+        higher = METRICS.get(f"{key[0]}[{key[1]}]").higher_is_better
+        return Value(float(r["mean"]), float(r["ci95_low"]), float(r["ci95_high"])), f"{key[0]}[{key[1]}]", higher
+
+    @staticmethod
+    def paper(method: str, paper_metric: str) -> float | None:
+        """The paper's HDTF number for a card's row (Tables 2-4, where every row has HDTF columns)."""
+        data = paper_tables()["tables"]
+        for p in METHODS.get(method).paper:
+            if p.table not in (2, 3, 4):
+                continue
+            cols = [c["metric"] for c in data[p.table]["columns"]]
+            for row in data[p.table]["rows"]:
+                if row[0] == p.row:
+                    text = row[1 + cols.index(paper_metric)]
+                    try:
+                        return float(str(text).split("±")[0])
+                    except ValueError:
+                        return None
+        return None
+
+
+def _fmt(v: Value) -> str:
+    return f"{v.mean:.4g} [{v.low:.4g}, {v.high:.4g}]"
+
+
+def _pairwise(nums: Numbers, a: str, b: str, rule) -> tuple[str, list[str], str]:
+    """Apply a per-metric rule comparing A with B; (our verdict, lines, the paper's verdict)."""
+    ours_sides, paper_sides, lines = [], [], []
+    for pm in PAPER_METRICS:
+        va, vb = nums.ours(a, pm), nums.ours(b, pm)
+        pa, pb = Numbers.paper(a, pm), Numbers.paper(b, pm)
+        higher = METRICS.get(va[1]).higher_is_better if va else (pm == "IQA")
+        if pa is not None and pb is not None:
+            paper_sides.append(rule(Value.point(pa), Value.point(pb), higher))
+        if va is None or vb is None:
+            lines.append(f"{pm}: missing ({a if va is None else b} has no value)")
+            continue
+        s = rule(va[0], vb[0], higher)
+        ours_sides.append(s)
+        lines.append(f"{pm} ({va[1]}, {'higher' if higher else 'lower'} is better): {a} {_fmt(va[0])} vs "
+                     f"{b} {_fmt(vb[0])} -> {s}" + (f"; paper {pa:g} vs {pb:g}" if pa is not None and pb is not None else ""))
+    return (tally(ours_sides) if ours_sides else OPEN), lines, (tally(paper_sides) if paper_sides else "-")
+
+
+def beats(nums: Numbers, a: str, b: str) -> tuple[str, list[str], str]:
+    return _pairwise(nums, a, b, side)
+
+
+def keeps_quality(nums: Numbers, student: str, teacher: str) -> tuple[str, list[str], str]:
+    ours, paper, lines = [], [], []
+    for pm in PAPER_METRICS:
+        vs, vt = nums.ours(student, pm), nums.ours(teacher, pm)
+        ps, pt = Numbers.paper(student, pm), Numbers.paper(teacher, pm)
+        higher = METRICS.get(vs[1]).higher_is_better if vs else (pm == "IQA")
+        if ps is not None and pt is not None:
+            paper.append(within(Value.point(ps), pt, higher))
+        if vs is None or vt is None:
+            lines.append(f"{pm}: missing")
+            continue
+        s = within(vs[0], vt[0].mean, higher)
+        ours.append(s)
+        lines.append(f"{pm} ({vs[1]}): {student} {_fmt(vs[0])} vs teacher {teacher} {_fmt(vt[0])}, limit "
+                     f"{'x0.9' if higher else 'x1.1'} -> {'within' if s == 'better' else 'beyond' if s == 'worse' else 'undecided'}"
+                     + (f"; paper {ps:g} vs {pt:g}" if ps is not None and pt is not None else ""))
+    return all_of(ours + ["tie"] * (len(PAPER_METRICS) - len(ours))), lines, (all_of(paper) if paper else "-")
+
+
+def closes_most_of_gap(nums: Numbers, method: str, without: str, full: str) -> tuple[str, list[str], str]:
+    ours, paper, lines = [], [], []
+    for pm in PAPER_METRICS:
+        v, x, y = nums.ours(method, pm), nums.ours(without, pm), nums.ours(full, pm)
+        p, px, py = (Numbers.paper(m, pm) for m in (method, without, full))
+        higher = METRICS.get(v[1]).higher_is_better if v else (pm == "IQA")
+        if None not in (p, px, py):
+            paper.append(closes_gap(Value.point(p), px, py, higher))
+        if None in (v, x, y):
+            lines.append(f"{pm}: missing")
+            continue
+        s = closes_gap(v[0], x[0].mean, y[0].mean, higher)
+        ours.append(s)
+        lines.append(f"{pm} ({v[1]}): {method} {_fmt(v[0])}; without {without} {x[0].mean:.4g}, full {full} "
+                     f"{y[0].mean:.4g}, midpoint {(x[0].mean + y[0].mean) / 2:.4g} -> "
+                     f"{ {'better': 'past the midpoint', 'worse': 'short of it', 'tie': 'undecided'}[s]}")
+    return (tally(ours) if ours else OPEN), lines, (tally(paper) if paper else "-")
+
+
+# ---------------------------------------------------------------------------- Figures 3-4
+
+def peak_in_region(sweep: pd.DataFrame, axis: str, fixed_axis: str, fixed: float, metric: str,
+                   region) -> tuple[str, list[str]]:
+    d = sweep[(sweep["metric"] == metric) & ((sweep[fixed_axis] - fixed).abs() < 1e-9) & sweep["mean"].notna()]
+    if d.empty:
+        return OPEN, [f"{metric}: no sweep points"]
+    key = f"{metric}[{d['backbone'].iloc[0]}]"
+    higher = METRICS.get(key).higher_is_better
+    inside = d[d[axis].map(region)]
+    outside = d[~d[axis].map(region)]
+    pts = ", ".join(f"{axis} {r[axis]:g}: {r['mean']:.4g}" for _, r in d.sort_values(axis).iterrows())
+    if inside.empty or outside.empty:
+        return OPEN, [f"{key}: {pts} (no point {'inside' if inside.empty else 'outside'} the region)"]
+    pick = (lambda f: f.loc[f["mean"].idxmax()]) if higher else (lambda f: f.loc[f["mean"].idxmin()])
+    bi, bo = pick(inside), pick(outside)
+    s = side(Value(bi["mean"], bi["ci95_low"], bi["ci95_high"]), Value(bo["mean"], bo["ci95_low"], bo["ci95_high"]), higher)
+    return tally([s]), [f"{key} against {axis} ({fixed_axis} = {fixed:g}): {pts}; best inside {axis} {bi[axis]:g} "
+                        f"{_fmt(Value(bi['mean'], bi['ci95_low'], bi['ci95_high']))}, best outside {axis} {bo[axis]:g} "
+                        f"{_fmt(Value(bo['mean'], bo['ci95_low'], bo['ci95_high']))} -> {s}"]
+
+
+def read_sweep(folder: Path) -> pd.DataFrame:
+    """The CFG sweep's points (`sweep.csv` of `fada-bench sweep cfg`): method, cfg_a, cfg_r, metric,
+    backbone, mean, ci95_low, ci95_high."""
+    path = Path(folder) / "sweep.csv"
+    if not path.is_file():
+        raise InputError(f"{folder} has no sweep.csv: make it with `fada-bench sweep cfg --out {folder}`")
+    return pd.read_csv(path)
+
+
+# ---------------------------------------------------------------------------- the claims
+
+TABLE3_VARIANTS = ("student_b_fixed0", "fixed_0p2", "fixed_1p0", "fixed_0p2_only_a", "adaptive_unl_0p5",
+                   "adaptive_unl_0p25", "adaptive_0p5")
+
+
+def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> list[Verdict]:
+    nums = Numbers(summary)
+    out = []
+
+    lines, verdicts, paper = [], [], []
+    for student in ("fada_balanced", "fada_fast"):
+        v, ls, p = keeps_quality(nums, student, "teacher")
+        verdicts.append(v)
+        paper.append(f"{student}: {p}")
+        lines += [f"{student} ({v}):"] + [f"  {x}" for x in ls]
+    out.append(Verdict("1", "Distillation from 75 to 18 (FADA-Balanced) to 6 NFE (FADA-Fast) keeps most of the "
+                            f"teacher's quality (every metric within {WITHIN:.0%} of the teacher's)",
+                       combine(verdicts), lines, "; ".join(paper)))
+
+    lines, verdicts, paper = [], [], []
+    for other in ("tcd", "rflow"):
+        v, ls, p = beats(nums, "perflow", other)
+        verdicts.append(v)
+        paper.append(f"vs {other}: {p}")
+        lines += [f"perflow vs {other} ({v}):"] + [f"  {x}" for x in ls]
+    out.append(Verdict("2", "PeRFlow beats TCD and RFlow at 18 NFE (Table 2)", combine(verdicts), lines,
+                       "; ".join(paper)))
+
+    v1, l1, p1 = beats(nums, "student_b_fixed0", "perflow")
+    v2, l2, p2 = beats(nums, "fada_balanced", "perflow")
+    not_v1 = {HOLDS: FAILS, FAILS: HOLDS, OPEN: OPEN}[v1]
+    not_p1 = {HOLDS: FAILS, FAILS: HOLDS, OPEN: OPEN}.get(p1, "-")
+    out.append(Verdict("3a", "On the larger lenient set B a student beats one on A only with adaptive mixed "
+                             "supervision: Fixed-0 on B does not beat A, Adaptive-0.25 on B does (Table 3)",
+                       combine([not_v1, v2]),
+                       [f"student_b_fixed0 vs perflow (beats: {v1}):"] + [f"  {x}" for x in l1]
+                       + [f"fada_balanced vs perflow (beats: {v2}):"] + [f"  {x}" for x in l2],
+                       f"Fixed-0 does not beat A: {not_p1}; Adaptive-0.25 beats A: {p2}"))
+
+    lines, verdicts, paper = [], [], []
+    for other in TABLE3_VARIANTS:
+        v, ls, p = beats(nums, "fada_balanced", other)
+        verdicts.append(v)
+        paper.append(f"vs {other}: {p}")
+        lines += [f"fada_balanced (Adaptive-0.25) vs {other} ({v}):"] + [f"  {x}" for x in ls]
+    out.append(Verdict("3b", "Adaptive-0.25 is the best weighting of Table 3", combine(verdicts), lines,
+                       "; ".join(paper)))
+
+    v, ls, p = closes_most_of_gap(nums, "fada_fast", "no_cfg_distill", "fada_balanced")
+    lines, verdicts, paper = [f"fada_fast between no_cfg_distill and fada_balanced ({v}):"] + [f"  {x}" for x in ls], [v], [p]
+    for other in ("cfg_time_embed", "cfg_layer"):
+        vo, lo, po = beats(nums, "fada_fast", other)
+        lines += [f"fada_fast vs {other} ({vo}):"] + [f"  {x}" for x in lo]
+        verdicts.append(vo)
+        paper.append(f"beats {other}: {po}")
+    out.append(Verdict("4", "CFG distillation with a CFG layer and tokens closes most of the gap left by dropping "
+                            "CFG (6 NFE, conditional output only, against 18 NFE multi-CFG), and beats the "
+                            "time-embedding and token-free variants (Table 4)", combine(verdicts), lines,
+                       f"closes the gap: {p}; " + "; ".join(paper[1:])))
+
+    if sweep is not None:
+        lines, verdicts = [], []
+        for metric in sorted(set(sweep["metric"])):
+            va, la = peak_in_region(sweep, "cfg_a", "cfg_r", 2.0, metric, lambda a: a >= 6.5 - 1e-9)
+            vr, lr = peak_in_region(sweep, "cfg_r", "cfg_a", 6.5, metric, lambda r: abs(r - 2.0) <= 0.5 + 1e-9)
+            verdicts += [va, vr]
+            lines += [f"({va}) {x}" for x in la] + [f"({vr}) {x}" for x in lr]
+        out.append(Verdict("5", "Quality (FVD, Sync-D) peaks near cfg_a >= 6.5 (Figure 3, cfg_r = 2.0) and "
+                                "cfg_r = 2.0 (Figure 4, cfg_a = 6.5; region 1.5-2.5)", combine(verdicts), lines,
+                           "qualitative in the paper (figures only)"))
+    return out
+
+
+# ---------------------------------------------------------------------------- CLAIMS.md
+
+def merged_summary(run_dirs: list[Path]) -> pd.DataFrame:
+    """One summary from several runs; a method in several runs is taken from the first."""
+    frames, seen = [], set()
+    for d in run_dirs:
+        csv = Path(d) / "summary.csv"
+        if not csv.is_file():
+            raise InputError(f"{d} has no summary.csv: is it a finished run folder?")
+        s = pd.read_csv(csv)
+        s = s[~s["method"].isin(seen)]
+        seen |= set(s["method"])
+        frames.append(s)
+    return pd.concat(frames, ignore_index=True)
+
+
+def training_hours(runs_root: Path, recipe: str) -> float | None:
+    """Hours of training steps in a run's log.jsonl: the sum of logged seconds per step times the
+    logging interval (steps repeated after a resume counted once; start-up and saves excluded)."""
+    log, meta = runs_root / recipe / "log.jsonl", runs_root / recipe / "recipe.json"
+    if not log.is_file():
+        return None
+    every = json.loads(meta.read_text()).get("log_every", 10) if meta.is_file() else 10
+    by_step = {}
+    for line in log.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+            by_step[rec["step"]] = rec["sec"]
+        except (ValueError, KeyError):
+            continue
+    return sum(by_step.values()) * every / 3600 if by_step else None
+
+
+def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None, notes: str = "") -> str:
+    lines = ["# Claims of the paper, checked in the synthetic world", "",
+             f"Generated by `{command}`; the rules are in `fada_bench/claims.py` (fixed before our numbers "
+             "existed). Our values are means with 95% intervals from synthetic backbones; the paper's are "
+             "its HDTF numbers (Tables 2-4) under the same rule.", "",
+             "| claim | statement | ours | paper's numbers |", "|---|---|---|---|"]
+    for v in verdicts:
+        lines.append(f"| {v.claim} | {v.statement} | **{v.verdict}** | {v.paper} |")
+    for v in verdicts:
+        lines += ["", f"## Claim {v.claim}: {v.verdict}", "", v.statement, "", "```"] + v.ours + ["```"]
+    if runs_root is not None:
+        lines += ["", "## Training time per row", "",
+                  "Hours of training steps on this machine (from each run's log.jsonl).", "",
+                  "| recipe | hours |", "|---|---|"]
+        for card in sorted({c.recipe or Path(c.checkpoint).parts[0] for _, c in METHODS.items()
+                            if c.adapter == "fada" and c.checkpoint}):
+            h = training_hours(runs_root, card)
+            lines.append(f"| {card} | {'-' if h is None else f'{h:.2f}'} |")
+    lines += ["", NOTES_HEADING, "", notes.strip() or "(none yet)", ""]
+    return "\n".join(lines)
+
+
+def kept_notes(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    text = path.read_text()
+    i = text.find("\n" + NOTES_HEADING + "\n")
+    return text[i + len(NOTES_HEADING) + 2:] if i >= 0 else ""

@@ -1,0 +1,136 @@
+"""`fada-bench claims`: the verdict rules, worked by hand on the paper's own numbers and on made-up
+summaries where each verdict is known, and CLAIMS.md keeping its notes when regenerated."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fada_bench.claims import (FAILS, HOLDS, OPEN, Value, check_claims, closes_gap, render, side, tally,
+                               training_hours, within)
+from fada_bench.cli import app
+
+# (metric, backbone) of the synthetic world for each paper column; IQA is the only higher-is-better.
+KEYS = {"IQA": ("iqa", "synthetic"), "Sync-D": ("sync_d", "synthetic"), "FVD-R": ("fvd", "synthetic"),
+        "FID": ("fid", "synthetic"), "E-FID": ("efid", "synthetic")}
+
+
+def test_side_needs_intervals_that_do_not_overlap():
+    a, b = Value(1.0, 0.9, 1.1), Value(2.0, 1.8, 2.2)
+    assert side(a, b, higher_is_better=False) == "better" and side(b, a, False) == "worse"
+    assert side(a, b, higher_is_better=True) == "worse"
+    assert side(Value(1.0, 0.5, 1.9), b, False) == "tie"      # 1.9 > 1.8: overlap
+    assert tally(["better", "tie", "worse", "better"]) == HOLDS
+    assert tally(["better", "worse"]) == OPEN and tally(["worse"]) == FAILS and tally([]) == OPEN
+
+
+def test_within_ten_percent_and_the_gap_midpoint():
+    assert within(Value(10.9, 10.5, 10.99), 10.0, higher_is_better=False) == "better"
+    assert within(Value(11.5, 11.1, 11.9), 10.0, False) == "worse"
+    assert within(Value(10.9, 10.5, 11.2), 10.0, False) == "tie"
+    assert within(Value(3.7, 3.65, 3.75), 4.0, True) == "better" and within(Value(3.5, 3.4, 3.59), 4.0, True) == "worse"
+    # Gap from X = 9.0 (without) to Y = 8.0 (full), lower is better: the midpoint is 8.5.
+    assert closes_gap(Value(8.1, 8.0, 8.4), 9.0, 8.0, False) == "better"
+    assert closes_gap(Value(8.8, 8.6, 8.9), 9.0, 8.0, False) == "worse"
+    assert closes_gap(Value(8.5, 8.3, 8.7), 9.0, 8.0, False) == "tie"
+    # Higher is better, Y above X.
+    assert closes_gap(Value(3.9, 3.85, 3.95), 3.6, 4.0, True) == "better"
+
+
+def _summary(values: dict[str, dict[str, Value]]) -> pd.DataFrame:
+    rows = [{"method": m, "metric": KEYS[pm][0], "backbone": KEYS[pm][1], "mean": v.mean, "ci95_low": v.low,
+             "ci95_high": v.high, "n": 16, "n_failed": 0}
+            for m, per in values.items() for pm, v in per.items()]
+    return pd.DataFrame(rows)
+
+
+def _paper_like(deltas: dict[str, float]) -> pd.DataFrame:
+    """Every Table 2-4 card at tight intervals around a common value, shifted per method (lower is
+    better on every metric but IQA, where the shift is subtracted)."""
+    methods = ["teacher", "perflow", "tcd", "rflow", "student_b_fixed0", "fixed_0p2", "fixed_1p0", "fixed_0p2_only_a",
+               "adaptive_unl_0p5", "adaptive_unl_0p25", "adaptive_0p5", "fada_balanced", "no_cfg_distill",
+               "cfg_time_embed", "cfg_layer", "fada_fast"]
+    out = {}
+    for m in methods:
+        d = deltas.get(m, 0.0)
+        out[m] = {pm: Value(10 - d if pm == "IQA" else 10 + d, (10 - d if pm == "IQA" else 10 + d) - 0.1,
+                            (10 - d if pm == "IQA" else 10 + d) + 0.1) for pm in KEYS}
+    return _summary(out)
+
+
+def test_the_paper_numbers_under_the_rules():
+    verdicts = {v.claim: v for v in check_claims(_paper_like({}))}
+    # Worked by hand from Tables 2-4 (HDTF):
+    # 1: Balanced is within 10% of the teacher everywhere; Fast's E-FID 1.635 > 1.1 x 1.365 = 1.5015.
+    assert verdicts["1"].paper == f"fada_balanced: {HOLDS}; fada_fast: {FAILS}"
+    # 2: PeRFlow vs TCD: worse IQA and Sync-D, better FVD, FID, E-FID (3 to 2); vs RFlow better on all 5.
+    assert verdicts["2"].paper == f"vs tcd: {HOLDS}; vs rflow: {HOLDS}"
+    # 3a: Fixed-0 on B vs A: better Sync-D, E-FID; worse IQA, FVD, FID (2 to 3) -> it does not beat A.
+    assert verdicts["3a"].paper == f"Fixed-0 does not beat A: {HOLDS}; Adaptive-0.25 beats A: {HOLDS}"
+    # 4: Sync-D 7.996 against the midpoint (9.020 + 7.925) / 2 = 8.4725: past it; the other four too.
+    assert verdicts["4"].paper.startswith(f"closes the gap: {HOLDS}")
+
+
+def test_equal_methods_are_inconclusive_and_clear_gaps_decide():
+    assert {v.verdict for v in check_claims(_paper_like({}))} <= {OPEN, HOLDS}   # keeps quality can hold on equal
+    v = {x.claim: x for x in check_claims(_paper_like({"tcd": 1.0, "rflow": 1.0}))}
+    assert v["2"].verdict == HOLDS
+    v = {x.claim: x for x in check_claims(_paper_like({"tcd": -1.0, "rflow": 1.0}))}
+    assert v["2"].verdict == FAILS
+    v = {x.claim: x for x in check_claims(_paper_like({"fada_fast": 5.0}))}
+    assert v["1"].verdict == FAILS                   # 15 > 1.1 x 10
+    # Fast near the full model and far from the conditional-only student: the gap is closed.
+    v = {x.claim: x for x in check_claims(_paper_like({"no_cfg_distill": 3.0, "cfg_time_embed": 1.0,
+                                                         "cfg_layer": 1.0}))}
+    assert v["4"].verdict == HOLDS
+    v = {x.claim: x for x in check_claims(_paper_like({"fada_fast": 2.5, "no_cfg_distill": 3.0}))}
+    assert v["4"].verdict == FAILS
+    # Adaptive-0.25 on B better than A, Fixed-0 on B worse: 3a holds; Fixed-0 level with A: undecided.
+    v = {x.claim: x for x in check_claims(_paper_like({"fada_balanced": -1.0, "student_b_fixed0": 1.0}))}
+    assert v["3a"].verdict == HOLDS
+    v = {x.claim: x for x in check_claims(_paper_like({"fada_balanced": -1.0}))}
+    assert v["3a"].verdict == OPEN
+
+
+def test_a_missing_method_makes_its_claim_inconclusive():
+    s = _paper_like({"tcd": 1.0, "rflow": 1.0})
+    v = {x.claim: x for x in check_claims(s[s["method"] != "rflow"])}
+    assert v["2"].verdict == OPEN and any("missing" in line for line in v["2"].ours)
+
+
+def test_the_cfg_peak_claim_reads_the_sweep():
+    rows = []
+    for a, m in [(1.0, 12.0), (4.0, 10.0), (6.5, 8.0), (8.0, 8.2)]:
+        rows.append({"method": f"x_a{a}", "cfg_a": a, "cfg_r": 2.0, "metric": "fvd", "backbone": "synthetic",
+                     "mean": m, "ci95_low": m - 0.3, "ci95_high": m + 0.3})
+    for r, m in [(1.0, 9.5), (1.5, 8.5), (3.0, 9.0)]:
+        rows.append({"method": f"x_r{r}", "cfg_a": 6.5, "cfg_r": r, "metric": "fvd", "backbone": "synthetic",
+                     "mean": m, "ci95_low": m - 0.3, "ci95_high": m + 0.3})
+    v = {x.claim: x for x in check_claims(_paper_like({}), pd.DataFrame(rows))}
+    # cfg_a: best inside 8.0 [7.7, 8.3] vs best outside 10.0: better. cfg_r: 8.0 vs 9.0 [8.7, 9.3]: better.
+    assert v["5"].verdict == HOLDS
+    rows[1]["mean"], rows[1]["ci95_low"], rows[1]["ci95_high"] = 6.0, 5.8, 6.2       # cfg_a 4.0 is best
+    v = {x.claim: x for x in check_claims(_paper_like({}), pd.DataFrame(rows))}
+    assert v["5"].verdict == FAILS
+
+
+def test_claims_file_keeps_its_notes_and_training_hours(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "teacher_tiny").mkdir(parents=True)
+    (runs / "teacher_tiny" / "log.jsonl").write_text(
+        '{"step": 10, "sec": 0.5}\n{"step": 20, "sec": 0.7}\n{"step": 20, "sec": 0.9}\n')   # 20 resumed
+    assert training_hours(runs, "teacher_tiny") == pytest.approx((0.5 + 0.9) * 10 / 3600)
+    run = tmp_path / "run"
+    run.mkdir()
+    _paper_like({"tcd": 1.0, "rflow": 1.0}).to_csv(run / "summary.csv", index=False)
+    out = tmp_path / "CLAIMS.md"
+    args = ["claims", str(run), "--out", str(out), "--training-logs", str(runs)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    text = out.read_text()
+    assert "| 2 | PeRFlow beats TCD and RFlow at 18 NFE (Table 2) | **holds** |" in text
+    assert "| teacher_tiny | 0.00 |" in text and "| fada_fast_tiny | - |" in text
+    out.write_text(text.replace("(none yet)", "RFlow's single window is why."))
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert out.read_text().count("RFlow's single window is why.") == 1
+    assert render([], "x").endswith("(none yet)\n")

@@ -441,11 +441,21 @@ def baseline(run_dir: Path = typer.Argument(..., help="A finished run folder."),
 
 
 @app.command("check")
-def check(run_dir: Path = typer.Argument(..., help="A finished run folder."),
-          baseline: Path = typer.Option(..., "--baseline", help="Baseline file (`fada-bench baseline`).")):
+def check(run_dir: Path = typer.Argument(..., help="A finished run folder (with --rerun: where to make it)."),
+          baseline: Path = typer.Option(..., "--baseline", help="Baseline file (`fada-bench baseline`)."),
+          rerun: bool = typer.Option(False, "--rerun", help="First repeat the run the baseline was made from "
+                                     "(its methods, suite, sample count, seed and metrics) into RUN_DIR; resumes.")):
     """Compare a run with a baseline; exit 1 and name each metric that drifted past its tolerance."""
-    from .drift import check_run
+    from .drift import check_run, rerun_config
 
+    if rerun:
+        from .runner import run_benchmark
+
+        cfg = rerun_config(baseline, run_dir)
+        result = _run_with_progress(lambda advance, _: run_benchmark(cfg, advance), cfg.out)
+        if result.n_failed:
+            for m, sid, err in result.failures[:5]:
+                console.print(escape(f"failed: {m} {sid}: {err}"), highlight=False)
     drifts, n = check_run(baseline, run_dir)
     if drifts:
         for d in drifts:

@@ -62,6 +62,7 @@ def make_baseline(run_dir: str | Path, out: str | Path) -> dict:
         "rule": f"tolerance = max({CI_FRACTION} x CI half-width, {REL_FLOOR} x |mean|, {ABS_FLOOR})",
         "made_from": {"run": str(run_dir), "suite": cfg.get("suite"), "n_samples": cfg.get("n_samples"),
                       "limit": cfg.get("limit"), "seed": cfg.get("seed"), "methods": cfg.get("methods"),
+                      "metrics": cfg.get("metrics"),
                       "commit": info.get("git", {}).get("commit"),
                       "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
         "metrics": entries}
@@ -90,16 +91,34 @@ class Drift:
                 f"({d:+.4g}{rel}; tolerance {self.tolerance:.3g})")
 
 
-def check_run(baseline_file: str | Path, run_dir: str | Path) -> tuple[list[Drift], int]:
-    """The drifted metrics and the number of metrics compared."""
-    path = Path(baseline_file)
+def read_baseline(path: str | Path) -> dict:
+    path = Path(path)
     try:
         base = json.loads(path.read_text())
-        entries = base["metrics"]
+        base["metrics"]
     except FileNotFoundError:
         raise InputError(f"no baseline file {path}; write one with `fada-bench baseline RUN_DIR --out {path}`") from None
     except (ValueError, KeyError, TypeError):
         raise InputError(f"{path} is not a baseline file (written by `fada-bench baseline`)") from None
+    return base
+
+
+def rerun_config(baseline_file: str | Path, out: str | Path):
+    """The run a baseline was made from (methods, suite, sample count, seed, metrics), into `out`:
+    what CI repeats to check for drift."""
+    from .runner import RunConfig
+
+    made = read_baseline(baseline_file).get("made_from", {})
+    if not made.get("methods") or not made.get("suite"):
+        raise InputError(f"{baseline_file} does not say which run it was made from (made_from.methods, .suite)")
+    return RunConfig(methods=list(made["methods"]), suite=made["suite"], out=Path(out),
+                     limit=made.get("n_samples"), seed=int(made.get("seed") or 0), metrics=made.get("metrics"))
+
+
+def check_run(baseline_file: str | Path, run_dir: str | Path) -> tuple[list[Drift], int]:
+    """The drifted metrics and the number of metrics compared."""
+    base = read_baseline(baseline_file)
+    entries = base["metrics"]
     s, info = _read_summary(Path(run_dir))
     cfg, made = info.get("config", {}), base.get("made_from", {})
     # Another suite or sample count would show as drift in every metric; say what differs instead.

@@ -90,7 +90,7 @@ def resolve_metrics(names: list[str] | None, world: str) -> dict[str, type]:
         chosen = []
         for n in names:
             # A bare name (sync_d) means that metric on whichever backbone serves this world.
-            same = [METRICS.get(n)] if n in METRICS else [c for _, c in METRICS.items() if c.name == n]
+            same = [METRICS.get(n)] if n in METRICS else [c for _, c in METRICS.items() if n in (c.name, c.key())]
             if not same:
                 METRICS.get(n)      # raises: unknown, with the known keys and close matches
             usable = [c for c in same if metric_available(c, world)[0]]

@@ -421,3 +421,21 @@ def test_processes_checking_one_folder_at_once_do_not_trip_each_other(tmp_path):
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0]
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------- drift (CI's step)
+
+def test_check_rerun_repeats_the_baselines_run_and_catches_drift(env, finished, tmp_path):
+    from fada_bench.drift import make_baseline
+
+    base = tmp_path / "baseline.json"
+    made = make_baseline(finished[0], base)
+    assert made["made_from"]["metrics"] == TOY_KEYS and made["made_from"]["methods"] == ANCHORS
+    ok = cli(["check", str(tmp_path / "again"), "--baseline", str(base), "--rerun"], env)
+    assert ok.returncode == 0 and "within tolerance" in ok.stdout, (ok.stdout[-2000:], ok.stderr[-2000:])
+    pd.testing.assert_frame_equal(read_summary(tmp_path / "again"), read_summary(finished[0]))
+    b = json.loads(base.read_text())
+    b["metrics"][0]["mean"] += 10 * b["metrics"][0]["tolerance"] + 1.0
+    base.write_text(json.dumps(b))
+    bad = cli(["check", str(tmp_path / "again"), "--baseline", str(base), "--rerun"], env)   # resumes: nothing redone
+    assert bad.returncode == 1 and "DRIFT " + b["metrics"][0]["method"] in bad.stdout

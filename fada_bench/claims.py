@@ -157,64 +157,42 @@ def _fmt(v: Value) -> str:
     return f"{v.mean:.4g} [{v.low:.4g}, {v.high:.4g}]"
 
 
-def _pairwise(nums: Numbers, a: str, b: str, rule) -> tuple[str, list[str], str]:
-    """Apply a per-metric rule comparing A with B; (our verdict, lines, the paper's verdict)."""
-    ours_sides, paper_sides, lines = [], [], []
+def _per_metric(nums: Numbers, methods: tuple[str, ...], rule) -> tuple[list[str], list[str], list[str]]:
+    """`rule(values, higher_is_better)` -> better / worse / tie, on each paper metric, for our values
+    (means with intervals) and for the paper's numbers (points): (our sides, the paper's, lines)."""
+    ours, paper, lines = [], [], []
     for pm in PAPER_METRICS:
-        va, vb = nums.ours(a, pm), nums.ours(b, pm)
-        pa, pb = Numbers.paper(a, pm), Numbers.paper(b, pm)
-        higher = METRICS.get(va[1]).higher_is_better if va else (pm == "IQA")
-        if pa is not None and pb is not None:
-            paper_sides.append(rule(Value.point(pa), Value.point(pb), higher))
-        if va is None or vb is None:
-            lines.append(f"{pm}: missing ({a if va is None else b} has no value)")
+        vals = [nums.ours(m, pm) for m in methods]
+        pap = [Numbers.paper(m, pm) for m in methods]
+        key = next((v[1] for v in vals if v is not None), None)
+        higher = METRICS.get(key).higher_is_better if key else (pm == "IQA")
+        if None not in pap:
+            paper.append(rule([Value.point(p) for p in pap], higher))
+        paper_text = f"; paper {' vs '.join(f'{p:g}' for p in pap)}" if None not in pap else ""
+        if any(v is None for v in vals):
+            lines.append(f"{pm}: missing ({', '.join(m for m, v in zip(methods, vals) if v is None)} has no value)")
             continue
-        s = rule(va[0], vb[0], higher)
-        ours_sides.append(s)
-        lines.append(f"{pm} ({va[1]}, {'higher' if higher else 'lower'} is better): {a} {_fmt(va[0])} vs "
-                     f"{b} {_fmt(vb[0])} -> {s}" + (f"; paper {pa:g} vs {pb:g}" if pa is not None and pb is not None else ""))
-    return (tally(ours_sides) if ours_sides else OPEN), lines, (tally(paper_sides) if paper_sides else "-")
+        side_ = rule([v[0] for v in vals], higher)
+        ours.append(side_)
+        lines.append(f"{pm} ({key}, {'higher' if higher else 'lower'} is better): "
+                     + " vs ".join(f"{m} {_fmt(v[0])}" for m, v in zip(methods, vals)) + f" -> {side_}{paper_text}")
+    return ours, paper, lines
 
 
 def beats(nums: Numbers, a: str, b: str) -> tuple[str, list[str], str]:
-    return _pairwise(nums, a, b, side)
+    ours, paper, lines = _per_metric(nums, (a, b), lambda v, h: side(v[0], v[1], h))
+    return (tally(ours) if ours else OPEN), lines, (tally(paper) if paper else "-")
 
 
 def keeps_quality(nums: Numbers, student: str, teacher: str) -> tuple[str, list[str], str]:
-    ours, paper, lines = [], [], []
-    for pm in PAPER_METRICS:
-        vs, vt = nums.ours(student, pm), nums.ours(teacher, pm)
-        ps, pt = Numbers.paper(student, pm), Numbers.paper(teacher, pm)
-        higher = METRICS.get(vs[1]).higher_is_better if vs else (pm == "IQA")
-        if ps is not None and pt is not None:
-            paper.append(within(Value.point(ps), pt, higher))
-        if vs is None or vt is None:
-            lines.append(f"{pm}: missing")
-            continue
-        s = within(vs[0], vt[0].mean, higher)
-        ours.append(s)
-        lines.append(f"{pm} ({vs[1]}): {student} {_fmt(vs[0])} vs teacher {teacher} {_fmt(vt[0])}, limit "
-                     f"{'x0.9' if higher else 'x1.1'} -> {'within' if s == 'better' else 'beyond' if s == 'worse' else 'undecided'}"
-                     + (f"; paper {ps:g} vs {pt:g}" if ps is not None and pt is not None else ""))
+    """better = within 10% of the teacher's mean, worse = beyond it (`within`)."""
+    ours, paper, lines = _per_metric(nums, (student, teacher), lambda v, h: within(v[0], v[1].mean, h))
     return all_of(ours + ["tie"] * (len(PAPER_METRICS) - len(ours))), lines, (all_of(paper) if paper else "-")
 
 
 def closes_most_of_gap(nums: Numbers, method: str, without: str, full: str) -> tuple[str, list[str], str]:
-    ours, paper, lines = [], [], []
-    for pm in PAPER_METRICS:
-        v, x, y = nums.ours(method, pm), nums.ours(without, pm), nums.ours(full, pm)
-        p, px, py = (Numbers.paper(m, pm) for m in (method, without, full))
-        higher = METRICS.get(v[1]).higher_is_better if v else (pm == "IQA")
-        if None not in (p, px, py):
-            paper.append(closes_gap(Value.point(p), px, py, higher))
-        if None in (v, x, y):
-            lines.append(f"{pm}: missing")
-            continue
-        s = closes_gap(v[0], x[0].mean, y[0].mean, higher)
-        ours.append(s)
-        lines.append(f"{pm} ({v[1]}): {method} {_fmt(v[0])}; without {without} {x[0].mean:.4g}, full {full} "
-                     f"{y[0].mean:.4g}, midpoint {(x[0].mean + y[0].mean) / 2:.4g} -> "
-                     f"{ {'better': 'past the midpoint', 'worse': 'short of it', 'tie': 'undecided'}[s]}")
+    """better = past the midpoint of `without` and `full`, toward `full` (`closes_gap`)."""
+    ours, paper, lines = _per_metric(nums, (method, without, full), lambda v, h: closes_gap(v[0], v[1].mean, v[2].mean, h))
     return (tally(ours) if ours else OPEN), lines, (tally(paper) if paper else "-")
 
 
@@ -255,6 +233,17 @@ TABLE3_VARIANTS = ("student_b_fixed0", "fixed_0p2", "fixed_1p0", "fixed_0p2_only
                    "adaptive_unl_0p25", "adaptive_0p5")
 
 
+def _beats_each(nums: Numbers, a: str, others) -> tuple[list[str], list[str], list[str]]:
+    """A against each of `others`: (verdicts, lines, the paper's verdicts)."""
+    verdicts, lines, paper = [], [], []
+    for other in others:
+        v, ls, p = beats(nums, a, other)
+        verdicts.append(v)
+        paper.append(f"vs {other}: {p}")
+        lines += [f"{a} vs {other} ({v}):"] + [f"  {x}" for x in ls]
+    return verdicts, lines, paper
+
+
 def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> list[Verdict]:
     nums = Numbers(summary)
     out = []
@@ -269,12 +258,7 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> li
                             f"teacher's quality (every metric within {WITHIN:.0%} of the teacher's)",
                        combine(verdicts), lines, "; ".join(paper)))
 
-    lines, verdicts, paper = [], [], []
-    for other in ("tcd", "rflow"):
-        v, ls, p = beats(nums, "perflow", other)
-        verdicts.append(v)
-        paper.append(f"vs {other}: {p}")
-        lines += [f"perflow vs {other} ({v}):"] + [f"  {x}" for x in ls]
+    verdicts, lines, paper = _beats_each(nums, "perflow", ("tcd", "rflow"))
     out.append(Verdict("2", "PeRFlow beats TCD and RFlow at 18 NFE (Table 2)", combine(verdicts), lines,
                        "; ".join(paper)))
 
@@ -289,26 +273,17 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> li
                        + [f"fada_balanced vs perflow (beats: {v2}):"] + [f"  {x}" for x in l2],
                        f"Fixed-0 does not beat A: {not_p1}; Adaptive-0.25 beats A: {p2}"))
 
-    lines, verdicts, paper = [], [], []
-    for other in TABLE3_VARIANTS:
-        v, ls, p = beats(nums, "fada_balanced", other)
-        verdicts.append(v)
-        paper.append(f"vs {other}: {p}")
-        lines += [f"fada_balanced (Adaptive-0.25) vs {other} ({v}):"] + [f"  {x}" for x in ls]
+    verdicts, lines, paper = _beats_each(nums, "fada_balanced", TABLE3_VARIANTS)
     out.append(Verdict("3b", "Adaptive-0.25 is the best weighting of Table 3", combine(verdicts), lines,
                        "; ".join(paper)))
 
     v, ls, p = closes_most_of_gap(nums, "fada_fast", "no_cfg_distill", "fada_balanced")
-    lines, verdicts, paper = [f"fada_fast between no_cfg_distill and fada_balanced ({v}):"] + [f"  {x}" for x in ls], [v], [p]
-    for other in ("cfg_time_embed", "cfg_layer"):
-        vo, lo, po = beats(nums, "fada_fast", other)
-        lines += [f"fada_fast vs {other} ({vo}):"] + [f"  {x}" for x in lo]
-        verdicts.append(vo)
-        paper.append(f"beats {other}: {po}")
+    verdicts, lines, paper = _beats_each(nums, "fada_fast", ("cfg_time_embed", "cfg_layer"))
     out.append(Verdict("4", "CFG distillation with a CFG layer and tokens closes most of the gap left by dropping "
                             "CFG (6 NFE, conditional output only, against 18 NFE multi-CFG), and beats the "
-                            "time-embedding and token-free variants (Table 4)", combine(verdicts), lines,
-                       f"closes the gap: {p}; " + "; ".join(paper[1:])))
+                            "time-embedding and token-free variants (Table 4)", combine([v, *verdicts]),
+                       [f"fada_fast between no_cfg_distill and fada_balanced ({v}):"] + [f"  {x}" for x in ls] + lines,
+                       f"closes the gap: {p}; " + "; ".join(paper)))
 
     if sweep is not None:
         lines, verdicts = [], []

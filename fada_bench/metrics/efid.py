@@ -36,3 +36,9 @@ from . import synthetic_backbones as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 ExpressionFrechetDistanceSynthetic = register_bound(ExpressionFrechetDistance, _syn.BACKBONE_NAME, _syn.load_inverse_renderer, worlds=("synthetic",))
+
+# ---------------------------------------------------------------------------- the real world
+# Available only where the user's weight file is found (`fada-bench list metrics` says which).
+from .backbones import standard as _standard  # noqa: E402
+
+ExpressionFrechetDistanceDeep3D = register_bound(ExpressionFrechetDistance, "deep3d", _standard.factory("deep3d"), worlds=("real",))

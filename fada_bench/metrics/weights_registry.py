@@ -76,6 +76,12 @@ ENTRIES: dict[str, WeightEntry] = {e.name: e for e in [
         url=None, sha256=None, sha256_prefix=None,
         how_to_get="insightface's buffalo_l model pack (github.com/deepinsight/insightface releases, "
                    "v0.7/buffalo_l.zip): unzip it so det_10g.onnx and w600k_r50.onnx share one folder"),
+    WeightEntry(
+        name="deep3d_epoch20", filename="epoch_20.pth", backbone="deep3d",
+        url=None, sha256=None, sha256_prefix=None,
+        how_to_get="Deep3DFaceRecon_pytorch's pretrained face reconstruction model (github.com/sicxu/"
+                   "Deep3DFaceRecon_pytorch README, 'Prepare prerequisite models': the Google Drive "
+                   "folder linked there; its checkpoints/<model_name>/epoch_20.pth)"),
 ]}
 
 

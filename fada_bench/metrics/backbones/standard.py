@@ -5,7 +5,9 @@ to import; insightface is an optional extra).
 """
 from __future__ import annotations
 
+import functools
 import importlib
+from typing import Any, Callable
 
 # backbone name -> (module under fada_bench.metrics.backbones, class, fixed keyword arguments)
 STANDARD = {
@@ -18,6 +20,7 @@ STANDARD = {
     "niqe-skimage": ("classical_iqa", "NIQEScorer", {}),
     "mediapipe": ("mediapipe_expr", "MediapipeExpression", {}),
     "arcface": ("arcface", "ArcFaceIdentity", {}),
+    "deep3d": ("deep3d", "Deep3DExpression", {}),
 }
 
 
@@ -28,3 +31,22 @@ def build(name: str, **kwargs):
     except KeyError:
         raise KeyError(f"unknown standard backbone '{name}'; known: {', '.join(STANDARD)}") from None
     return getattr(importlib.import_module(f"{__package__}.{module}"), cls)(**fixed, **kwargs)
+
+
+def factory(name: str) -> Callable[[], Any]:
+    """A metric's default-backbone factory for standard backbone `name` (see `register_bound`):
+    builds it once per process, and `factory.available()` asks the backbone's module whether
+    its files (and optional packages) are there, without building anything."""
+    module = STANDARD[name][0]
+
+    @functools.lru_cache(maxsize=1)
+    def load():
+        return build(name)
+
+    def available() -> tuple[bool, str]:
+        check = getattr(importlib.import_module(f"{__package__}.{module}"), "available", None)
+        return check() if check is not None else (True, "")
+
+    load.available = available
+    load.__name__ = f"load_standard_{name}"
+    return load

@@ -30,3 +30,9 @@ from . import synthetic_backbones as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 ImageQualitySynthetic = register_bound(ImageQuality, _syn.BACKBONE_NAME, _syn.load_quality_scorer, worlds=("synthetic",))
+
+# ---------------------------------------------------------------------------- the real world
+# Available only where pyiqa is installed and the user's Q-Align folder is found.
+from .backbones import standard as _standard  # noqa: E402
+
+ImageQualityQAlign = register_bound(ImageQuality, "qalign-pyiqa", _standard.factory("qalign-pyiqa"), worlds=("real",))

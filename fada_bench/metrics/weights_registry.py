@@ -82,6 +82,15 @@ ENTRIES: dict[str, WeightEntry] = {e.name: e for e in [
         how_to_get="Deep3DFaceRecon_pytorch's pretrained face reconstruction model (github.com/sicxu/"
                    "Deep3DFaceRecon_pytorch README, 'Prepare prerequisite models': the Google Drive "
                    "folder linked there; its checkpoints/<model_name>/epoch_20.pth)"),
+    WeightEntry(
+        # A folder, not one file: the Hugging Face model that pyiqa's "qalign" metric loads. Its
+        # config.json stands for the folder here; qalign.model_folder checks the rest.
+        name="qalign_one_align", filename="one-align/config.json", backbone="qalign-pyiqa",
+        url=None, sha256=None, sha256_prefix=None,
+        how_to_get="the Hugging Face model q-future/one-align (Q-Align's OneAlign, which pyiqa's "
+                   "'qalign' metric loads), downloaded whole on a machine with network, e.g. "
+                   "`hf download q-future/one-align --local-dir one-align`; the folder one-align/ "
+                   "holds config.json, preprocessor_config.json, the tokenizer files and the weights"),
 ]}
 
 

@@ -1,7 +1,7 @@
 """The real-world backbones by name, for the metrics and the harness: `build("syncnet_v2")`.
 
 Imports are lazy: building one backbone never imports another's dependencies (mediapipe is slow
-to import; insightface is an optional extra).
+to import; insightface and pyiqa are optional extras).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ STANDARD = {
     "mediapipe": ("mediapipe_expr", "MediapipeExpression", {}),
     "arcface": ("arcface", "ArcFaceIdentity", {}),
     "deep3d": ("deep3d", "Deep3DExpression", {}),
+    "qalign-pyiqa": ("qalign", "QAlignScorer", {}),
 }
 
 

@@ -271,3 +271,20 @@ def test_efid_deep3d_is_registered_for_the_real_world_only(empty_weight_dirs):
     env, _ = empty_weight_dirs
     save_checkpoint(env / "epoch_20.pth", reference_state())
     assert metric_available(cls, "real") == (True, "")
+
+
+def test_efid_leaves_out_the_frames_without_a_face():
+    import types
+
+    from fada_bench.metrics.efid import ExpressionFrechetDistance
+
+    class Stub:
+        name = "deep3d"
+
+        def expressions(self, frames):
+            out = np.arange(len(frames) * 64, dtype=np.float64).reshape(len(frames), 64)
+            out[1] = np.nan
+            return out
+
+    rows = ExpressionFrechetDistance.of(Stub()).features(types.SimpleNamespace(frames=np.zeros((4, 8, 8, 3), np.uint8)), None)
+    assert rows.shape == (3, 64) and np.isfinite(rows).all()

@@ -25,7 +25,10 @@ class ExpressionFrechetDistance(BackboneMetric):
     sampling = "every frame"
 
     def features(self, video: Video, sample: Sample) -> np.ndarray:
-        return np.asarray(self.net.expressions(video.frames), dtype=np.float64)
+        rows = np.asarray(self.net.expressions(video.frames), dtype=np.float64)
+        # A frame where a real-world extractor finds no face is a row of NaN: it has no
+        # expression to compare, and one such row would turn the whole set's distance into NaN.
+        return rows[np.isfinite(rows).all(axis=1)]
 
     def set_value(self, gen: np.ndarray, ref: np.ndarray) -> float:
         return frechet_distance_rows(gen, ref)

@@ -15,7 +15,7 @@ import torch
 from fada.errors import InputError
 from fada_bench.metrics import weights_registry as wr
 from fada_bench.metrics.backbones import ExpressionExtractor
-from fada_bench.metrics.backbones import deep3d
+from fada_bench.metrics.backbones import deep3d, standard
 
 
 def _bn(prefix: str, n: int) -> dict[str, tuple[int, ...]]:
@@ -208,7 +208,7 @@ def test_a_missing_weight_file_names_it_where_it_looked_and_how_to_get_it(empty_
     assert "epoch_20.pth" in msg
     assert str(env) in msg and str(home / ".cache" / "fada-bench" / "weights") in msg
     assert "Deep3DFaceRecon_pytorch" in msg
-    ok, why = deep3d.available()
+    ok, why = standard.available("deep3d")
     assert not ok and "epoch_20.pth" in why
 
 

@@ -91,11 +91,13 @@ class BackboneMetric(BenchMetric):
         return check() if check is not None else (True, "")
 
 
-def register_bound(metric: type, backbone: str, factory: Callable[[], Any], worlds: tuple[str, ...]) -> type:
-    """Bind `metric` to a backbone and register the result under its key (`sync_d[synthetic]`)."""
+def register_bound(metric: type, backbone: str, factory: Callable[[], Any], worlds: tuple[str, ...],
+                   **overrides) -> type:
+    """Bind `metric` to a backbone and register the result under its key (`sync_d[synthetic]`);
+    `overrides` set class attributes (a scorer whose scale runs the other way)."""
     from ..registry import register_metric
 
-    bound = metric.bind(backbone, factory, worlds)
+    bound = metric.bind(backbone, factory, worlds, **overrides)
     return register_metric(bound.key())(bound)
 
 

@@ -40,3 +40,9 @@ from . import synthetic_backbones as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 IdentitySimilaritySynthetic = register_bound(IdentitySimilarity, _syn.BACKBONE_NAME, _syn.load_inverse_renderer, worlds=("synthetic",))
+
+# ---------------------------------------------------------------------------- the real world
+# Available only where the backbone's weight file (and package) is found (`fada-bench list metrics`).
+from .backbones import standard as _standard  # noqa: E402
+
+IdentitySimilarityArcFace = register_bound(IdentitySimilarity, "arcface", _standard.factory("arcface"), worlds=("real",))

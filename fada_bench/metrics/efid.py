@@ -45,3 +45,5 @@ ExpressionFrechetDistanceSynthetic = register_bound(ExpressionFrechetDistance, _
 from .backbones import standard as _standard  # noqa: E402
 
 ExpressionFrechetDistanceDeep3D = register_bound(ExpressionFrechetDistance, "deep3d", _standard.factory("deep3d"), worlds=("real",))
+# Without the Deep3DFaceRecon file: mediapipe face-mesh landmarks normalised for pose.
+ExpressionFrechetDistanceMediapipe = register_bound(ExpressionFrechetDistance, "mediapipe", _standard.factory("mediapipe"), worlds=("real",))

@@ -72,3 +72,9 @@ from . import synthetic_backbones as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 FrechetInceptionDistanceSynthetic = register_bound(FrechetInceptionDistance, _syn.BACKBONE_NAME, _syn.load_inverse_renderer, worlds=("synthetic",))
+
+# ---------------------------------------------------------------------------- the real world
+# Available only where the backbone's weight file (and package) is found (`fada-bench list metrics`).
+from .backbones import standard as _standard  # noqa: E402
+
+FrechetInceptionDistanceInception = register_bound(FrechetInceptionDistance, "inception", _standard.factory("inception"), worlds=("real",))

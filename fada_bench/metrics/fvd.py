@@ -62,3 +62,14 @@ from . import synthetic_backbones as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 FrechetVideoDistanceSynthetic = register_bound(FrechetVideoDistance, _syn.BACKBONE_NAME, _syn.load_video_net, worlds=("synthetic",))
+
+# ---------------------------------------------------------------------------- the real world
+# Available only where the backbone's weight file (and package) is found (`fada-bench list metrics`).
+from .backbones import standard as _standard  # noqa: E402
+
+# FVD with I3D (the state dict or the TF-Hub TorchScript port), and FVD-R (the paper's Table 1)
+# with the Kinetics 3D-ResNet-50.
+FrechetVideoDistanceI3D = register_bound(FrechetVideoDistance, "i3d", _standard.factory("i3d"), worlds=("real",))
+FrechetVideoDistanceI3DTFHub = register_bound(FrechetVideoDistance, "i3d_tfhub", _standard.factory("i3d_tfhub"), worlds=("real",))
+FrechetVideoDistanceResNet3D = register_bound(FrechetVideoDistance, "resnet3d50", _standard.factory("resnet3d50"), worlds=("real",))
+FrechetVideoDistanceResNet3DK700 = register_bound(FrechetVideoDistance, "resnet3d50_k700", _standard.factory("resnet3d50_k700"), worlds=("real",))

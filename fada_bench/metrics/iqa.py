@@ -36,3 +36,7 @@ ImageQualitySynthetic = register_bound(ImageQuality, _syn.BACKBONE_NAME, _syn.lo
 from .backbones import standard as _standard  # noqa: E402
 
 ImageQualityQAlign = register_bound(ImageQuality, "qalign-pyiqa", _standard.factory("qalign-pyiqa"), worlds=("real",))
+# The offline classical fallback (no download): NIQE with our pristine model, on NIQE's own scale
+# (lower is better), so the key names it and the direction is turned.
+ImageQualityNIQE = register_bound(ImageQuality, "niqe-skimage", _standard.factory("niqe-skimage"), worlds=("real",),
+                                  higher_is_better=False)

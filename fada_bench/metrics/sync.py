@@ -153,3 +153,12 @@ from .backbone_metric import register_bound  # noqa: E402
 SyncDistanceSynthetic = register_bound(SyncDistance, _syn.BACKBONE_NAME, _syn.load_sync_net, worlds=("synthetic",))
 SyncConfidenceSynthetic = register_bound(SyncConfidence, _syn.BACKBONE_NAME, _syn.load_sync_net, worlds=("synthetic",))
 SyncOffsetSynthetic = register_bound(SyncOffset, _syn.BACKBONE_NAME, _syn.load_sync_net, worlds=("synthetic",))
+
+# ---------------------------------------------------------------------------- the real world
+# Available only where the backbone's weight file (and package) is found (`fada-bench list metrics`).
+from .backbones import standard as _standard  # noqa: E402
+
+_syncnet = _standard.factory("syncnet_v2")      # one SyncNet for the three sync metrics
+SyncDistanceSyncNet = register_bound(SyncDistance, "syncnet_v2", _syncnet, worlds=("real",))
+SyncConfidenceSyncNet = register_bound(SyncConfidence, "syncnet_v2", _syncnet, worlds=("real",))
+SyncOffsetSyncNet = register_bound(SyncOffset, "syncnet_v2", _syncnet, worlds=("real",))

@@ -200,14 +200,6 @@ def align_face(frame: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ the backbone
-def available() -> tuple[bool, str]:
-    """Whether `efid[deep3d]` can run: its weight file is where `weights_registry.find` looks."""
-    s = weights_registry.verify(WEIGHTS)
-    if s.state == "present":
-        return True, ""
-    return False, (f"{s.entry.filename} not found; {s.detail}" if s.state == "missing" else f"{s.path}: {s.detail}")
-
-
 class Deep3DExpression:
     """ExpressionExtractor `deep3d`: Deep3DFaceRecon's 64 expression coefficients per frame.
 

@@ -25,6 +25,44 @@ STANDARD = {
 }
 
 
+# What each backbone needs besides our code: (weights-registry entry or None, packages to import).
+# A backbone module may also define `available()` for a check of its own (qalign's folder).
+NEEDS = {
+    "inception": ("fid_inception", ()),
+    "i3d": ("i3d_400", ()),
+    "i3d_tfhub": ("i3d_torchscript", ()),
+    "resnet3d50": ("resnet3d50_kinetics400", ()),
+    "resnet3d50_k700": ("resnet3d50_kinetics700", ()),
+    "syncnet_v2": ("syncnet_v2", ()),
+    "niqe-skimage": (None, ()),
+    "mediapipe": (None, ("mediapipe",)),
+    "arcface": ("arcface_buffalo_l", ("insightface", "onnxruntime")),
+    "deep3d": ("deep3d_epoch20", ("mediapipe",)),
+    "qalign-pyiqa": (None, ()),
+}
+
+
+def available(name: str) -> tuple[bool, str]:
+    """Whether standard backbone `name` can be built here (its packages import, its weight file is
+    found and matches its checksum), without building or importing anything heavy."""
+    from importlib.util import find_spec
+
+    from .. import weights_registry
+
+    weights, packages = NEEDS[name]
+    for pkg in packages:
+        if find_spec(pkg) is None:
+            return False, f"the {pkg} package is not installed"
+    if weights is not None:
+        st = weights_registry.verify(weights)
+        if st.state != "present":
+            return False, (f"{st.entry.filename} not found ({st.detail}); "
+                           f"see `fada-bench weights list --kind standard`" if st.state == "missing"
+                           else f"{st.path}: {st.detail}")
+    own = getattr(importlib.import_module(f"{__package__}.{STANDARD[name][0]}"), "available", None)
+    return own() if own is not None else (True, "")
+
+
 def build(name: str, **kwargs):
     """Construct a standard backbone. `kwargs` go to its class (`weights=PATH`, `device=...`)."""
     try:
@@ -36,18 +74,11 @@ def build(name: str, **kwargs):
 
 def factory(name: str) -> Callable[[], Any]:
     """A metric's default-backbone factory for standard backbone `name` (see `register_bound`):
-    builds it once per process, and `factory.available()` asks the backbone's module whether
-    its files (and optional packages) are there, without building anything."""
-    module = STANDARD[name][0]
-
+    builds it once per process; `factory.available()` is `available(name)`."""
     @functools.lru_cache(maxsize=1)
     def load():
         return build(name)
 
-    def available() -> tuple[bool, str]:
-        check = getattr(importlib.import_module(f"{__package__}.{module}"), "available", None)
-        return check() if check is not None else (True, "")
-
-    load.available = available
+    load.available = functools.partial(available, name)
     load.__name__ = f"load_standard_{name}"
     return load

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Regenerates every file in results/synthetic/ from scratch (issue 7). Run from the repository root
+# with the project installed (`pip install -e .`). Every step resumes: run it again after an
+# interruption and finished checkpoints, samples and scores are kept.
+#
+# Wall-clock columns are measured during the runs: run this alone on the machine, or read speed
+# from `fada-bench speed` (results/perf/) instead.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+R=results/synthetic
+RUN=runs/results-synthetic          # one run folder for every row: the anchors are scored once
+SWEEP=runs/sweep-cfg-synthetic
+
+# 0. Training data: 2000 synthetic clips at 64 px (the tiny recipes' data.folder).
+[ -f data/synthetic-train64/manifest.parquet ] ||
+  fada-bench data synth --out data/synthetic-train64 --size 64 --n-train 2000 --n-test 0 --n-openset 0
+
+# 1. Tables 2-4: each row's checkpoint is trained first when missing (with its recipe, after the
+#    checkpoints it starts from), then every row is generated and scored on the 100 test clips.
+for t in 2 3 4; do
+  fada-bench sweep "table$t" --suite synthetic --out "$RUN"
+done
+
+# 2. Table 1's FADA rows, the teacher and the anchors in the same folder (finished samples are
+#    kept), so that one summary holds every method.
+ALL=teacher,teacher_b,tcd,rflow,perflow,student_b_fixed0,fixed_0p2,fixed_1p0,fixed_0p2_only_a
+ALL=$ALL,adaptive_unl_0p5,adaptive_unl_0p25,adaptive_0p5,fada_balanced,no_cfg_distill,cfg_time_embed
+ALL=$ALL,cfg_layer,fada_fast,static,ground_truth
+fada-bench run --methods "$ALL" --suite synthetic --out "$RUN"
+
+# 3. The four tables, beside the paper's numbers.
+for t in 1 2 3 4; do
+  fada-bench table --paper "$t" "$RUN" > "$R/table$t.md"
+done
+
+# 4. Figures 3-4: FADA-Fast's guidance scales swept (FVD and Sync-D with 95% CIs).
+fada-bench sweep cfg --method fada_fast --suite synthetic --out "$SWEEP"
+cp "$SWEEP"/figure3_cfg_a.png "$SWEEP"/figure3_cfg_a.svg "$SWEEP"/figure4_cfg_r.png "$SWEEP"/figure4_cfg_r.svg \
+   "$SWEEP"/sweep.csv "$R/"
+
+# 5. The HTML report (summary with CIs, figures, sample videos beside the ground truth).
+fada-bench report "$RUN"
+cp "$RUN/report.html" "$R/report.html"
+
+# 6. Each claim with our numbers, the paper's and a verdict (notes under "## Notes" are kept).
+fada-bench claims "$RUN" --sweep "$SWEEP" --training-logs runs --out "$R/CLAIMS.md"

@@ -3,7 +3,7 @@
     include: teacher.yaml       # optional: start from another card, then override fields
     name: teacher_b             # optional; must equal the file name
     description: Teacher trained on the lenient set B
-    adapter: fada               # fada | precomputed | command | ground_truth | static
+    adapter: fada               # fada | precomputed | command | ground_truth | static | vae_roundtrip
     checkpoint: teacher_b_tiny/model   # fada: model folder under the checkpoints folder (runs/), or absolute
     recipe: teacher_b_tiny      # fada: the training recipe that writes it [default: the checkpoint's first part]
     sampler: ddim               # fada: ddim | perflow | rflow | tcd
@@ -35,7 +35,7 @@ from fada.errors import InputError
 
 from .paths import methods_dirs
 
-ADAPTER_KINDS = ("fada", "precomputed", "command", "ground_truth", "static")
+ADAPTER_KINDS = ("fada", "precomputed", "command", "ground_truth", "static", "vae_roundtrip")
 SAMPLERS = ("ddim", "perflow", "rflow", "tcd")
 CFG_MODES = ("multi", "layer_tokens", "layer", "time_embed", "none")
 COMMAND_FIELDS = ("ref", "audio", "out", "n_frames", "fps")
@@ -227,13 +227,14 @@ def parse_card(path: str | Path, dirs: list[Path] | None = None) -> MethodCard:
 
 
 def _check_adapter_fields(c: MethodCard) -> None:
-    needs = {"fada": ("checkpoint", "sampler", "steps"), "command": ("command",)}
+    needs = {"fada": ("checkpoint", "sampler", "steps"), "command": ("command",), "vae_roundtrip": ("checkpoint",)}
     for f in needs.get(c.adapter, ()):
         if getattr(c, f) is None:
             raise CardError(c.path, f, f"required by adapter {c.adapter}")
     # A field the adapter ignores is an error: a user who sets it expects it to act.
     used = {"fada": {"checkpoint", "recipe", "sampler", "steps", "cfg"}, "precomputed": {"folder"},
-            "command": {"command", "timeout_s"}, "ground_truth": set(), "static": set()}[c.adapter]
+            "command": {"command", "timeout_s"}, "ground_truth": set(), "static": set(),
+            "vae_roundtrip": {"checkpoint", "recipe"}}[c.adapter]
     defaults = MethodCard(name=c.name, adapter=c.adapter, path=c.path)
     for f in ("checkpoint", "recipe", "sampler", "steps", "cfg", "folder", "command", "timeout_s"):
         if f not in used and getattr(c, f) != getattr(defaults, f):

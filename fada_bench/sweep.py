@@ -31,7 +31,7 @@ FIXED_A, FIXED_R = 6.5, 2.0          # the paper's defaults: each figure holds o
 DEFAULT_CFG_A = (1.0, 2.5, 4.0, 5.5, 6.5, 8.0)
 DEFAULT_CFG_R = (1.0, 1.5, 2.0, 2.5, 3.0)
 SWEEP_METRICS = ("fvd", "sync_d")
-ANCHORS = ("ground_truth", "static")
+ANCHORS = ("ground_truth", "static", "vae_roundtrip")
 
 
 # ---------------------------------------------------------------------------- CFG (Figures 3-4)

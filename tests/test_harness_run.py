@@ -16,7 +16,7 @@ import pytest
 
 from fada.data.io import read_video
 from fada.errors import InputError
-from fada_bench.registry import METRICS, UnknownNameError
+from fada_bench.registry import METHODS, METRICS, UnknownNameError
 from fada_bench.runner import RunConfig, run_benchmark
 from fada_bench.store import RunStore, StorageError, sha256_file
 from fada_bench.summary import SUMMARY_COLUMNS
@@ -211,6 +211,35 @@ def test_fada_method_without_checkpoint_fails_each_sample_with_the_fix(env, tmp_
     assert result.all_failed
     for _, _, err in result.failures:
         assert "no_checkpoints/fada_fast_tiny/model" in err and "fada-bench train fada_fast_tiny" in err
+
+
+def test_vae_roundtrip_is_the_ground_truth_through_the_checkpoints_vae(env, tmp_path, monkeypatch):
+    import cv2
+    import torch
+
+    from fada.models.bundle import build_models, decode_latents, encode_images
+    from fada_bench.adapters import RunContext, make_adapter
+    from fada_bench.suites import make_suite
+
+    models = build_models("tiny", seed=0)
+    models.save(tmp_path / "runs" / "teacher_tiny" / "model")
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
+    adapter = make_adapter(METHODS.get("vae_roundtrip"), RunContext())
+    adapter.setup()
+    suite = make_suite("synthetic")
+    suite.prepare(suite.ids()[:1])
+    sample = suite.sample(suite.ids()[0])
+    got = adapter.generate(sample, seed=0).video.frames
+    gt = sample.ground_truth().frames
+    assert got.shape == gt.shape                       # back at the suite's size
+    # Independently: one frame through the same VAE at 64 px and back.
+    small = cv2.resize(gt[3], (64, 64), interpolation=cv2.INTER_AREA)
+    x = torch.from_numpy(small[None]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    with torch.no_grad():
+        y = decode_latents(models.vae, encode_images(models.vae, x))[0]
+    want = ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    want = cv2.resize(want, gt.shape[2:0:-1], interpolation=cv2.INTER_CUBIC)
+    assert np.abs(got[3].astype(float) - want).mean() < 0.5 < np.abs(got[3].astype(float) - gt[3]).mean()
 
 
 # ---------------------------------------------------------------------------- caches

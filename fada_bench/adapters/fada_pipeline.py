@@ -15,7 +15,7 @@ from fada.errors import InputError
 from ..paths import REPO_ROOT, checkpoints_dir
 from ..registry import ADAPTERS
 from ..types import Generation, Sample
-from . import Adapter
+from . import Adapter, fit_frames, with_sample_audio
 
 # Card CFG mode -> the pipeline's guidance: Eq. 9's three branches per step, one pass of a
 # CFG-distilled student that takes the scales as a condition (Eq. 10 and Table 4's variants),
@@ -40,25 +40,50 @@ def checkpoint_path(card) -> Path:
     return shipped.model_folder(card.checkpoint)
 
 
+def to_resolution(frames: np.ndarray, res: int) -> np.ndarray:
+    """Frames at the generator's resolution (32-64 px in the synthetic world): area-averaged."""
+    import cv2
+
+    if frames.shape[1:3] == (res, res):
+        return frames
+    return np.stack([cv2.resize(f, (res, res), interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def to_size(frames: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Generated frames brought back to the suite's size, so every metric sees one frame size."""
+    import cv2
+
+    h, w = hw
+    if frames.shape[1:3] == (h, w):
+        return frames
+    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in frames])
+
+
+def load_card_models(card):
+    """The models of a card's checkpoint, with the error that names the command that makes it."""
+    from fada.models.bundle import load_models
+
+    recipe = card.recipe or Path(card.checkpoint).parts[0]
+    ckpt = checkpoint_path(card)
+    if not (ckpt / "fada.json").is_file():
+        raise InputError(f"{card.name}: checkpoint {ckpt} not found (no fada.json there); make it with "
+                         f"`fada-bench train {recipe}` (run from {REPO_ROOT}), or set FADA_BENCH_CHECKPOINTS "
+                         "to the folder that holds it")
+    return ckpt, load_models(ckpt)
+
+
 @ADAPTERS.register("fada")
 class Fada(Adapter):
     kind = "fada"
     timed = True
 
     def setup(self) -> None:
-        recipe = self.card.recipe or Path(self.card.checkpoint).parts[0]
         try:
             from fada.pipeline import FadaPipeline
-            from fada.models.bundle import load_models
         except ImportError as e:
             raise InputError(f"{self.card.name}: the FADA generator cannot be imported ({e}); "
                              "install the project with `pip install -e .`") from None
-        ckpt = checkpoint_path(self.card)
-        if not (ckpt / "fada.json").is_file():
-            raise InputError(f"{self.card.name}: checkpoint {ckpt} not found (no fada.json there); make it with "
-                             f"`fada-bench train {recipe}` (run from {REPO_ROOT}), or set FADA_BENCH_CHECKPOINTS "
-                             "to the folder that holds it")
-        models = load_models(ckpt)
+        ckpt, models = load_card_models(self.card)
         trained = models.denoiser.config.cfg_mode
         want = "none" if GUIDANCE[self.card.cfg.mode] != "student" else self.card.cfg.mode
         if trained != want:
@@ -82,23 +107,15 @@ class Fada(Adapter):
                   cfg_a=cfg.audio or 0.0, cfg_r=cfg.ref or 0.0)
 
     def generate(self, sample: Sample, seed: int) -> Generation:
-        import cv2
-
         res = self.resolution
-        ref = sample.reference
-        if ref.shape[:2] != (res, res):
-            # The generator works at its own resolution (32-64 px in the synthetic world); the
-            # video is brought back to the suite's size so every metric sees one frame size.
-            ref = cv2.resize(ref, (res, res), interpolation=cv2.INTER_AREA)
+        ref = to_resolution(sample.reference[None], res)[0]
         cfg = self.card.cfg
         out = self.pipe(ref, sample.audio, sample.n_frames, seed=seed, sampler=self.card.sampler,
                         steps=self.card.steps, guidance=GUIDANCE[cfg.mode],
                         cfg_a=cfg.audio if cfg.audio is not None else 0.0,
                         cfg_r=cfg.ref if cfg.ref is not None else 0.0)
         video = out.video
-        h, w = sample.reference.shape[:2]
-        if video.frames.shape[1:3] != (h, w):
-            video.frames = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in video.frames])
+        video.frames = to_size(video.frames, sample.reference.shape[:2])
         from fada.profiling import device_name
 
         return Generation(video, nfe_per_window=out.nfe_per_window, nfe_total=out.nfe_total,
@@ -106,3 +123,27 @@ class Fada(Adapter):
                           peak_mem_gb=out.peak_mem_gb, resolution=res,
                           device=device_name(self.pipe.device),
                           dtype=str(self.pipe.dtype).replace("torch.", ""))
+
+
+@ADAPTERS.register("vae_roundtrip")
+class VaeRoundtrip(Adapter):
+    """The ground truth through a checkpoint's VAE at the generator's resolution and back: the best
+    any generator decoding with that VAE can score (an upper anchor beside ground truth and static)."""
+    kind = "vae_roundtrip"
+
+    def setup(self) -> None:
+        _, models = load_card_models(self.card)
+        self.vae, self.resolution = models.vae.eval(), models.resolution
+
+    def generate(self, sample: Sample, seed: int) -> Generation:
+        import torch
+
+        from fada.models.bundle import decode_latents, encode_images
+
+        gt = sample.ground_truth()
+        frames = fit_frames(gt.frames, sample, str(sample.video_path))
+        x = torch.from_numpy(to_resolution(frames, self.resolution)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        with torch.no_grad():
+            y = torch.cat([decode_latents(self.vae, encode_images(self.vae, x[i:i + 16])) for i in range(0, len(x), 16)])
+        out = ((y.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        return Generation(with_sample_audio(to_size(out, sample.reference.shape[:2]), sample))

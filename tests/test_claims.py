@@ -47,7 +47,7 @@ def _summary(values: dict[str, dict[str, Value]]) -> pd.DataFrame:
 def _paper_like(deltas: dict[str, float]) -> pd.DataFrame:
     """Every Table 2-4 card at tight intervals around a common value, shifted per method (lower is
     better on every metric but IQA, where the shift is subtracted)."""
-    methods = ["teacher", "perflow", "tcd", "rflow", "student_b_fixed0", "fixed_0p2", "fixed_1p0", "fixed_0p2_only_a",
+    methods = ["static", "ground_truth", "vae_roundtrip", "teacher", "perflow", "tcd", "rflow", "student_b_fixed0", "fixed_0p2", "fixed_1p0", "fixed_0p2_only_a",
                "adaptive_unl_0p5", "adaptive_unl_0p25", "adaptive_0p5", "fada_balanced", "no_cfg_distill",
                "cfg_time_embed", "cfg_layer", "fada_fast"]
     out = {}
@@ -90,6 +90,14 @@ def test_equal_methods_are_inconclusive_and_clear_gaps_decide():
     assert v["3a"].verdict == HOLDS
     v = {x.claim: x for x in check_claims(_paper_like({"fada_balanced": -1.0}))}
     assert v["3a"].verdict == OPEN
+
+
+def test_the_teacher_must_beat_static_on_sync_and_expressions():
+    v = {x.claim: x for x in check_claims(_paper_like({"static": 1.0}))}
+    assert v["0"].verdict == HOLDS and any("FID" in line and "ground_truth" in line for line in v["0"].ours)
+    v = {x.claim: x for x in check_claims(_paper_like({"static": -1.0}))}
+    assert v["0"].verdict == FAILS
+    assert {x.claim: x for x in check_claims(_paper_like({}))}["0"].verdict == OPEN
 
 
 def test_a_missing_method_makes_its_claim_inconclusive():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -63,16 +64,27 @@ def model_folder(checkpoint: str) -> Path:
     if bad:
         raise InputError(f"shipped checkpoint {checkpoint}: {', '.join(bad)} missing or corrupt in {BLOBS}; "
                          "restore the package's weights (git checkout / reinstall)")
-    tmp = dest.with_name(f".{dest.name}.assembling")
+    # Assembled in a folder of this process's own, then renamed into place: several processes
+    # (torchrun) may assemble at once, and a reader must never see a half-copied folder.
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.assembling")
     shutil.rmtree(tmp, ignore_errors=True)
     for f, digest in files.items():
         (tmp / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(BLOBS / digest, tmp / f)
-    shutil.rmtree(dest, ignore_errors=True)
-    try:
-        tmp.rename(dest)
-    except OSError:             # another process assembled it first: theirs is as good
-        shutil.rmtree(tmp, ignore_errors=True)
+    for _ in range(3):
+        try:
+            tmp.rename(dest)                  # fails while `dest` exists (and is not empty)
+            break
+        except OSError:
+            if dest.is_dir() and not _matches(dest, files):      # another process assembled it
+                shutil.rmtree(tmp, ignore_errors=True)
+                break
+            stale = dest.with_name(f".{dest.name}.{os.getpid()}.stale")   # an old or damaged copy
+            try:
+                dest.rename(stale)
+            except OSError:
+                pass
+            shutil.rmtree(stale, ignore_errors=True)
     if _matches(dest, files):
         raise InputError(f"shipped checkpoint {checkpoint}: the assembled folder {dest} does not match its sha256")
     return dest

@@ -142,3 +142,38 @@ def test_fetch_downloads_from_a_local_server_and_checks_the_hash(isolated, monke
     assert {r.name: r for r in weight_files.all_status(("standard",))}["test_file"].state == "missing"  # not in dl
     monkeypatch.setenv(wr.ENV_VAR, str(isolated / "dl"))
     assert invoke("verify", "test_file").exit_code == 0
+
+
+def _assemble_many_times(manifest: str, blobs: str, cache: str, n: int, barrier) -> None:
+    import os
+    from pathlib import Path
+
+    from fada_bench import shipped as sp
+
+    sp.MANIFEST, sp.BLOBS = Path(manifest), Path(blobs)
+    files = sp.manifest()["teacher_tiny/model"]
+    for i in range(n):
+        os.environ["FADA_BENCH_CACHE"] = f"{cache}/{i}"     # a fresh cache each round, both processes at once
+        barrier.wait(60)
+        folder = sp.model_folder("teacher_tiny/model")
+        assert not sp._matches(folder, files)                # whole and matching, whoever assembled it
+
+
+def test_processes_assembling_one_checkpoint_at_once_both_get_a_whole_folder(isolated, tmp_path):
+    # Under torchrun every process resolves the card's checkpoint at the same moment.
+    import multiprocessing
+
+    folder = tmp_path / "small"
+    (folder / "denoiser").mkdir(parents=True)
+    (folder / "fada.json").write_text('{"config": "tiny"}')
+    for i in range(40):
+        (folder / "denoiser" / f"part{i}.json").write_text(str(i) * 200_000)
+    shipped.pack({"teacher_tiny/model": folder})
+    ctx = multiprocessing.get_context("spawn")
+    args = (str(shipped.MANIFEST), str(shipped.BLOBS), str(isolated / "cache"), 15, ctx.Barrier(2))
+    procs = [ctx.Process(target=_assemble_many_times, args=args) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]

@@ -4,8 +4,8 @@ Each metric's tolerance is stored in the baseline file, derived from its confide
 half of the interval's half-width, and never below 0.1% of the mean. The run being checked uses
 the same samples and seeds, so a faithful rerun lands far inside its sampling interval; the
 tolerance covers floating-point differences between machines and library versions, and trips on
-a change to a metric, a backbone or the data. Wall-clock rows are not baselined: they measure the
-machine, not the code.
+a change to a metric, a backbone or the data. Wall-clock and peak-memory rows are not baselined:
+they measure the machine and the process (peak RSS counts whatever ran before), not the code.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from fada.errors import InputError
 CI_FRACTION = 0.5       # of the CI half-width
 REL_FLOOR = 1e-3        # of |mean|
 ABS_FLOOR = 1e-9
-NOT_BASELINED = ("wallclock",)
+NOT_BASELINED = ("wallclock", "memory")
 
 
 def tolerance(mean: float, low: float, high: float) -> float:
@@ -128,6 +128,7 @@ def check_run(baseline_file: str | Path, run_dir: str | Path) -> tuple[list[Drif
                              f"rerun with {flag} {made[what]} to compare them")
     values = {(r.method, r.metric, r.backbone): float(r.mean) for r in s.itertuples(index=False)}
     drifts = []
+    entries = [e for e in entries if e["backbone"] not in NOT_BASELINED]
     for e in entries:
         k = (e["method"], e["metric"], e["backbone"])
         want, tol = e["mean"], float(e["tolerance"])

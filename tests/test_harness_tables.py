@@ -131,3 +131,14 @@ def test_table_1_has_our_wallclock_column_with_the_device(tmp_path):
     col = "sec_per_video_sec[wallclock] @synthetic on x86_64 x2"
     assert df.loc[df["card"] == "fada_fast", col].item() == "2.5 [2, 3]"
     assert df.loc[df["card"] == "fada_fast", "s per video-s (paper)"].item() == "-"     # the paper has none
+
+
+def test_machine_measurements_are_not_baselined(tmp_path):
+    # Seconds and peak memory measure the machine and the process (peak RSS counts whatever ran
+    # before in it), not the code: a drift check on them fails on a faithful rerun.
+    run = fake_run(tmp_path / "r", "synthetic", ROWS + [
+        ("teacher", "sec_per_video_sec", "wallclock", 7.1, 7.0, 7.2, 6, 0),
+        ("teacher", "peak_mem_gb", "memory", 0.77, 0.76, 0.78, 6, 0)])
+    b = make_baseline(run, tmp_path / "b.json")
+    assert {e["backbone"] for e in b["metrics"]}.isdisjoint({"wallclock", "memory"})
+    assert check_run(tmp_path / "b.json", run) == ([], len(ROWS))

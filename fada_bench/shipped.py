@@ -51,6 +51,12 @@ def _matches(folder: Path, files: dict[str, str]) -> list[str]:
             if not (folder / f).is_file() or sha256_file(folder / f) != digest]
 
 
+def corrupt(checkpoint: str) -> list[str]:
+    """The files of a shipped checkpoint whose stored bytes are missing or differ from their sha256."""
+    return [f for f, digest in manifest()[checkpoint].items()
+            if not (BLOBS / digest).is_file() or sha256_file(BLOBS / digest) != digest]
+
+
 def model_folder(checkpoint: str) -> Path:
     """A verified model folder of a shipped checkpoint (assembled in the cache on first use)."""
     files = manifest().get(checkpoint)
@@ -59,8 +65,7 @@ def model_folder(checkpoint: str) -> Path:
     dest = cache_dir() / "models" / checkpoint
     if dest.is_dir() and not _matches(dest, files):
         return dest
-    bad = [f for f, digest in files.items()
-           if not (BLOBS / digest).is_file() or sha256_file(BLOBS / digest) != digest]
+    bad = corrupt(checkpoint)
     if bad:
         raise InputError(f"shipped checkpoint {checkpoint}: {', '.join(bad)} missing or corrupt in {BLOBS}; "
                          "restore the package's weights (git checkout / reinstall)")

@@ -79,8 +79,7 @@ def _models() -> list[FileStatus]:
             out.append(FileStatus("model", card.checkpoint, "missing", False, str(folder),
                                   f"make it with `fada-bench train {recipe}`"))
             continue
-        bad = [f for f, digest in files.items()
-               if not (shipped.BLOBS / digest).is_file() or wr.sha256_file(shipped.BLOBS / digest) != digest]
+        bad = shipped.corrupt(card.checkpoint)
         if bad:
             out.append(FileStatus("model", card.checkpoint, "bad checksum", False, str(shipped.BLOBS),
                                   f"shipped files missing or corrupt: {', '.join(bad)}"))

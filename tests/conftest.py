@@ -19,3 +19,15 @@ def world_200(tmp_path_factory):
     cfg = WorldConfig(n_train=200, n_test=0, n_openset=0, size=128, seed=0)
     rows = build_world(out, cfg)
     return out, cfg, rows
+
+
+@pytest.fixture
+def empty_weight_dirs(tmp_path, monkeypatch):
+    """An empty $FADA_BENCH_WEIGHTS and an empty home, so no real weight file is ever found."""
+    from fada_bench.metrics import weights_registry as wr
+
+    env, home = tmp_path / "weights", tmp_path / "home"
+    env.mkdir(), home.mkdir()
+    monkeypatch.setenv(wr.ENV_VAR, str(env))
+    monkeypatch.setenv("HOME", str(home))
+    return env, home

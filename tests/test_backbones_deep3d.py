@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from fada.errors import InputError
-from fada_bench.metrics import weights_registry as wr
 from fada_bench.metrics.backbones import ExpressionExtractor
 from fada_bench.metrics.backbones import deep3d, standard
 
@@ -191,14 +190,6 @@ def test_the_image_crop_puts_the_points_at_the_template():
 
 
 # ------------------------------------------------------------------------------- the backbone
-@pytest.fixture
-def empty_weight_dirs(tmp_path, monkeypatch):
-    env, home = tmp_path / "weights", tmp_path / "home"
-    env.mkdir(), home.mkdir()
-    monkeypatch.setenv(wr.ENV_VAR, str(env))
-    monkeypatch.setenv("HOME", str(home))
-    return env, home
-
 
 def test_a_missing_weight_file_names_it_where_it_looked_and_how_to_get_it(empty_weight_dirs):
     env, home = empty_weight_dirs

@@ -17,18 +17,14 @@ import pytest
 import torch
 
 from fada.errors import InputError
-from fada_bench.metrics import weights_registry as wr
 from fada_bench.metrics.backbones import QualityScorer
 from fada_bench.metrics.backbones import qalign
 
 
 @pytest.fixture
-def dirs(tmp_path, monkeypatch):
-    """Empty weight folders and home, so nothing real is ever found."""
-    env, home = tmp_path / "weights", tmp_path / "home"
-    env.mkdir(), home.mkdir()
-    monkeypatch.setenv(wr.ENV_VAR, str(env))
-    monkeypatch.setenv("HOME", str(home))
+def dirs(empty_weight_dirs, monkeypatch):
+    """Empty weight folders and home, and no Hub settings left over, so nothing real is found."""
+    env, home = empty_weight_dirs
     for k in qalign.OFFLINE_ENV:
         monkeypatch.delenv(k, raising=False)
     return env, home

@@ -16,13 +16,8 @@ SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 @pytest.fixture
-def dirs(tmp_path, monkeypatch):
-    """An empty $FADA_BENCH_WEIGHTS and an empty home, so no real file is ever found."""
-    env, home = tmp_path / "weights", tmp_path / "home"
-    env.mkdir(), home.mkdir()
-    monkeypatch.setenv(wr.ENV_VAR, str(env))
-    monkeypatch.setenv("HOME", str(home))
-    return env, home
+def dirs(empty_weight_dirs):
+    return empty_weight_dirs
 
 
 @pytest.fixture

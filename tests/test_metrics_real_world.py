@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from fada.data.io import Video
-from fada_bench.metrics import weights_registry as wr
 from fada_bench.registry import METRICS, list_metrics
 from fada_bench.scoring import make_metric
 
@@ -17,10 +16,8 @@ REAL_KEYS = {"fid[inception]", "fvd[i3d]", "fvd[i3d_tfhub]", "fvd[resnet3d50]", 
 
 
 @pytest.fixture
-def no_weights(tmp_path, monkeypatch):
-    monkeypatch.setenv(wr.ENV_VAR, str(tmp_path / "weights"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    return tmp_path / "weights"
+def no_weights(empty_weight_dirs):
+    return empty_weight_dirs[0]
 
 
 def _real(world: str = "real") -> dict[str, tuple[bool, str]]:
@@ -42,7 +39,6 @@ def test_without_weight_files_only_the_offline_metrics_are_available(no_weights)
 
 
 def test_a_weight_file_found_makes_its_metrics_available_and_a_bad_one_does_not(no_weights):
-    no_weights.mkdir()
     (no_weights / "syncnet_v2.model").write_bytes(b"not checked: no published checksum")
     real = _real()
     assert all(real[f"{m}[syncnet_v2]"][0] for m in ("sync_d", "sync_c", "sync_offset"))

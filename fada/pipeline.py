@@ -13,7 +13,8 @@ Guidance modes:
 The fast path (each switch measured on and off by `fada-bench speed`; outputs agree within one
 8-bit level in fp32, tests/test_speed.py): the CFG branches in one batch (`batch_cfg`), PyTorch's
 SDPA attention kernels (`sdpa`; off: the explicit softmax), `torch.compile` of the denoiser
-(`compile`), the VAE decoder `vae_chunk` frames at a time, the weights' dtype (bf16 on a GPU), and
+(`compile`), the VAE decoder `vae_chunk` frames at a time, a window's decode overlapped with the next
+window's denoising (`overlap_decode`, fada.decode_overlap), the weights' dtype (bf16 on a GPU), and
 audio features once per video and ReferenceNet features once per window, never per step.
 Stage seconds are read after the device finishes (`fada.profiling.clock`).
 """
@@ -26,6 +27,7 @@ import torch
 
 from .data.dataset import to_tensor_images
 from .data.io import FPS, SAMPLE_RATE, Video, fit_audio_to_frames
+from .decode_overlap import OverlappedDecoder
 from .errors import InputError
 from .guidance import multi_cfg
 from .models.attention import sdpa_attention
@@ -69,10 +71,11 @@ def make_scheduler(sampler: str, schedule: dict, num_windows: int = 4):
 class FadaPipeline:
     def __init__(self, models: FadaModels, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, *,
                  batch_cfg: bool = True, sdpa: bool = True, compile: bool = False, compile_backend: str = "inductor",
-                 vae_chunk: int = 8):
+                 vae_chunk: int = 8, overlap_decode: bool = False):
         self.models = models.to(device=device, dtype=dtype).eval()
         self.device, self.dtype = torch.device(device), dtype
         self.batch_cfg, self.sdpa, self.vae_chunk = batch_cfg, sdpa, int(vae_chunk)
+        self.overlap_decode = overlap_decode
         # The compiled module shares the denoiser's parameters and its NFE counter.
         self.denoiser = torch.compile(models.denoiser, backend=compile_backend) if compile else models.denoiser
 
@@ -133,6 +136,7 @@ class FadaPipeline:
 
         scheduler = make_scheduler(sampler, m.schedule)
         frames_out, motion = [], ref_lat[None].repeat(M, 1, 1, 1)
+        decoder = OverlappedDecoder(m.vae, self.vae_chunk, dev) if self.overlap_decode else None
         scales = torch.tensor([[cfg_a, cfg_r]], device=dev, dtype=dt)
         for i in range(windows):
             t0 = clock(dev)
@@ -143,6 +147,9 @@ class FadaPipeline:
             lat = self._denoise(scheduler, steps, bank, a, ref_lat.shape, gen, guidance, scales, sampler, tcd_gamma)
             secs["denoise"] += clock(dev) - t0
             motion = lat[0, -M:]
+            if decoder is not None:
+                decoder.submit(lat[0])
+                continue
             t0 = clock(dev)
             frames_out.append(decode_latents(m.vae, lat[0], chunk=self.vae_chunk))
             t1 = clock(dev)
@@ -150,6 +157,10 @@ class FadaPipeline:
             if i == 0:
                 first_clip = t1 - start
 
+        if decoder is not None:
+            frames_out, first_done, secs["vae_decode_busy"] = decoder.finish()
+            secs["vae_decode"] = decoder.exposed_s       # what the overlap left on the wall clock
+            first_clip = first_done - start
         video = torch.cat(frames_out)[:n_frames]
         frames = ((video.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         nfe_total = m.denoiser.nfe - nfe0

@@ -351,6 +351,7 @@ def speed(
     sdpa: bool = typer.Option(True, "--sdpa/--no-sdpa", help="PyTorch SDPA attention kernels (off: the classic softmax attention)."),
     batch_cfg: bool = typer.Option(True, "--batch-cfg/--no-batch-cfg", help="Eq. 9's three branches in one denoiser call."),
     vae_chunk: int = typer.Option(8, "--vae-chunk", help="Frames per VAE decoder call."),
+    overlap_decode: bool = typer.Option(False, "--overlap-decode/--no-overlap-decode", help="Decode each window beside the next one's denoising (a CUDA side stream; a worker thread on CPU). Needs --frames above one window."),
     out: Optional[Path] = typer.Option(None, "--out", help="CSV to write (default: results/perf/speed-CONFIG-DEVICE-DTYPE.csv); a .json beside it."),
 ):
     """Seconds per video-second, first-clip latency, peak memory and achieved TFLOP/s per method (random weights)."""
@@ -364,7 +365,8 @@ def speed(
 
     cfg = SpeedConfig(methods=_split_names(methods), config=config, device=device, dtype=dtype, frames=frames,
                       repeats=repeats, peak_tflops=peak_tflops,
-                      fast={"compile": compile_, "sdpa": sdpa, "batch_cfg": batch_cfg, "vae_chunk": vae_chunk})
+                      fast={"compile": compile_, "sdpa": sdpa, "batch_cfg": batch_cfg, "vae_chunk": vae_chunk,
+                            "overlap_decode": overlap_decode})
     with _progress("speed") as p:
         task = p.add_task("speed", total=len(cfg.methods))
         rows = run_speed(cfg, lambda name, done, total: p.update(task, completed=done, description=f"speed {name}"))

@@ -399,11 +399,12 @@ def table(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json)."),
     paper: int = typer.Option(..., "--paper", help="The paper's table: 1, 2, 3 or 4."),
     fmt: str = typer.Option("md", "--format", help="md, csv or latex."),
+    ours_only: bool = typer.Option(False, "--ours-only", help="Only our columns, and only the rows we have values for (no paper numbers)."),
 ):
     """The paper's table with its numbers and ours side by side (ours: mean [95% CI], with backbone)."""
     from .tables import render
 
-    typer.echo(render(paper, run_dirs, fmt), nl=False)
+    typer.echo(render(paper, run_dirs, fmt, only_ours=ours_only), nl=False)
 
 
 @app.command("claims")

@@ -152,10 +152,20 @@ def to_latex(title: str, df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(n: int, run_dirs: list[Path], fmt: str = "md") -> str:
+def ours_only(df: pd.DataFrame) -> pd.DataFrame:
+    """Our columns only, and only the rows with a value of ours: the compact form (README)."""
+    cols = [c for c in df.columns if c != "card" and not c.endswith("(paper)")]
+    mine = [c for c in cols if c != "method"]
+    keep = (df[mine] != "-").any(axis=1)
+    return df.loc[keep, cols].reset_index(drop=True)
+
+
+def render(n: int, run_dirs: list[Path], fmt: str = "md", only_ours: bool = False) -> str:
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     title, df = build_table(n, [read_run(p) for p in run_dirs])
+    if only_ours:
+        df = ours_only(df)
     if fmt == "csv":
         return df.to_csv(index=False)
     return to_markdown(title, df) if fmt == "md" else to_latex(title, df)

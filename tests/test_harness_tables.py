@@ -50,6 +50,14 @@ def test_table_carries_the_papers_numbers_and_ours_beside_them(run_dir):
     assert static["sync_d[synthetic] @synthetic"] == "11 [10, 12] (n=4/6)" and static["H Sync-D (paper)"] == "-"
 
 
+def test_ours_only_keeps_our_columns_and_the_rows_we_ran(run_dir):
+    md = render(1, [run_dir], "md", only_ours=True)
+    assert "(paper)" not in md and "16.67" not in md and "Hallo" not in md
+    df = pd.read_csv(__import__("io").StringIO(render(1, [run_dir], "csv", only_ours=True)))
+    assert list(df["method"]) == ["FADA-Fast", "static"]
+    assert df.loc[0, "fid[synthetic] @synthetic"] == "12.35 [11, 13.5]"
+
+
 def test_tables_2_to_4_and_all_formats(run_dir):
     assert "81.10" in render(2, [run_dir])
     assert "13.32" in render(3, [run_dir])

@@ -20,6 +20,8 @@ The rules, fixed before any of our numbers existed (so nothing is tuned per clai
   holds, does not hold when any pair does not, else inconclusive.
 - Figures 3-4 "quality peaks in a region": the best point inside the region against the best
   outside it, compared as "beats" on that one metric.
+- A claim whose methods (or sweep) have no values in the runs is "not measured yet", never
+  inconclusive: that word is kept for intervals that overlap.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from .tables import paper_tables as _paper_tables
 PAPER_METRICS = ("IQA", "Sync-D", "FVD-R", "FID", "E-FID")
 WITHIN = 0.10                    # "keeps most of the quality": within 10% of the teacher
 HOLDS, FAILS, OPEN = "holds", "does not hold", "inconclusive"
+NOT_RUN = "not measured yet"     # a method the claim compares has no value in the runs
 NOTES_HEADING = "## Notes"       # text below it in CLAIMS.md is kept when the file is regenerated
 
 
@@ -107,6 +110,8 @@ def closes_gap(v: Value, x_mean: float, y_mean: float, higher_is_better: bool) -
 def combine(verdicts: list[str]) -> str:
     if FAILS in verdicts:
         return FAILS
+    if NOT_RUN in verdicts:
+        return NOT_RUN
     return HOLDS if verdicts and all(v == HOLDS for v in verdicts) else OPEN
 
 
@@ -182,19 +187,21 @@ def _per_metric(nums: Numbers, methods: tuple[str, ...], rule,
 
 def beats(nums: Numbers, a: str, b: str) -> tuple[str, list[str], str]:
     ours, paper, lines = _per_metric(nums, (a, b), lambda v, h: side(v[0], v[1], h))
-    return (tally(ours) if ours else OPEN), lines, (tally(paper) if paper else "-")
+    return (tally(ours) if ours else NOT_RUN), lines, (tally(paper) if paper else "-")
 
 
 def keeps_quality(nums: Numbers, student: str, teacher: str) -> tuple[str, list[str], str]:
     """better = within 10% of the teacher's mean, worse = beyond it (`within`)."""
     ours, paper, lines = _per_metric(nums, (student, teacher), lambda v, h: within(v[0], v[1].mean, h))
+    if not ours:
+        return NOT_RUN, lines, (all_of(paper) if paper else "-")
     return all_of(ours + ["tie"] * (len(PAPER_METRICS) - len(ours))), lines, (all_of(paper) if paper else "-")
 
 
 def closes_most_of_gap(nums: Numbers, method: str, without: str, full: str) -> tuple[str, list[str], str]:
     """better = past the midpoint of `without` and `full`, toward `full` (`closes_gap`)."""
     ours, paper, lines = _per_metric(nums, (method, without, full), lambda v, h: closes_gap(v[0], v[1].mean, v[2].mean, h))
-    return (tally(ours) if ours else OPEN), lines, (tally(paper) if paper else "-")
+    return (tally(ours) if ours else NOT_RUN), lines, (tally(paper) if paper else "-")
 
 
 # ---------------------------------------------------------------------------- Figures 3-4
@@ -203,7 +210,7 @@ def peak_in_region(sweep: pd.DataFrame, axis: str, fixed_axis: str, fixed: float
                    region) -> tuple[str, list[str]]:
     d = sweep[(sweep["metric"] == metric) & ((sweep[fixed_axis] - fixed).abs() < 1e-9) & sweep["mean"].notna()]
     if d.empty:
-        return OPEN, [f"{metric}: no sweep points"]
+        return NOT_RUN, [f"{metric}: no sweep points"]
     key = f"{metric}[{d['backbone'].iloc[0]}]"
     higher = METRICS.get(key).higher_is_better
     inside = d[d[axis].map(region)]
@@ -256,7 +263,7 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> li
                              ("IQA", "FVD-R", "FID"))
     out.append(Verdict("0", "The teacher beats static on Sync-D and E-FID (intervals apart); its IQA, FVD and FID "
                             "beside static, the VAE's round trip and the ground truth",
-                       all_of(sides + ["tie"] * (2 - len(sides))), lines + [x.replace(" -> tie", "") for x in more],
+                       all_of(sides + ["tie"] * (2 - len(sides))) if sides else NOT_RUN, lines + [x.replace(" -> tie", "") for x in more],
                        "-"))
 
     lines, verdicts, paper = [], [], []
@@ -275,7 +282,7 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> li
 
     v1, l1, p1 = beats(nums, "student_b_fixed0", "perflow")
     v2, l2, p2 = beats(nums, "fada_balanced", "perflow")
-    not_v1 = {HOLDS: FAILS, FAILS: HOLDS, OPEN: OPEN}[v1]
+    not_v1 = {HOLDS: FAILS, FAILS: HOLDS, OPEN: OPEN, NOT_RUN: NOT_RUN}[v1]
     not_p1 = {HOLDS: FAILS, FAILS: HOLDS, OPEN: OPEN}.get(p1, "-")
     out.append(Verdict("3a", "On the larger lenient set B a student beats one on A only with adaptive mixed "
                              "supervision: Fixed-0 on B does not beat A, Adaptive-0.25 on B does (Table 3)",

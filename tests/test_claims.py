@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fada_bench.claims import (FAILS, HOLDS, OPEN, Value, check_claims, closes_gap, render, side, tally,
+from fada_bench.claims import (FAILS, HOLDS, NOT_RUN, OPEN, Value, check_claims, closes_gap, render, side, tally,
                                training_hours, within)
 from fada_bench.cli import app
 
@@ -100,10 +100,18 @@ def test_the_teacher_must_beat_static_on_sync_and_expressions():
     assert {x.claim: x for x in check_claims(_paper_like({}))}["0"].verdict == OPEN
 
 
-def test_a_missing_method_makes_its_claim_inconclusive():
+def test_a_missing_method_makes_its_claim_not_measured_yet_unless_another_part_fails():
     s = _paper_like({"tcd": 1.0, "rflow": 1.0})
     v = {x.claim: x for x in check_claims(s[s["method"] != "rflow"])}
-    assert v["2"].verdict == OPEN and any("missing" in line for line in v["2"].ours)
+    assert v["2"].verdict == NOT_RUN and any("missing" in line for line in v["2"].ours)
+    assert v["0"].verdict != NOT_RUN          # the teacher and static are there
+    v = {x.claim: x for x in check_claims(s[~s["method"].isin(["rflow", "fada_fast"])])}
+    assert v["1"].verdict == NOT_RUN and v["4"].verdict == NOT_RUN
+    s = _paper_like({"tcd": -1.0, "rflow": 1.0})       # perflow loses to tcd: a part that fails decides
+    v = {x.claim: x for x in check_claims(s[s["method"] != "rflow"])}
+    assert v["2"].verdict == FAILS
+    v = {x.claim: x for x in check_claims(s[~s["method"].isin(["teacher", "static"])])}
+    assert v["0"].verdict == NOT_RUN
 
 
 def test_the_cfg_peak_claim_reads_the_sweep():

@@ -64,7 +64,9 @@ class OverlappedDecoder:
         frames, busy, first_done = [], 0.0, float("nan")
         if self.cuda:
             self._stream.synchronize()
+            main = torch.cuda.current_stream(self.device)
             for i, (f, submitted, ready, done) in enumerate(self._jobs):
+                f.record_stream(main)      # made on the side stream, used and freed on the main one
                 frames.append(f)
                 busy += ready.elapsed_time(done) / 1e3
                 if i == 0:

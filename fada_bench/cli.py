@@ -345,6 +345,7 @@ def speed(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
     dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16 (the models' weights and activations)."),
     frames: int = typer.Option(16, "--frames", help="Frames per timed clip (25 fps)."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Frame size in pixels (default: the config's, tiny 64, sd15 512)."),
     repeats: int = typer.Option(3, "--repeats", help="Timed clips per method, after one untimed warm-up clip."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="The device's peak TFLOP/s for the fraction of peak (default: datasheet for known GPUs)."),
     compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser."),
@@ -364,7 +365,7 @@ def speed(
     from .speed import STAGES, SpeedConfig, run_speed
 
     cfg = SpeedConfig(methods=_split_names(methods), config=config, device=device, dtype=dtype, frames=frames,
-                      repeats=repeats, peak_tflops=peak_tflops,
+                      repeats=repeats, peak_tflops=peak_tflops, resolution=resolution,
                       fast={"compile": compile_, "sdpa": sdpa, "batch_cfg": batch_cfg, "vae_chunk": vae_chunk,
                             "overlap_decode": overlap_decode})
     with _progress("speed") as p:

@@ -45,6 +45,7 @@ class SpeedConfig:
     repeats: int = 3
     seed: int = 0
     peak_tflops: float | None = None
+    resolution: int | None = None                # default: the config's (tiny 64, sd15 512)
     fast: dict = field(default_factory=dict)     # FadaPipeline fast-path switches
 
 
@@ -120,6 +121,12 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
     from fada.pipeline import FadaPipeline
 
     models = method_models(card, cfg.config, cfg.seed)
+    if cfg.resolution:
+        step = models.size_step()
+        if cfg.resolution < step or cfg.resolution % step:
+            raise InputError(f"--resolution {cfg.resolution}: the {cfg.config} config needs a multiple of {step} "
+                             f"(its VAE and UNet downsample by that much)")
+        models.size = cfg.resolution
     pipe = FadaPipeline(models, device=cfg.device, dtype=DTYPES[cfg.dtype], **cfg.fast)
     res = models.resolution
     rng = np.random.default_rng(cfg.seed)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from fada.errors import InputError
 from fada_bench.cli import app
 from fada_bench.speed import STAGES, SpeedConfig, run_speed
 
@@ -100,6 +101,16 @@ def test_fast_path_switch_keeps_the_output(teacher, reference, fast):
     diff = np.abs(out.video.frames.astype(int) - reference.video.frames.astype(int))
     assert diff.max() <= 1, (fast, diff.max())
     assert out.nfe_total == reference.nfe_total          # a branch is one NFE, batched or not
+
+
+def test_speed_at_another_resolution_and_a_clear_error_for_a_size_the_networks_cannot_take():
+    (r,) = run_speed(SpeedConfig(methods=["fada_fast"], frames=16, repeats=1, resolution=32))
+    (base,) = run_speed(SpeedConfig(methods=["fada_fast"], frames=16, repeats=1))
+    assert r["resolution"] == 32 and base["resolution"] == 64
+    # a quarter of the pixels: a quarter of the convolution work (attention is a little less)
+    assert 0.2 < r["gflop_per_clip"] / base["gflop_per_clip"] < 0.3
+    with pytest.raises(InputError, match="multiple of 16"):
+        run_speed(SpeedConfig(methods=["fada_fast"], frames=16, repeats=1, resolution=40))
 
 
 def test_overlapped_decode_times_add_up_over_several_windows():

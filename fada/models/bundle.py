@@ -42,6 +42,7 @@ class FadaModels:
     audio_encoder: torch.nn.Module
     schedule: dict = field(default_factory=dict)
     audio_source: str = "mel"
+    size: int | None = None      # frame size in pixels when not the config's (speed runs at another size)
 
     @property
     def frames(self) -> int:
@@ -53,7 +54,13 @@ class FadaModels:
 
     @property
     def resolution(self) -> int:
-        return get_config(self.config_name)["resolution"]
+        return self.size or get_config(self.config_name)["resolution"]
+
+    def size_step(self) -> int:
+        """Frame sizes must be multiples of this: the VAE's downsampling times the UNet's."""
+        vae = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        unet = 2 ** (len(self.denoiser.unet.config.block_out_channels) - 1)
+        return vae * unet
 
     def to(self, device=None, dtype=None) -> "FadaModels":
         from diffusers.utils import logging as diffusers_logging

@@ -415,7 +415,7 @@ def claims(
     out: Optional[Path] = typer.Option(None, "--out", help="Write CLAIMS.md here (text under its '## Notes' heading is kept); default: print."),
     runs_root: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose log.jsonl give each row's training time (default: none)."),
 ):
-    """Each claim of the paper with our numbers, the paper's and a verdict (holds, does not hold, inconclusive)."""
+    """Each claim of the paper with our numbers, the paper's and a verdict (holds, does not hold, inconclusive, not measured yet)."""
     import shlex
     import sys
 

@@ -212,6 +212,10 @@ def _report(result) -> None:
         return
     _print_summary(result.summary)
     console.print(f"wrote {result.out}/run.json, samples.parquet, summary.csv, summary.json and videos/")
+    if result.not_summarised:
+        console.print(escape(f"note: {result.out} also holds samples of {', '.join(result.not_summarised)} from an "
+                             "earlier run; they are kept but not in this summary (name them in --methods to include them)"),
+                      highlight=False)
     if result.n_failed:
         console.print(f"[yellow]warning[/yellow]: {result.n_failed} of {result.n_samples} samples failed "
                       "(samples.parquet has each error); the first:")

@@ -54,6 +54,8 @@ class RunResult:
     n_samples: int
     n_failed: int
     failures: list[tuple[str, str, str]]   # (method, sample, error), the first few
+    # methods whose samples an earlier run left in the folder, not in this run's summary
+    not_summarised: list[str] = field(default_factory=list)
 
     @property
     def all_failed(self) -> bool:
@@ -209,7 +211,9 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
     store.write_json("run.json", {**run_info, "status": "finished",
                                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                   "n_failed": len(failed)})
-    return RunResult(store.root, summary, len(statuses), len(failed), failed[:20])
+    named = {c.name for c in cards}
+    return RunResult(store.root, summary, len(statuses), len(failed), failed[:20],
+                     [m for m in store.methods_on_disk() if m not in named])
 
 
 def _finished_generation(rec: dict | None, card: MethodCard, seed: int, store: RunStore) -> bool:

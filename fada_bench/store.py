@@ -106,6 +106,11 @@ class RunStore:
     def record_path(self, method: str, sample_id: str) -> Path:
         return self.root / "records" / method / f"{sample_id}.json"
 
+    def methods_on_disk(self) -> list[str]:
+        """Methods with per-sample records in this folder (those of earlier runs into it too)."""
+        folder = self.root / "records"
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
     def read_record(self, method: str, sample_id: str) -> dict | None:
         """The sample's record, or None when absent or unreadable (then it is simply redone)."""
         p = self.record_path(method, sample_id)

@@ -284,6 +284,20 @@ def test_adding_a_metric_scores_only_that_metric(env, tmp_path, monkeypatch):
     assert set(read_summary(out)["metric"]) == {"toy_brightness", "toy_motion_gap"}
 
 
+def test_a_run_naming_fewer_methods_keeps_the_others_samples_and_says_so(env, tmp_path):
+    out = tmp_path / "r"
+    first = run_benchmark(config(out, limit=2))
+    assert first.not_summarised == []
+    res = cli(["run", "--methods", "static", "--suite", "synthetic", "--limit", "2", "--out", str(out),
+               "--metrics", ",".join(TOYS)], env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "also holds samples of ground_truth" in " ".join((res.stdout + res.stderr).split())
+    assert set(read_summary(out)["method"]) == {"static"}
+    assert (out / "records" / "ground_truth").is_dir()          # kept on disk
+    again = run_benchmark(config(out, limit=2))                  # and back when named again
+    assert again.not_summarised == [] and set(read_summary(out)["method"]) == set(ANCHORS)
+
+
 # ---------------------------------------------------------------------------- storage
 
 def _no_temp_files(out: Path):

@@ -14,7 +14,7 @@ first window's frames were ready, on the caller's `perf_counter` clock.
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -73,7 +73,7 @@ class OverlappedDecoder:
                     first_done = submitted + ready.elapsed_time(done) / 1e3
         else:
             for i, job in enumerate(self._jobs):
-                f, start, end = job.result() if isinstance(job, Future) else job
+                f, start, end = job.result()
                 frames.append(f)
                 busy += end - start
                 if i == 0:

@@ -193,9 +193,8 @@ def beats(nums: Numbers, a: str, b: str) -> tuple[str, list[str], str]:
 def keeps_quality(nums: Numbers, student: str, teacher: str) -> tuple[str, list[str], str]:
     """better = within 10% of the teacher's mean, worse = beyond it (`within`)."""
     ours, paper, lines = _per_metric(nums, (student, teacher), lambda v, h: within(v[0], v[1].mean, h))
-    if not ours:
-        return NOT_RUN, lines, (all_of(paper) if paper else "-")
-    return all_of(ours + ["tie"] * (len(PAPER_METRICS) - len(ours))), lines, (all_of(paper) if paper else "-")
+    verdict = all_of(ours + ["tie"] * (len(PAPER_METRICS) - len(ours))) if ours else NOT_RUN
+    return verdict, lines, (all_of(paper) if paper else "-")
 
 
 def closes_most_of_gap(nums: Numbers, method: str, without: str, full: str) -> tuple[str, list[str], str]:

@@ -163,10 +163,9 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
     row["peak_fraction"] = row["achieved_tflops"] / peak if peak else float("nan")
     row["vae_decode_busy_s"] = statistics.median(busy)
     for s in STAGES:
-        sec = statistics.median(stages[s])
-        row[f"{s}_s"] = sec
-        if s == "vae_decode":
-            sec = row["vae_decode_busy_s"]        # the decoder's achieved rate, overlapped or not
+        row[f"{s}_s"] = statistics.median(stages[s])
+        # a stage's rate is over its own seconds: the decoder's busy time, overlapped or not
+        sec = row["vae_decode_busy_s"] if s == "vae_decode" else row[f"{s}_s"]
         row[f"{s}_gflop"] = flops[s] / 1e9
         row[f"{s}_tflops"] = flops[s] / sec / 1e12 if sec > 0 else float("nan")
         row[f"{s}_peak_fraction"] = row[f"{s}_tflops"] / peak if peak and sec > 0 else float("nan")

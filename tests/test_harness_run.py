@@ -207,10 +207,11 @@ def test_exit_codes_warn_on_some_failures_and_fail_when_all_fail(env, tmp_path):
 
 def test_fada_method_without_checkpoint_fails_each_sample_with_the_fix(env, tmp_path, monkeypatch):
     monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "no_checkpoints"))
-    result = run_benchmark(config(tmp_path / "r", methods=["fada_fast"], metrics=[], limit=2))
+    # perflow: a row that is trained by `fada-bench sweep`, never shipped (so no fallback applies)
+    result = run_benchmark(config(tmp_path / "r", methods=["perflow"], metrics=[], limit=2))
     assert result.all_failed
     for _, _, err in result.failures:
-        assert "no_checkpoints/fada_fast_tiny/model" in err and "fada-bench train fada_fast_tiny" in err
+        assert "no_checkpoints/perflow_tiny/model" in err and "fada-bench train perflow_tiny" in err
 
 
 def test_vae_roundtrip_is_the_ground_truth_through_the_checkpoints_vae(env, tmp_path, monkeypatch):

@@ -162,10 +162,12 @@ def _fmt(v: Value) -> str:
     return f"{v.mean:.4g} [{v.low:.4g}, {v.high:.4g}]"
 
 
-def _per_metric(nums: Numbers, methods: tuple[str, ...], rule,
-                metrics: tuple[str, ...] = PAPER_METRICS) -> tuple[list[str], list[str], list[str]]:
+def _per_metric(nums: Numbers, methods: tuple[str, ...], rule, metrics: tuple[str, ...] = PAPER_METRICS,
+                words: dict[str, str] | None = None) -> tuple[list[str], list[str], list[str]]:
     """`rule(values, higher_is_better)` -> better / worse / tie, on each paper metric, for our values
-    (means with intervals) and for the paper's numbers (points): (our sides, the paper's, lines)."""
+    (means with intervals) and for the paper's numbers (points): (our sides, the paper's, lines).
+    `words` renames the sides in the lines, for rules where "better" would mislead a reader (a
+    student slightly below the teacher is still "within 10%")."""
     ours, paper, lines = [], [], []
     for pm in metrics:
         vals = [nums.ours(m, pm) for m in methods]
@@ -181,7 +183,7 @@ def _per_metric(nums: Numbers, methods: tuple[str, ...], rule,
         side_ = rule([v[0] for v in vals], higher)
         ours.append(side_)
         lines.append(f"{pm} ({key}, {'higher' if higher else 'lower'} is better): "
-                     + " vs ".join(f"{m} {_fmt(v[0])}" for m, v in zip(methods, vals)) + f" -> {side_}{paper_text}")
+                     + " vs ".join(f"{m} {_fmt(v[0])}" for m, v in zip(methods, vals)) + f" -> {(words or {}).get(side_, side_)}{paper_text}")
     return ours, paper, lines
 
 
@@ -192,14 +194,19 @@ def beats(nums: Numbers, a: str, b: str) -> tuple[str, list[str], str]:
 
 def keeps_quality(nums: Numbers, student: str, teacher: str) -> tuple[str, list[str], str]:
     """better = within 10% of the teacher's mean, worse = beyond it (`within`)."""
-    ours, paper, lines = _per_metric(nums, (student, teacher), lambda v, h: within(v[0], v[1].mean, h))
+    ours, paper, lines = _per_metric(nums, (student, teacher), lambda v, h: within(v[0], v[1].mean, h),
+                                     words={"better": "within 10%", "worse": "beyond 10%",
+                                            "tie": "interval spans the 10% bound"})
     verdict = all_of(ours + ["tie"] * (len(PAPER_METRICS) - len(ours))) if ours else NOT_RUN
     return verdict, lines, (all_of(paper) if paper else "-")
 
 
 def closes_most_of_gap(nums: Numbers, method: str, without: str, full: str) -> tuple[str, list[str], str]:
     """better = past the midpoint of `without` and `full`, toward `full` (`closes_gap`)."""
-    ours, paper, lines = _per_metric(nums, (method, without, full), lambda v, h: closes_gap(v[0], v[1].mean, v[2].mean, h))
+    ours, paper, lines = _per_metric(nums, (method, without, full), lambda v, h: closes_gap(v[0], v[1].mean, v[2].mean, h),
+                                     words={"better": f"past the midpoint toward {full}",
+                                            "worse": f"on {without}'s side of the midpoint",
+                                            "tie": "interval spans the midpoint"})
     return (tally(ours) if ours else NOT_RUN), lines, (tally(paper) if paper else "-")
 
 

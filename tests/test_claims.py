@@ -92,6 +92,16 @@ def test_equal_methods_are_inconclusive_and_clear_gaps_decide():
     assert v["3a"].verdict == OPEN
 
 
+def test_the_keeps_quality_lines_name_the_bound_not_better():
+    # Fast 0.5 worse than the teacher on every metric: still within 10% of 10, so it holds, and the
+    # lines must not call a worse student "better".
+    v = {x.claim: x for x in check_claims(_paper_like({"fada_fast": 0.5}))}
+    fast = [line for line in v["1"].ours if line.startswith("  ") and "fada_fast " in line]
+    assert len(fast) == 5 and all(line.split(" -> ")[1].startswith("within 10%") for line in fast)
+    v = {x.claim: x for x in check_claims(_paper_like({"fada_fast": 5.0}))}
+    assert any(" -> beyond 10%" in line for line in v["1"].ours)
+
+
 def test_the_teacher_must_beat_static_on_sync_and_expressions():
     v = {x.claim: x for x in check_claims(_paper_like({"static": 1.0}))}
     assert v["0"].verdict == HOLDS and any("FID" in line and "ground_truth" in line for line in v["0"].ours)

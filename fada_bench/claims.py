@@ -26,6 +26,7 @@ The rules, fixed before any of our numbers existed (so nothing is tuned per clai
 from __future__ import annotations
 
 import json
+import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -339,12 +340,13 @@ def merged_summary(run_dirs: list[Path]) -> pd.DataFrame:
 
 
 def training_hours(runs_root: Path, recipe: str) -> float | None:
-    """Hours of training steps in a run's log.jsonl: the sum of logged seconds per step times the
-    logging interval (steps repeated after a resume counted once; start-up and saves excluded)."""
-    log, meta = runs_root / recipe / "log.jsonl", runs_root / recipe / "recipe.json"
+    """Hours of training steps in a run's log.jsonl: the steps done times the median logged seconds
+    per step (steps repeated after a resume counted once; start-up and saves excluded). The median,
+    not the sum of the sampled steps times the logging interval, because a trainer paused (SIGSTOP)
+    for an hour inside one logged step would add ten hours to that sum."""
+    log = runs_root / recipe / "log.jsonl"
     if not log.is_file():
         return None
-    every = json.loads(meta.read_text()).get("log_every", 10) if meta.is_file() else 10
     by_step = {}
     for line in log.read_text().splitlines():
         try:
@@ -352,7 +354,22 @@ def training_hours(runs_root: Path, recipe: str) -> float | None:
             by_step[rec["step"]] = rec["sec"]
         except (ValueError, KeyError):
             continue
-    return sum(by_step.values()) * every / 3600 if by_step else None
+    return max(by_step) * statistics.median(by_step.values()) / 3600 if by_step else None
+
+
+def training_steps(runs_root: Path, recipe: str) -> str:
+    """"done of planned" steps, so a row still training is not read as finished."""
+    log, meta = runs_root / recipe / "log.jsonl", runs_root / recipe / "recipe.json"
+    if not log.is_file():
+        return "-"
+    done = 0
+    for line in log.read_text().splitlines():
+        try:
+            done = max(done, int(json.loads(line)["step"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    planned = json.loads(meta.read_text()).get("steps") if meta.is_file() else None
+    return f"{done} of {planned}" if planned else str(done)
 
 
 def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None, notes: str = "") -> str:
@@ -367,12 +384,13 @@ def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None,
         lines += ["", f"## Claim {v.claim}: {v.verdict}", "", v.statement, "", "```"] + v.ours + ["```"]
     if runs_root is not None:
         lines += ["", "## Training time per row", "",
-                  "Hours of training steps on this machine (from each run's log.jsonl).", "",
-                  "| recipe | hours |", "|---|---|"]
+                  "Hours of training steps on this machine (from each run's log.jsonl: steps done times "
+                  "the median logged seconds per step).", "",
+                  "| recipe | steps | hours |", "|---|---|---|"]
         for card in sorted({c.recipe or Path(c.checkpoint).parts[0] for _, c in METHODS.items()
                             if c.adapter == "fada" and c.checkpoint}):
             h = training_hours(runs_root, card)
-            lines.append(f"| {card} | {'-' if h is None else f'{h:.2f}'} |")
+            lines.append(f"| {card} | {training_steps(runs_root, card)} | {'-' if h is None else f'{h:.2f}'} |")
     lines += ["", NOTES_HEADING, "", notes.strip() or "(none yet)", ""]
     return "\n".join(lines)
 

@@ -144,8 +144,11 @@ def test_claims_file_keeps_its_notes_and_training_hours(tmp_path):
     runs = tmp_path / "runs"
     (runs / "teacher_tiny").mkdir(parents=True)
     (runs / "teacher_tiny" / "log.jsonl").write_text(
-        '{"step": 10, "sec": 0.5}\n{"step": 20, "sec": 0.7}\n{"step": 20, "sec": 0.9}\n')   # 20 resumed
-    assert training_hours(runs, "teacher_tiny") == pytest.approx((0.5 + 0.9) * 10 / 3600)
+        '{"step": 10, "sec": 0.5}\n{"step": 20, "sec": 0.7}\n{"step": 20, "sec": 0.9}\n'   # 20 resumed
+        '{"step": 30, "sec": 5000.0}\n{"step": 40, "sec": 0.6}\n')     # 30: paused inside the step
+    # Steps 10, 20, 30, 40 at 0.5, 0.9, 5000, 0.6 s: 40 steps at the median 0.75 s.
+    assert training_hours(runs, "teacher_tiny") == pytest.approx(40 * 0.75 / 3600)
+    (runs / "teacher_tiny" / "recipe.json").write_text('{"steps": 100}')   # still training: 40 of 100
     run = tmp_path / "run"
     run.mkdir()
     _paper_like({"tcd": 1.0, "rflow": 1.0}).to_csv(run / "summary.csv", index=False)
@@ -155,7 +158,7 @@ def test_claims_file_keeps_its_notes_and_training_hours(tmp_path):
     assert res.exit_code == 0, res.output
     text = out.read_text()
     assert "| 2 | PeRFlow beats TCD and RFlow at 18 NFE (Table 2) | **holds** |" in text
-    assert "| teacher_tiny | 0.00 |" in text and "| fada_fast_tiny | - |" in text
+    assert "| teacher_tiny | 40 of 100 | 0.01 |" in text and "| fada_fast_tiny | - | - |" in text
     out.write_text(text.replace("(none yet)", "RFlow's single window is why."))
     assert CliRunner().invoke(app, args).exit_code == 0
     assert out.read_text().count("RFlow's single window is why.") == 1

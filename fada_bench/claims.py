@@ -339,37 +339,36 @@ def merged_summary(run_dirs: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def training_hours(runs_root: Path, recipe: str) -> float | None:
-    """Hours of training steps in a run's log.jsonl: the steps done times the median logged seconds
-    per step (steps repeated after a resume counted once; start-up and saves excluded). The median,
-    not the sum of the sampled steps times the logging interval, because a trainer paused (SIGSTOP)
-    for an hour inside one logged step would add ten hours to that sum."""
+def logged_step_seconds(runs_root: Path, recipe: str) -> dict[int, float]:
+    """Logged seconds per step from a run's log.jsonl (a step repeated after a resume: the last);
+    empty when the run has no log."""
     log = runs_root / recipe / "log.jsonl"
-    if not log.is_file():
-        return None
     by_step = {}
-    for line in log.read_text().splitlines():
+    for line in (log.read_text().splitlines() if log.is_file() else []):
         try:
             rec = json.loads(line)
-            by_step[rec["step"]] = rec["sec"]
-        except (ValueError, KeyError):
+            by_step[int(rec["step"])] = float(rec["sec"])
+        except (ValueError, KeyError, TypeError):
             continue
+    return by_step
+
+
+def training_hours(runs_root: Path, recipe: str) -> float | None:
+    """Hours of training steps: the steps done times the median logged seconds per step (start-up
+    and saves excluded). The median, not the sum of the sampled steps times the logging interval,
+    because a trainer paused (SIGSTOP) for an hour inside one logged step would add ten hours to
+    that sum."""
+    by_step = logged_step_seconds(runs_root, recipe)
     return max(by_step) * statistics.median(by_step.values()) / 3600 if by_step else None
 
 
 def training_steps(runs_root: Path, recipe: str) -> str:
     """"done of planned" steps, so a row still training is not read as finished."""
-    log, meta = runs_root / recipe / "log.jsonl", runs_root / recipe / "recipe.json"
-    if not log.is_file():
+    by_step, meta = logged_step_seconds(runs_root, recipe), runs_root / recipe / "recipe.json"
+    if not by_step:
         return "-"
-    done = 0
-    for line in log.read_text().splitlines():
-        try:
-            done = max(done, int(json.loads(line)["step"]))
-        except (ValueError, KeyError, TypeError):
-            continue
     planned = json.loads(meta.read_text()).get("steps") if meta.is_file() else None
-    return f"{done} of {planned}" if planned else str(done)
+    return f"{max(by_step)} of {planned}" if planned else str(max(by_step))
 
 
 def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None, notes: str = "") -> str:

@@ -481,6 +481,7 @@ def train_cmd(
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the recipe's total steps."),
     stop_at: Optional[int] = typer.Option(None, "--stop-at", help="Stop (with a checkpoint) at this step, to train in chunks."),
     export: Optional[Path] = typer.Option(None, "--export", help="Do not train: write the last checkpoint's EMA weights as a model folder here (to score a run mid-training)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the networks (on a GPU a tiny model's step is bound by kernel launches; compiling fuses them)."),
 ):
     """Train a model from a recipe (one readable accelerate loop; resumable after any interruption)."""
     from fada.train.recipe import load_recipe
@@ -495,11 +496,11 @@ def train_cmd(
         console.print(f"{r.name}: step {step} of {r.steps} (EMA weights) written to {export}")
         return
     if int(os.environ.get("RANK", "0")) != 0:       # under torchrun / accelerate: one bar, from process 0
-        train(r, out, resume=resume, stop_at=stop_at)
+        train(r, out, resume=resume, stop_at=stop_at, compile=compile)
         return
     with _progress("train") as p:
         task = p.add_task(f"{r.name} ({r.kind})", total=r.steps)
-        final = train(r, out, resume=resume, stop_at=stop_at,
+        final = train(r, out, resume=resume, stop_at=stop_at, compile=compile,
                       progress=lambda done, total, loss: p.update(task, completed=done, description=f"{r.name} loss {loss:.4f}"))
     console.print(f"{r.name}: log in {out / 'log.jsonl'}" + (f", model in {final}" if final.exists() else ", checkpoint saved"))
 

@@ -57,6 +57,13 @@ class DistillObjective(Objective):
     def trainable(self):
         return [self.models.denoiser]
 
+    def to(self, device):
+        super().to(device)
+        self.teacher.to(device)
+
+    def networks(self):
+        return super().networks() + [self.teacher.unet]
+
     def _eps(self, net, z, t, feats, bank, scales=None):
         """A network's output at continuous time t, as epsilon."""
         out = net(z, self.sched.model_timestep(t).to(z.dtype), feats, bank, cfg_scales=scales)

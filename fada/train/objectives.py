@@ -58,6 +58,16 @@ class Objective:
     def load_extra_state(self, state: dict) -> None:
         pass
 
+    def to(self, device) -> None:
+        """Move every network the loss runs (trained or frozen) to `device`."""
+        self.models.to(device)
+
+    def networks(self) -> list[nn.Module]:
+        """The networks the loss runs, for `torch.compile`. The denoiser's UNet, not the denoiser:
+        its wrapper counts NFE in a Python integer, which compiled code takes for a constant and
+        recompiles for at every call."""
+        return [self.models.denoiser.unet, self.models.reference_net]
+
     def conditions(self, batch):
         """VAE latents of the targets and the reference/motion images (pre-encoded when the data
         carries them), audio features, the ReferenceNet bank."""

@@ -287,7 +287,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = FPS,
         with av.open(str(tmp), mode="w", format="mp4") as c:
             vs = c.add_stream("libx264", rate=rate)
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-            # One thread keeps the encoder bit-exact across machines and runs. Macroblock-tree rate
+            # One thread keeps the encoder bit-exact whatever the core count. Macroblock-tree rate
             # control does not: with it, x264 encodes the same small clip (32-64 px) differently
             # from one call to the next, depending on what the process's memory held before, and
             # a resumed benchmark run would not reproduce an uninterrupted one.

@@ -8,7 +8,8 @@ Layout of DIR:
     world.json           how the folder was made
 
 Every clip draws from its own seed, derived from (seed, split, index), so a clip does not change
-when the number of other clips does, and the same seed gives byte-identical files. A rerun on the
+when the number of other clips does, and the same seed gives byte-identical files on the same kind
+of processor (another may round the rendering's last bits differently). A rerun on the
 same folder keeps finished clips (resume).
 """
 from __future__ import annotations

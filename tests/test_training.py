@@ -242,3 +242,34 @@ def test_export_writes_the_checkpoints_ema_weights_as_a_model(uninterrupted, tmp
         assert torch.equal(exported[k], final[k]), k
     with pytest.raises(InputError, match="no checkpoint to export"):
         export_checkpoint(r, tmp_path / "nothing", tmp_path / "e2")
+
+
+def test_distillation_moves_its_frozen_teacher_with_the_student(small_world, random_teacher, tmp_path):
+    # The trainer moves the objective to its device; the teacher is not in the student's bundle,
+    # and a teacher left on the CPU breaks the first GPU step.
+    from fada.train.objectives import make_objective
+
+    obj = make_objective(_distill_recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny"))
+    obj.to("meta")
+    assert next(obj.teacher.parameters()).device.type == "meta"
+    assert next(obj.models.denoiser.parameters()).device.type == "meta"
+
+
+def test_compiled_training_matches_eager(small_world, random_teacher, tmp_path, monkeypatch):
+    # `--compile` traces the student, the ReferenceNet and the teacher. aot_eager traces them as
+    # inductor would (a graph break or a trace that changes the arithmetic shows here) without
+    # inductor's minutes of C++ compiling on a CPU.
+    compiled, plain = [], torch.nn.Module.compile
+
+    def compile_(self, *args, **kwargs):
+        compiled.append(type(self).__name__)
+        plain(self, backend="aot_eager", fullgraph=True)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", compile_)
+    r = _distill_recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    train(r, tmp_path / "eager")
+    train(r, tmp_path / "compiled", compile=True)
+    assert compiled == ["UNet2DConditionModel", "ReferenceNet", "UNet2DConditionModel"]
+    eager, comp = ([json.loads(x)["loss"] for x in (tmp_path / d / "log.jsonl").read_text().splitlines()]
+                   for d in ("eager", "compiled"))
+    assert len(comp) == 2 and np.allclose(eager, comp, rtol=1e-5, atol=1e-7), (eager, comp)

@@ -155,6 +155,8 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
         if rank == 0 and ((step + 1) % recipe.log_every == 0 or step == start):
             rec = {"step": step + 1, "loss": float(loss_sum) / B, "lr": opt.param_groups[0]["lr"],
                    "grad_norm": float(gnorm), "sec": time.perf_counter() - t0, **logs}
+            if step == start:     # what the seconds were measured on
+                rec.update(device=str(acc.device), threads=torch.get_num_threads(), compiled=compile)
             with open(log_path, "a") as f:
                 f.write(json.dumps(rec) + "\n")
         if progress:

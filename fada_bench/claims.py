@@ -339,18 +339,46 @@ def merged_summary(run_dirs: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def logged_step_seconds(runs_root: Path, recipe: str) -> dict[int, float]:
-    """Logged seconds per step from a run's log.jsonl (a step repeated after a resume: the last);
-    empty when the run has no log."""
+def _log_records(runs_root: Path, recipe: str) -> list[dict]:
+    """The records of a run's log.jsonl that name their step; empty when the run has no log."""
     log = runs_root / recipe / "log.jsonl"
-    by_step = {}
+    out = []
     for line in (log.read_text().splitlines() if log.is_file() else []):
         try:
             rec = json.loads(line)
-            by_step[int(rec["step"])] = float(rec["sec"])
+            rec["step"] = int(rec["step"])
         except (ValueError, KeyError, TypeError):
             continue
+        out.append(rec)
+    return out
+
+
+def logged_step_seconds(runs_root: Path, recipe: str) -> dict[int, float]:
+    """Logged seconds per step (a step repeated after a resume: the last)."""
+    by_step = {}
+    for rec in _log_records(runs_root, recipe):
+        try:
+            by_step[rec["step"]] = float(rec["sec"])
+        except (KeyError, TypeError, ValueError):
+            continue
     return by_step
+
+
+def training_hardware(runs_root: Path, recipe: str) -> str:
+    """What the seconds were measured on, from the record each (re)start of the trainer writes:
+    "cpu x1" (device, threads), with the step each change took effect after a resume; "-" where
+    the log does not say (runs started before the trainer recorded it)."""
+    spans = []
+    for rec in _log_records(runs_root, recipe):
+        if "threads" in rec:
+            label = f"{rec.get('device', '?')} x{rec['threads']}" + (" compiled" if rec.get("compiled") else "")
+            if not spans or spans[-1][1] != label:
+                spans.append((rec["step"], label))
+    if not spans:
+        return "-"
+    if len(spans) == 1 and spans[0][0] == 1:
+        return spans[0][1]
+    return "; ".join(f"{label} from step {step}" for step, label in spans)
 
 
 def training_hours(runs_root: Path, recipe: str) -> float | None:
@@ -384,12 +412,13 @@ def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None,
     if runs_root is not None:
         lines += ["", "## Training time per row", "",
                   "Hours of training steps on this machine (from each run's log.jsonl: steps done times "
-                  "the median logged seconds per step).", "",
-                  "| recipe | steps | hours |", "|---|---|---|"]
+                  "the median logged seconds per step), and what they ran on (device x threads).", "",
+                  "| recipe | steps | hours | ran on |", "|---|---|---|---|"]
         for card in sorted({c.recipe or Path(c.checkpoint).parts[0] for _, c in METHODS.items()
                             if c.adapter == "fada" and c.checkpoint}):
             h = training_hours(runs_root, card)
-            lines.append(f"| {card} | {training_steps(runs_root, card)} | {'-' if h is None else f'{h:.2f}'} |")
+            lines.append(f"| {card} | {training_steps(runs_root, card)} | {'-' if h is None else f'{h:.2f}'} "
+                         f"| {training_hardware(runs_root, card)} |")
     lines += ["", NOTES_HEADING, "", notes.strip() or "(none yet)", ""]
     return "\n".join(lines)
 

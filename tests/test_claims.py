@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fada_bench.claims import (FAILS, HOLDS, NOT_RUN, OPEN, Value, check_claims, closes_gap, render, side, tally,
-                               training_hours, within)
+                               training_hardware, training_hours, within)
 from fada_bench.cli import app
 
 # (metric, backbone) of the synthetic world for each paper column; IQA is the only higher-is-better.
@@ -158,8 +158,22 @@ def test_claims_file_keeps_its_notes_and_training_hours(tmp_path):
     assert res.exit_code == 0, res.output
     text = out.read_text()
     assert "| 2 | PeRFlow beats TCD and RFlow at 18 NFE (Table 2) | **holds** |" in text
-    assert "| teacher_tiny | 40 of 100 | 0.01 |" in text and "| fada_fast_tiny | - | - |" in text
+    assert "| teacher_tiny | 40 of 100 | 0.01 | - |" in text and "| fada_fast_tiny | - | - | - |" in text
     out.write_text(text.replace("(none yet)", "RFlow's single window is why."))
     assert CliRunner().invoke(app, args).exit_code == 0
     assert out.read_text().count("RFlow's single window is why.") == 1
     assert render([], "x").endswith("(none yet)\n")
+
+
+def test_training_hardware_names_what_each_stretch_of_steps_ran_on(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "r").mkdir(parents=True)
+    log = runs / "r" / "log.jsonl"
+    log.write_text('{"step": 10, "sec": 1}\n')                                  # an old run: not recorded
+    assert training_hardware(runs, "r") == "-"
+    log.write_text('{"step": 1, "sec": 2, "device": "cpu", "threads": 2, "compiled": false}\n{"step": 10, "sec": 1}\n')
+    assert training_hardware(runs, "r") == "cpu x2"
+    with log.open("a") as f:       # resumed at step 11 twice: once alike, once on one thread, compiled
+        f.write('{"step": 11, "sec": 2, "device": "cpu", "threads": 2}\n'
+                '{"step": 21, "sec": 2, "device": "cpu", "threads": 1, "compiled": true}\n')
+    assert training_hardware(runs, "r") == "cpu x2 from step 1; cpu x1 compiled from step 21"

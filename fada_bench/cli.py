@@ -417,7 +417,7 @@ def claims(
     run_dirs: list[Path] = typer.Argument(..., help="Run folders holding the cards of Tables 1-4 (a method in several: the first)."),
     sweep: Optional[Path] = typer.Option(None, "--sweep", help="A `fada-bench sweep cfg` folder (its sweep.csv), for Figures 3-4."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write CLAIMS.md here (text under its '## Notes' heading is kept); default: print."),
-    runs_root: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose log.jsonl give each row's training time (default: none)."),
+    runs_root: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose log.jsonl give each row's steps, training time and device (default: none)."),
 ):
     """Each claim of the paper with our numbers, the paper's and a verdict (holds, does not hold, inconclusive, not measured yet)."""
     import shlex

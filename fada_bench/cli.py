@@ -481,7 +481,7 @@ def train_cmd(
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the recipe's total steps."),
     stop_at: Optional[int] = typer.Option(None, "--stop-at", help="Stop (with a checkpoint) at this step, to train in chunks."),
     export: Optional[Path] = typer.Option(None, "--export", help="Do not train: write the last checkpoint's EMA weights as a model folder here (to score a run mid-training)."),
-    compile: bool = typer.Option(False, "--compile", help="torch.compile the networks (on a GPU a tiny model's step is bound by kernel launches; compiling fuses them)."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the networks: for a GPU, where a tiny model's many small operations each cost a launch (no faster on a CPU)."),
 ):
     """Train a model from a recipe (one readable accelerate loop; resumable after any interruption)."""
     from fada.train.recipe import load_recipe

@@ -71,8 +71,8 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
           progress=None, compile: bool = False) -> Path:
     """Run `recipe` into `out`; returns the final model folder. `stop_at` ends early at that step
     (with a checkpoint), as an interruption would, for tests and chunked runs. `compile` runs the
-    networks through `torch.compile`: a tiny model's step on a GPU is bound by kernel launches,
-    and fusing them is the speed-up (the losses agree with eager ones to float rounding)."""
+    networks through `torch.compile`, for a GPU, where a tiny model's thousands of small operations
+    per step each cost a launch; the losses agree with eager ones to float rounding."""
     from accelerate import Accelerator
 
     acc = Accelerator(mixed_precision=recipe.mixed_precision, cpu=not torch.cuda.is_available())

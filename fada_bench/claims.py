@@ -371,14 +371,16 @@ def training_hardware(runs_root: Path, recipe: str) -> str:
     spans = []
     for rec in _log_records(runs_root, recipe):
         if "threads" in rec:
+            while spans and spans[-1][0] >= rec["step"]:     # steps redone from an earlier checkpoint
+                spans.pop()
             label = f"{rec.get('device', '?')} x{rec['threads']}" + (" compiled" if rec.get("compiled") else "")
             if not spans or spans[-1][1] != label:
                 spans.append((rec["step"], label))
     if not spans:
         return "-"
-    if len(spans) == 1 and spans[0][0] == 1:
-        return spans[0][1]
-    return "; ".join(f"{label} from step {step}" for step, label in spans)
+    text = "; ".join(f"{label} from step {step}" for step, label in spans)
+    return spans[0][1] if len(spans) == 1 and spans[0][0] == 1 else (
+        text if spans[0][0] == 1 else f"not recorded before step {spans[0][0]}; {text}")
 
 
 def training_hours(runs_root: Path, recipe: str) -> float | None:

@@ -177,3 +177,8 @@ def test_training_hardware_names_what_each_stretch_of_steps_ran_on(tmp_path):
         f.write('{"step": 11, "sec": 2, "device": "cpu", "threads": 2}\n'
                 '{"step": 21, "sec": 2, "device": "cpu", "threads": 1, "compiled": true}\n')
     assert training_hardware(runs, "r") == "cpu x2 from step 1; cpu x1 compiled from step 21"
+    with log.open("a") as f:       # killed before its next checkpoint, resumed from step 21 on a GPU
+        f.write('{"step": 21, "sec": 0.2, "device": "cuda:0", "threads": 16, "compiled": true}\n')
+    assert training_hardware(runs, "r") == "cpu x2 from step 1; cuda:0 x16 compiled from step 21"
+    log.write_text('{"step": 10, "sec": 1}\n{"step": 11, "sec": 2, "device": "cpu", "threads": 1}\n')
+    assert training_hardware(runs, "r") == "not recorded before step 11; cpu x1 from step 11"

@@ -57,3 +57,15 @@ def test_resizes_and_rejects_impossible_requests(small_world):
     assert ClipDataset(folder, split="test", tiers=None, n_frames=4, size=32)[0]["target"].shape == (4, 3, 32, 32)
     with pytest.raises(ValueError, match="no clips"):
         ClipDataset(folder, split="test", tiers=None, n_frames=10_000)
+
+
+def test_clip_cache_bounded_or_keeping_every_clip(small_world):
+    folder = small_world[0]
+    bounded = ClipDataset(folder, tiers=None, n_frames=4, cache_clips=1)
+    every = ClipDataset(folder, tiers=None, n_frames=4, cache_clips=None)
+    n = len(every.rows)
+    assert n > 1
+    for i in range(n):
+        a, b = bounded.get(i * bounded.windows_per_clip), every.get(i * every.windows_per_clip)
+        assert torch.equal(a["target"], b["target"]) and torch.equal(a["audio"], b["audio"])
+    assert len(bounded._cache) == 1 and len(every._cache) == n

@@ -42,7 +42,8 @@ class ClipDataset(Dataset):
     tiers: which filter tiers to use, e.g. ("A",) for the teacher (strict set A) or ("A", "B")
         for distillation on the lenient set B. `None` uses every clip that is not rejected.
     windows_per_clip: how many windows each clip contributes per epoch (start drawn at random).
-    cache_clips: how many decoded clips to keep in memory (decoding dominates small-model steps).
+    cache_clips: how many decoded clips to keep in memory (decoding dominates small-model steps);
+        None keeps every clip once read.
     latents: a folder of per-clip VAE latents (ID.npy, T x C x h x w, from
         `fada.train.latents.encode_clip_latents`); items then carry `target_latents`,
         `reference_latents` and `motion_latents` instead of images, and no video is decoded.
@@ -50,7 +51,7 @@ class ClipDataset(Dataset):
 
     def __init__(self, folder: str | os.PathLike, split: str = "train", tiers: tuple[str, ...] | None = ("A",),
                  n_frames: int = 16, n_motion: int = 2, size: int | None = None, audio_context: int = 2,
-                 windows_per_clip: int = 1, seed: int = 0, cache_clips: int = 64,
+                 windows_per_clip: int = 1, seed: int = 0, cache_clips: int | None = 64,
                  latents: str | os.PathLike | None = None):
         self.folder = Path(folder)
         df = read_manifest(self.folder)
@@ -87,7 +88,7 @@ class ClipDataset(Dataset):
         params.pop("manifest_row", None)
         item = (frames, audio, params)
         self._cache[row.id] = item
-        if len(self._cache) > self._cache_clips:
+        if self._cache_clips is not None and len(self._cache) > self._cache_clips:
             self._cache.popitem(last=False)
         return item
 

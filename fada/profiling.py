@@ -47,5 +47,16 @@ def device_name(device: str | torch.device) -> str:
     return torch.cuda.get_device_name(torch.device(device)) if is_cuda(device) else "cpu"
 
 
-def processor_name() -> str:
+def processor_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model, e.g. "AMD EPYC": two machines of one kind can differ ~2x in speed, so
+    wall-clock figures carry it. platform.processor() is empty on Linux, so /proc/cpuinfo's
+    "model name" comes first."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
     return platform.processor() or platform.machine() or "unknown"

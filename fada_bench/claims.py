@@ -366,14 +366,15 @@ def logged_step_seconds(runs_root: Path, recipe: str) -> dict[int, float]:
 
 def training_hardware(runs_root: Path, recipe: str) -> str:
     """What the seconds were measured on, from the record each (re)start of the trainer writes:
-    "cpu x1" (device, threads), with the step each change took effect after a resume; "-" where
+    "cpu (AMD EPYC) x1" (device, processor where recorded, threads), with the step each change took effect after a resume; "-" where
     the log does not say (runs started before the trainer recorded it)."""
     spans = []
     for rec in _log_records(runs_root, recipe):
         if "threads" in rec:
             while spans and spans[-1][0] >= rec["step"]:     # steps redone from an earlier checkpoint
                 spans.pop()
-            label = f"{rec.get('device', '?')} x{rec['threads']}" + (" compiled" if rec.get("compiled") else "")
+            cpu = f" ({rec['processor']})" if rec.get("processor") else ""
+            label = f"{rec.get('device', '?')}{cpu} x{rec['threads']}" + (" compiled" if rec.get("compiled") else "")
             if not spans or spans[-1][1] != label:
                 spans.append((rec["step"], label))
     if not spans:
@@ -414,7 +415,7 @@ def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None,
     if runs_root is not None:
         lines += ["", "## Training time per row", "",
                   "Hours of training steps on this machine (from each run's log.jsonl: steps done times "
-                  "the median logged seconds per step), and what they ran on (device x threads).", "",
+                  "the median logged seconds per step), and what they ran on (device (processor) x threads).", "",
                   "| recipe | steps | hours | ran on |", "|---|---|---|---|"]
         for card in sorted({c.recipe or Path(c.checkpoint).parts[0] for _, c in METHODS.items()
                             if c.adapter == "fada" and c.checkpoint}):

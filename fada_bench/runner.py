@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from fada.errors import InputError
+from fada.profiling import processor_name
 
 from .adapters import RunContext, make_adapter
 from .cards import MethodCard
@@ -136,7 +137,7 @@ def environment() -> dict:
         pass
     import torch
 
-    hw = {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
+    hw = {"platform": platform.platform(), "machine": platform.machine(), "processor": processor_name(),
           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
           "cuda": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
           if torch.cuda.is_available() else []}

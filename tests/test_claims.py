@@ -182,3 +182,5 @@ def test_training_hardware_names_what_each_stretch_of_steps_ran_on(tmp_path):
     assert training_hardware(runs, "r") == "cpu x2 from step 1; cuda:0 x16 compiled from step 21"
     log.write_text('{"step": 10, "sec": 1}\n{"step": 11, "sec": 2, "device": "cpu", "threads": 1}\n')
     assert training_hardware(runs, "r") == "not recorded before step 11; cpu x1 from step 11"
+    log.write_text('{"step": 1, "sec": 2, "device": "cpu", "processor": "AMD EPYC", "threads": 1}\n')
+    assert training_hardware(runs, "r") == "cpu (AMD EPYC) x1"

@@ -134,3 +134,13 @@ def test_bf16_generation_runs_on_cpu_and_stays_near_fp32(teacher, reference):
     assert out.video.frames.shape == reference.video.frames.shape and out.nfe_total == reference.nfe_total
     diff = np.abs(out.video.frames.astype(float) - reference.video.frames.astype(float)).mean()
     assert diff < 8.0, diff
+
+
+def test_processor_name_is_the_cpu_model_from_cpuinfo(tmp_path):
+    from fada.profiling import processor_name
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n\nprocessor\t: 1\n")
+    assert processor_name(str(info)) == "AMD EPYC 9B14"
+    info.write_text("processor\t: 0\nmodel name\t: \n")        # no model: the architecture instead
+    assert processor_name(str(info)) not in ("", "AMD EPYC 9B14")
+    assert processor_name(str(tmp_path / "missing")) != ""

@@ -27,6 +27,7 @@ from torch.utils.data import default_collate
 
 from ..data.dataset import ClipDataset
 from ..data.io import write_text_atomic
+from ..profiling import processor_name
 from .latents import encode_clip_latents, latent_folder
 from .objectives import make_objective
 from .recipe import Recipe
@@ -155,7 +156,8 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
             rec = {"step": step + 1, "loss": float(loss_sum) / B, "lr": opt.param_groups[0]["lr"],
                    "grad_norm": float(gnorm), "sec": time.perf_counter() - t0, **logs}
             if step == start:     # what the seconds were measured on
-                rec.update(device=str(acc.device), threads=torch.get_num_threads(), compiled=compile)
+                rec.update(device=str(acc.device), processor=processor_name(), threads=torch.get_num_threads(),
+                           compiled=compile)
             with open(log_path, "a") as f:
                 f.write(json.dumps(rec) + "\n")
         if progress:

@@ -38,9 +38,16 @@ fada-bench sweep cfg --method fada_fast --suite synthetic --out "$SWEEP"
 cp "$SWEEP"/figure3_cfg_a.png "$SWEEP"/figure3_cfg_a.svg "$SWEEP"/figure4_cfg_r.png "$SWEEP"/figure4_cfg_r.svg \
    "$SWEEP"/sweep.csv "$R/"
 
-# 5. The HTML report (summary with CIs, figures, sample videos beside the ground truth).
-fada-bench report "$RUN"
-cp "$RUN/report.html" "$R/report.html"
+# 5. What a fresh checkout gets: the shipped (float16) teacher, FADA-Balanced and FADA-Fast on the
+#    same 100 clips (an empty FADA_BENCH_CHECKPOINTS folder makes the cards use the shipped weights
+#    rather than the float32 ones trained above), Table 1 of that run, and its HTML report (summary
+#    with CIs, figures, sample videos beside the ground truth).
+SHIPPED=runs/results-shipped
+FADA_BENCH_CHECKPOINTS=/tmp/empty-ckpts fada-bench run \
+  --methods teacher,fada_balanced,fada_fast,static,vae_roundtrip,ground_truth --suite synthetic --out "$SHIPPED"
+fada-bench table --paper 1 "$SHIPPED" > "$R/table1_shipped.md"
+fada-bench report "$SHIPPED"
+cp "$SHIPPED/report.html" "$R/report.html"
 
 # 6. Each claim with our numbers, the paper's and a verdict (notes under "## Notes" are kept).
 fada-bench claims "$RUN" --sweep "$SWEEP" --training-logs runs --out "$R/CLAIMS.md"

@@ -366,8 +366,9 @@ def logged_step_seconds(runs_root: Path, recipe: str) -> dict[int, float]:
 
 def training_hardware(runs_root: Path, recipe: str) -> str:
     """What the seconds were measured on, from the record each (re)start of the trainer writes:
-    "cpu (AMD EPYC) x1" (device, processor where recorded, threads), with the step each change took effect after a resume; "-" where
-    the log does not say (runs started before the trainer recorded it)."""
+    "cpu (AMD EPYC) x1" (device, processor where recorded, threads), with the step each change
+    took effect after a resume; "-" where the log does not say (runs started before the trainer
+    recorded it)."""
     spans = []
     for rec in _log_records(runs_root, recipe):
         if "threads" in rec:
@@ -379,9 +380,11 @@ def training_hardware(runs_root: Path, recipe: str) -> str:
                 spans.append((rec["step"], label))
     if not spans:
         return "-"
+    first_step = spans[0][0]
+    if first_step == 1 and len(spans) == 1:
+        return spans[0][1]
     text = "; ".join(f"{label} from step {step}" for step, label in spans)
-    return spans[0][1] if len(spans) == 1 and spans[0][0] == 1 else (
-        text if spans[0][0] == 1 else f"not recorded before step {spans[0][0]}; {text}")
+    return text if first_step == 1 else f"not recorded before step {first_step}; {text}"
 
 
 def training_hours(runs_root: Path, recipe: str) -> float | None:

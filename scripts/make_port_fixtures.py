@@ -15,10 +15,11 @@ modules used here needs torchvision):
   of `tool/metrics/resize.py`, from `--disco-src`.
 - syncnet_v2: syncnet_python's `SyncNetModel.S`, from `--syncnet-src` (a checkout of the original
   repository) or else the `syncnet-python` package.
-- deep3d:     Deep3DFaceRecon_pytorch's `models/networks.py` `ReconNetWrapper('resnet50')`, from
-  `--deep3d-src`. networks.py also imports `.arcface_torch` (not in that repository) and kornia for
-  its face-recognition network; where they are absent, empty stand-ins are put under those names,
-  as `ReconNetWrapper` uses neither.
+- deep3d:     Deep3DFaceRecon_pytorch's `models/networks.py` `ReconNetWrapper('resnet50')` and
+  `util/preprocess.py` `align_img`'s `POS` and `resize_n_crop_img`, from `--deep3d-src`. networks.py also imports `.arcface_torch`
+  (not in that repository) and kornia for its face-recognition network, preprocess.py scikit-image
+  for another function; where they are absent, empty stand-ins are put under those names, as
+  neither `ReconNetWrapper` nor `align_img` uses them.
 
 Each fixture is written on its own: a reference that cannot be imported is reported and skipped.
 The weights are `tests/port_fixtures.random_state(seed, keys)` over the reference's own state-dict
@@ -42,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -246,40 +248,86 @@ def syncnet_v2(seed: int, args) -> tuple[dict, dict]:
             {"keys": float_keys(net), **meta})
 
 
+def _stand_in(name: str, **attrs) -> bool:
+    """Register an empty module `name` (and its parents) holding `attrs`, unless it imports.
+    True if a stand-in was put there."""
+    try:
+        if importlib.util.find_spec(name) is not None:
+            return False
+    except ImportError:          # a parent is missing
+        pass
+    parts = name.split(".")
+    for i in range(1, len(parts) + 1):
+        sys.modules.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
+    for i in range(1, len(parts)):
+        setattr(sys.modules[".".join(parts[:i])], parts[i], sys.modules[".".join(parts[:i + 1])])
+    for k, v in attrs.items():
+        setattr(sys.modules[name], k, v)
+    return True
+
+
+def _face_points(width: int, height: int, seed: int) -> np.ndarray:
+    """Five face points (pixels, y down, float32 on a quarter-pixel grid so that the reference's
+    float32 y flip is exact): the template, scaled, turned by 6 degrees and moved off-centre."""
+    from fada_bench.metrics.backbones.deep3d import TEMPLATE_5P
+    rng = np.random.default_rng(seed)
+    a = np.deg2rad(6.0)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    xy = TEMPLATE_5P[:, :2] @ rot.T * 70.0 + rng.normal(0, 1.0, (5, 2))
+    pts = np.c_[0.55 * width + xy[:, 0], 0.5 * height - xy[:, 1]]
+    return (np.round(pts * 4) / 4).astype(np.float32)
+
+
 def deep3d(seed: int, args) -> tuple[dict, dict]:
     if not args.deep3d_src:
         raise Unavailable("pass --deep3d-src, a checkout of Deep3DFaceRecon_pytorch (not on PyPI)")
     root = Path(args.deep3d_src)
-    networks_py = root / "models" / "networks.py"
-    if not networks_py.is_file():
-        raise Unavailable(f"{networks_py} not found")
+    networks_py, preprocess_py = root / "models" / "networks.py", root / "util" / "preprocess.py"
+    for f in (networks_py, preprocess_py):
+        if not f.is_file():
+            raise Unavailable(f"{f} not found")
     package = "deep3d_reference_models"
     shell = types.ModuleType(package)
     shell.__path__ = [str(root / "models")]
     sys.modules[package] = shell
-    stand_ins = []
-    if importlib.util.find_spec(f"{package}.arcface_torch") is None:
-        stand_ins.append(f"{package}.arcface_torch.backbones")
-        sys.modules[f"{package}.arcface_torch"] = types.ModuleType(f"{package}.arcface_torch")
-        sys.modules[f"{package}.arcface_torch.backbones"] = types.SimpleNamespace(get_model=None)
-    if importlib.util.find_spec("kornia") is None:
-        stand_ins.append("kornia.geometry")
-        sys.modules["kornia"] = types.ModuleType("kornia")
-        sys.modules["kornia.geometry"] = types.SimpleNamespace(warp_affine=None)
+    # networks.py imports these for its face-recognition network, preprocess.py this for
+    # estimate_norm; ReconNetWrapper and align_img use none of them
+    stand_ins = [name for name, attrs in ((f"{package}.arcface_torch.backbones", {"get_model": None}),
+                                          ("kornia.geometry", {"warp_affine": None}),
+                                          ("skimage.transform", {}))
+                 if _stand_in(name, **attrs)]
     networks = _load_file(f"{package}.networks", networks_py, package)
+    preprocess = _load_file("deep3d_reference_preprocess", preprocess_py)
+
     net = networks.ReconNetWrapper("resnet50", use_last_fc=False)
     net.load_state_dict(seeded(net, seed))        # as BaseModel.load_networks loads 'net_recon'
     crop = smooth_frames(1, 224, seed)[0]
-    # test.py: a 224 x 224 RGB crop scaled to [0, 1]
+    # test.py read_data: a 224 x 224 RGB crop scaled to [0, 1]
     x = torch.tensor(np.array(crop) / 255., dtype=torch.float32).permute(2, 0, 1).unsqueeze(0)
     with torch.no_grad():
         out = net.eval()(x)
-    meta = {"reference": {"repository": "Deep3DFaceRecon_pytorch", **_source_version(root, [networks_py]),
-                          "stand_ins": stand_ins},
+
+    # the alignment, on a 160 x 128 frame with five points; lm3D is our TEMPLATE_5P (the
+    # reference computes it from BFM/similarity_Lm3D_all.mat, which the repository does not ship)
+    from fada_bench.metrics.backbones.deep3d import TEMPLATE_5P
+    frame = smooth_frames(1, 160, seed + 1)[0][:128]
+    points = _face_points(160, 128, seed)
+    lm = points.copy()
+    lm[:, -1] = 128 - 1 - lm[:, -1]               # test.py read_data: y up
+    # align_img's own body: its last line (np.array of scalars and 1-element arrays) fails with
+    # numpy >= 1.24, so its two calls are made here as it makes them
+    t, s = preprocess.POS(lm.transpose(), TEMPLATE_5P.transpose())
+    aligned, _, _ = preprocess.resize_n_crop_img(Image.fromarray(frame), lm, t, 102.0 / s, target_size=224.)
+    meta = {"reference": {"repository": "Deep3DFaceRecon_pytorch",
+                          **_source_version(root, [networks_py, preprocess_py]), "stand_ins": stand_ins},
             "what": "ReconNetWrapper('resnet50', use_last_fc=False) in eval mode on one 224 x 224 "
-                    "RGB crop in [0, 1]: the 257 coefficients",
+                    "RGB crop in [0, 1]: the 257 coefficients (input, output); util/preprocess.py "
+                    "align_img (POS, then resize_n_crop_img) on a 128 x 160 frame with five points (y down; flipped as test.py "
+                    "does) and lm3D = our TEMPLATE_5P: the 224 x 224 crop (align_*)",
             "layout": {"inner_key": "net_recon"}}
-    return {"input": crop, "output": out.numpy()}, {"keys": float_keys(net), **meta}
+    arrays = {"input": crop, "output": out.numpy(), "align_frame": frame, "align_points": points,
+              "align_crop": np.asarray(aligned)}
+    return arrays, {"keys": float_keys(net), **meta}
 
 
 BUILDERS = {"inception": inception, "i3d": i3d, "resnet3d50": resnet3d50, "syncnet_v2": syncnet_v2,

@@ -112,3 +112,10 @@ def test_deep3d_matches_deep3dfacerecon(tmp_path):
     x = torch.from_numpy(arrays["input"]).permute(2, 0, 1)[None].float() / 255.0
     with torch.no_grad():
         _agrees(net(x), arrays["output"])
+
+
+def test_deep3d_alignment_matches_align_img():
+    arrays, _ = _fixture("deep3d")
+    # POS fit, truncations, PIL bicubic resize and crop: the same 224 x 224 uint8 crop, exactly
+    got = deep3d.align_face(arrays["align_frame"], arrays["align_points"])
+    np.testing.assert_array_equal(got, arrays["align_crop"])

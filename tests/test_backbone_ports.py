@@ -70,6 +70,7 @@ def test_the_weight_recipe_is_fixed():
     assert 0.5 <= var.min() and var.max() < 1.5
 
 
+@pytest.mark.slow
 def test_inception_matches_torch_fidelity(tmp_path):
     arrays, meta = _fixture("inception")
     net = inception.load_fid_inception(_weight_file(meta, tmp_path, "pt_inception-2015-12-05-6726825d.pth"))
@@ -81,6 +82,7 @@ def test_inception_matches_torch_fidelity(tmp_path):
     _agrees(got, arrays["output"])
 
 
+@pytest.mark.slow
 def test_i3d_matches_cd_fvd(tmp_path, monkeypatch):
     arrays, meta = _fixture("i3d")
     _unchecked(monkeypatch, "i3d_400")
@@ -88,6 +90,7 @@ def test_i3d_matches_cd_fvd(tmp_path, monkeypatch):
     _agrees(emb.embed_clips(arrays["input"]), arrays["output"])
 
 
+@pytest.mark.slow
 def test_resnet3d50_matches_discos_fvd_3drn50(tmp_path, monkeypatch):
     arrays, meta = _fixture("resnet3d50")
     _unchecked(monkeypatch, "resnet3d50_kinetics400")
@@ -95,6 +98,7 @@ def test_resnet3d50_matches_discos_fvd_3drn50(tmp_path, monkeypatch):
     _agrees(emb.embed_clips(arrays["input"]), arrays["output"])
 
 
+@pytest.mark.slow
 def test_syncnet_matches_syncnet_python(tmp_path, monkeypatch):
     arrays, meta = _fixture("syncnet_v2")
     _unchecked(monkeypatch, "syncnet_v2")
@@ -106,6 +110,7 @@ def test_syncnet_matches_syncnet_python(tmp_path, monkeypatch):
     _agrees(bb.embed_audio(audio, len(frames))[:n], arrays["output_audio"])
 
 
+@pytest.mark.slow
 def test_deep3d_matches_deep3dfacerecon(tmp_path):
     arrays, meta = _fixture("deep3d")
     net = deep3d.load_recon_net(_weight_file(meta, tmp_path, "epoch_20.pth"))

@@ -352,7 +352,7 @@ def make(name: str, seed: int, out: Path, args) -> Path:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(description=__doc__.split("\n\nReferences")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder for NAME.npz (tests/fixtures/ports)")
     p.add_argument("--only", default=",".join(pf.NAMES), help=f"comma-separated subset of {','.join(pf.NAMES)}")

@@ -42,14 +42,14 @@ def run(
 
 
 @app.command("list")
-def list_(what: str = typer.Argument(..., help="methods, suites or metrics")):
-    """Print the registered methods, suites or metrics, one line each."""
+def list_(what: str = typer.Argument(..., help="methods, suites, metrics or adapters")):
+    """Print the registered methods, suites, metrics or adapter kinds, one line each."""
     from rich.table import Table
 
-    from ..registry import METHODS, METRICS, SUITES, list_metrics
+    from ..registry import ADAPTERS, METHODS, METRICS, SUITES, list_metrics
 
-    if what not in ("methods", "suites", "metrics"):
-        raise InputError(f"list takes methods, suites or metrics, got {what!r}")
+    if what not in ("methods", "suites", "metrics", "adapters"):
+        raise InputError(f"list takes methods, suites, metrics or adapters, got {what!r}")
     table = Table(box=None, pad_edge=False)
     if what == "methods":
         for col in ("method", "adapter", "sampler", "steps", "cfg", "expected NFE", "also", "description"):
@@ -58,6 +58,12 @@ def list_(what: str = typer.Argument(..., help="methods, suites or metrics")):
             s = card.summary_line()
             table.add_row(name, s["adapter"], s["sampler"], s["steps"], s["cfg"], s["expected_nfe"],
                           ", ".join(METHODS.aliases_of(name)), escape(card.description))
+    elif what == "adapters":
+        for col in ("adapter", "needs", "also reads", "anchor", "defined in"):
+            table.add_column(col, overflow="fold")
+        for name, cls in ADAPTERS.items():
+            table.add_row(name, ", ".join(cls.requires) or "-", ", ".join(cls.accepts) or "-",
+                          "yes" if cls.anchor else "", cls.__module__)
     elif what == "suites":
         for col in ("suite", "world", "description"):
             table.add_column(col)

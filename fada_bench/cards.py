@@ -1,4 +1,5 @@
-"""Method cards: one YAML file per method, `methods/NAME.yaml`, checked against a schema.
+"""Method cards: one YAML file per method, `NAME.yaml`, checked against a schema. The package ships
+its cards in `fada_bench/data/methods/`; FADA_BENCH_METHODS adds folders of the user's own.
 
     include: teacher.yaml       # optional: start from another card, then override fields
     name: teacher_b             # optional; must equal the file name

@@ -10,7 +10,7 @@
   `objective.teacher`); then one run and `tableN.md`.
 
 Recipes name the checkpoints they start from as `runs/NAME/model`; the sweep reads `runs/` as the
-checkpoints folder (FADA_BENCH_CHECKPOINTS, default REPO/runs), where the cards look too.
+checkpoints folder (FADA_BENCH_CHECKPOINTS, default runs/ in the current folder), where the cards look too.
 """
 from __future__ import annotations
 

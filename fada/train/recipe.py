@@ -6,6 +6,7 @@ nested sections (`data`, `optim`, `objective`) merge key by key.
 from __future__ import annotations
 
 import os
+from importlib import resources
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from ..errors import InputError
 from ..registry import UnknownNameError
 from .objectives import OBJECTIVES
 
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+# Shipped inside the package (a wheel installs it as files, so include: paths resolve).
+RECIPES_DIR = Path(str(resources.files("fada") / "recipes"))
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 from fada.cfg_modes import CFG_MODES
 from fada.errors import InputError
 
-from ..paths import REPO_ROOT, checkpoints_dir
+from ..paths import checkpoints_dir
 from ..registry import ADAPTERS
 from ..types import Generation, Sample
 from . import Adapter, fit_frames, with_sample_audio
@@ -64,7 +64,7 @@ def load_card_models(card):
     ckpt = checkpoint_path(card)
     if not (ckpt / "fada.json").is_file():
         raise InputError(f"{card.name}: checkpoint {ckpt} not found (no fada.json there); make it with "
-                         f"`fada-bench train {recipe}` (run from {REPO_ROOT}), or set FADA_BENCH_CHECKPOINTS "
+                         f"`fada-bench train {recipe}` (it writes runs/ in the current folder), or set FADA_BENCH_CHECKPOINTS "
                          "to the folder that holds it")
     return ckpt, load_models(ckpt)
 

@@ -110,12 +110,15 @@ def data_split(
     data: Optional[Path] = typer.Option(None, "--data", help="The prepared folder (default: data/DATASET)."),
     n: int = typer.Option(100, "--n", help="Clips in the test split."),
     seed: int = typer.Option(0, "--seed"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Split file to write (default: results/splits/DATASET.json)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Split file to write (default: DATASET.json in $FADA_BENCH_SPLITS, "
+                                       "else in data/splits; suites read it there before the package's own)."),
 ):
     """Choose a seeded test split: n usable clip ids, written as a split file."""
     from fada.data.splits import make_test_split
 
-    split = make_test_split(dataset, data or Path("data") / dataset, n, seed, out)
+    from ..paths import user_splits_dir
+
+    split = make_test_split(dataset, data or Path("data") / dataset, n, seed, out or user_splits_dir() / f"{dataset}.json")
     if split.n_available < split.n_requested:
         console.print(f"[yellow]only {split.n_available} usable clips, fewer than --n {split.n_requested}: "
                       f"the split takes all of them[/yellow]")

@@ -12,7 +12,7 @@ from .common import _progress, app, console
 
 @app.command("train")
 def train_cmd(
-    recipe: str = typer.Argument(..., help="A recipe name from recipes/ (e.g. teacher_tiny) or a YAML path."),
+    recipe: str = typer.Argument(..., help="A recipe shipped in fada/recipes/ (e.g. teacher_tiny) or a YAML path."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/RECIPE)."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue from the run folder's last checkpoint."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the recipe's total steps."),

@@ -8,30 +8,16 @@ decorator on the class, or a method card file), so nothing is listed in two plac
 
 Metric modules are the files of `fada_bench.metrics`; they are imported, and so registered, the
 first time a metric is looked up. Users add their own metrics, adapters or suites without editing
-the package by naming modules in `FADA_BENCH_PLUGINS` (comma-separated, importable from
-`sys.path`), which are imported at the same moment.
+the package through plugins (`fada_bench/plugins.py`, `docs/plugins.md`).
 """
 from __future__ import annotations
 
 import importlib
 import inspect
-import os
 import pkgutil
 from typing import Callable
 
-from fada.errors import InputError
 from fada.registry import Registry, UnknownNameError  # noqa: F401  (re-exported: the harness's registries are these)
-
-# ---------------------------------------------------------------------------- plugins
-
-def import_plugins() -> None:
-    """Import the modules named in FADA_BENCH_PLUGINS (once each; Python caches imports)."""
-    for mod in filter(None, (m.strip() for m in os.environ.get("FADA_BENCH_PLUGINS", "").split(","))):
-        try:
-            importlib.import_module(mod)
-        except ImportError as e:
-            raise InputError(f"FADA_BENCH_PLUGINS names {mod!r}, which cannot be imported: {e}") from None
-
 
 # ---------------------------------------------------------------------------- the registries
 
@@ -49,7 +35,9 @@ def _load_package(package: str) -> Callable[[], None]:
         for info in pkgutil.iter_modules(pkg.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{package}.{info.name}")
-        import_plugins()
+        from .plugins import load_plugins
+
+        load_plugins()
     return load
 
 

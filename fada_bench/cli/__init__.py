@@ -6,6 +6,7 @@ baseline, check), `train` and `weights`; `common` holds the app and what they sh
 from __future__ import annotations
 
 from . import bench, data, train, weights  # noqa: F401  (each registers its commands on the app)
+from ..plugins import load_plugins
 from .common import InputError, app, console, escape
 
 __all__ = ["app", "main"]
@@ -13,6 +14,7 @@ __all__ = ["app", "main"]
 
 def main():
     try:
+        load_plugins()
         app()
     except (InputError, FileNotFoundError) as e:
         console.print(f"[red]error[/red]: {escape(str(e))}", highlight=False)

@@ -16,8 +16,9 @@ import pandas as pd
 
 from ..errors import InputError
 from .manifest import read_manifest, write_split
+from .prepare import DATASETS
 
-SPLIT_DATASETS = ("hdtf", "celebvhq", "synthetic")
+SPLIT_DATASETS = (*DATASETS, "synthetic")
 
 
 @dataclass(frozen=True)

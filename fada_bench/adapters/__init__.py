@@ -28,7 +28,7 @@ class RunContext:
 
 
 class Adapter:
-    kind: ClassVar[str]
+    # The kind's name is the one it is registered under (`ADAPTERS.register`), written once.
     # Card fields (of `ADAPTER_FIELDS` in cards.py) that the kind needs, and those it reads besides;
     # a card that sets a field its adapter does not read is an error, since its author expects it
     # to act.

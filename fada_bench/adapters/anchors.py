@@ -10,7 +10,6 @@ from . import Adapter, fit_frames, with_sample_audio
 
 @ADAPTERS.register("ground_truth")
 class GroundTruth(Adapter):
-    kind = "ground_truth"
     anchor = True
 
     def generate(self, sample: Sample, seed: int) -> Generation:
@@ -20,7 +19,6 @@ class GroundTruth(Adapter):
 
 @ADAPTERS.register("static")
 class Static(Adapter):
-    kind = "static"
     anchor = True
 
     def generate(self, sample: Sample, seed: int) -> Generation:

@@ -33,7 +33,6 @@ COMMAND_FIELDS = ("ref", "audio", "out", "n_frames", "fps")
 
 @ADAPTERS.register("command")
 class Command(Adapter):
-    kind = "command"
     requires = ("command",)
     accepts = ("timeout_s",)
     timed = True

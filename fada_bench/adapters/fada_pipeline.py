@@ -71,7 +71,6 @@ def load_card_models(card):
 
 @ADAPTERS.register("fada")
 class Fada(Adapter):
-    kind = "fada"
     requires = ("checkpoint", "sampler", "steps")
     accepts = ("recipe", "cfg")
     timed = True
@@ -128,7 +127,6 @@ class Fada(Adapter):
 class VaeRoundtrip(Adapter):
     """The ground truth through a checkpoint's VAE at the generator's resolution and back: the best
     any generator decoding with that VAE can score (an upper anchor beside ground truth and static)."""
-    kind = "vae_roundtrip"
     requires = ("checkpoint",)
     accepts = ("recipe",)
     anchor = True

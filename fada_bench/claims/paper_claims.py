@@ -24,15 +24,20 @@ class Claim:
     check: Callable[[Numbers, pd.DataFrame | None], Outcome | None]
 
 
-def _beats_each(nums: Numbers, a: str, others) -> tuple[list[str], list[str], list[str]]:
-    """A against each of `others`: (verdicts, lines, the paper's verdicts)."""
+def _gather(outcomes: list[tuple[str, str, Outcome]]) -> tuple[list[str], list[str], list[str]]:
+    """(label in our lines, label in the paper's, outcome) of several comparisons: (verdicts, lines,
+    the paper's verdicts)."""
     verdicts, lines, paper = [], [], []
-    for other in others:
-        v, ls, p = beats(nums, a, other)
+    for label, paper_label, (v, ls, p) in outcomes:
         verdicts.append(v)
-        paper.append(f"vs {other}: {p}")
-        lines += [f"{a} vs {other} ({v}):"] + [f"  {x}" for x in ls]
+        paper.append(f"{paper_label}: {p}")
+        lines += [f"{label} ({v}):"] + [f"  {x}" for x in ls]
     return verdicts, lines, paper
+
+
+def _beats_each(nums: Numbers, a: str, others) -> tuple[list[str], list[str], list[str]]:
+    """A against each of `others`."""
+    return _gather([(f"{a} vs {other}", f"vs {other}", beats(nums, a, other)) for other in others])
 
 
 def best_of(a: str, others: tuple[str, ...]):
@@ -44,12 +49,7 @@ def best_of(a: str, others: tuple[str, ...]):
 
 def keep_quality(students: tuple[str, ...], teacher: str):
     def check(nums, sweep) -> Outcome:
-        lines, verdicts, paper = [], [], []
-        for student in students:
-            v, ls, p = keeps_quality(nums, student, teacher)
-            verdicts.append(v)
-            paper.append(f"{student}: {p}")
-            lines += [f"{student} ({v}):"] + [f"  {x}" for x in ls]
+        verdicts, lines, paper = _gather([(s, s, keeps_quality(nums, s, teacher)) for s in students])
         return combine(verdicts), lines, "; ".join(paper)
     return check
 

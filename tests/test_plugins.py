@@ -53,6 +53,14 @@ def test_the_documented_plugin_is_short_and_its_entry_point_is_the_group():
     assert "from fada_bench import" in code      # only the public API
 
 
+def test_the_readme_shows_the_same_plugin_as_the_doc():
+    readme = (ROOT / "README.md").read_text()
+    section = re.search(r"^#+ Add your method\n(.*?)(?=^#+ |\Z)", readme, re.S | re.M)
+    assert section, "README.md has no 'Add your method' section"
+    for lang in ("python", "toml", "yaml"):
+        assert re.findall(rf"```{lang}\n(.*?)```", section.group(1), re.S) == [doc_block(lang)]
+
+
 def test_an_entry_point_plugin_adds_an_adapter_kind_that_an_outside_card_lists_and_runs(tmp_path):
     site, cards, work = tmp_path / "site", tmp_path / "my-methods", tmp_path / "work"
     module = re.search(r'(\w+) = "(\w+)"', doc_block("toml"))

@@ -1,9 +1,10 @@
 """The comparison rules of `fada-bench claims`, and the numbers they compare.
 
-A claim (`paper_claims.py`) is a comparison between method cards on the metrics of Tables 1-4 (IQA, Sync-D, FVD-R,
-FID, E-FID), or a statement about the CFG sweep of Figures 3-4. Every comparison reads a mean and
-its 95% interval from the runs' `summary.csv`; the same rule is applied to the paper's printed
-numbers (points, no intervals), so each row shows what the paper's own numbers say under it.
+A claim (`paper_claims.py`) is a comparison between method cards on the metrics of Tables 1-4 (IQA,
+Sync-D, FVD-R, FID, E-FID), or a statement about the CFG sweep of Figures 3-4. Every comparison
+reads a mean and its 95% interval from the runs' `summary.csv`; the same rule is applied to the
+paper's printed numbers (points, no intervals), so each row shows what the paper's own numbers say
+under it.
 
 The rules, fixed before any of our numbers existed (so nothing is tuned per claim):
 - "A beats B" on a metric: A's interval lies wholly on the better side of B's -> better; wholly on

@@ -33,6 +33,7 @@ import yaml
 
 from fada.errors import InputError
 
+from .options import check_name
 from .paths import methods_dirs
 
 ADAPTER_KINDS = ("fada", "precomputed", "command", "ground_truth", "static", "vae_roundtrip")
@@ -182,6 +183,7 @@ def parse_card(path: str | Path, dirs: list[Path] | None = None) -> MethodCard:
     dirs = methods_dirs() if dirs is None else dirs
     d = _raw_card(path, dirs)
     name = d.get("name", path.stem)
+    check_name("method name", name, path)         # a method's name is a folder of the run
     if name != path.stem:
         raise CardError(path, "name", f"{name!r} differs from the file name {path.stem!r}; rename one")
     adapter = _choice(path, "adapter", d.get("adapter"), ADAPTER_KINDS, required=True)
@@ -211,6 +213,8 @@ def parse_card(path: str | Path, dirs: list[Path] | None = None) -> MethodCard:
     aliases = d.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise CardError(path, "aliases", "must be a list of names")
+    for a in aliases:
+        check_name("method alias", a, path)
 
     card = MethodCard(
         name=name, adapter=adapter, path=path, description=str(d.get("description", "") or ""),

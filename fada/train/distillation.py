@@ -16,7 +16,6 @@ import copy
 
 import torch
 
-from ..errors import InputError
 from ..losses.teacher import apply_dropout, sample_branches
 from ..models.bundle import FadaModels, load_models
 from .objectives import OBJECTIVES, Objective, rand, randn
@@ -30,14 +29,12 @@ class DistillObjective(Objective):
         from ..models.denoiser import FadaDenoiser
         from ..schedulers.scheduling_perflow import PeRFlowScheduler
 
-        o = recipe.objective
-        if "teacher" not in o:
-            raise InputError(f"{recipe.source}: objective.teacher (the teacher checkpoint folder) is required")
-        teacher = load_models(o["teacher"])
+        o = recipe.objective               # a DistillSpec: checked when the recipe was read
+        teacher = load_models(o.teacher)
         self.teacher = teacher.denoiser.requires_grad_(False).eval()
         for mod in (teacher.reference_net, teacher.audio_encoder, teacher.vae):
             mod.requires_grad_(False).eval()
-        self.cfg_mode = o.get("cfg_mode", "none")
+        self.cfg_mode = o.cfg_mode
         # The student starts from its parent (or the teacher); CFG layers new to it start at zero.
         base = load_models(recipe.parent).denoiser if recipe.parent else self.teacher
         student = FadaDenoiser.student_from_teacher(base, self.cfg_mode)
@@ -46,12 +43,10 @@ class DistillObjective(Objective):
         # The continuous-time view of the teacher's discrete schedule (alpha(t), model timestep).
         self.sched = PeRFlowScheduler(**{k: teacher.schedule[k] for k in ("num_train_timesteps", "beta_start", "beta_end",
                                                                           "beta_schedule", "prediction_type")},
-                                      num_windows=1 if recipe.kind == "rflow" else int(o.get("num_windows", 4)))
-        self.phi_steps = int(o.get("phi_steps", 8))
-        self.cfg_a_range = tuple(o.get("cfg_a_range", [6.5, 6.5]))
-        self.cfg_r_range = tuple(o.get("cfg_r_range", [2.5, 2.5]))
-        self.p_drop_audio = float(o.get("p_drop_audio", 0.1))
-        self.p_drop_both = float(o.get("p_drop_both", 0.1))
+                                      num_windows=1 if recipe.kind == "rflow" else o.num_windows)
+        self.phi_steps = o.phi_steps
+        self.cfg_a_range, self.cfg_r_range = o.cfg_a_range, o.cfg_r_range
+        self.p_drop_audio, self.p_drop_both = o.p_drop_audio, o.p_drop_both
         self.prediction_type = teacher.schedule["prediction_type"]
 
     def trainable(self):
@@ -109,8 +104,8 @@ class PerflowObjective(DistillObjective):
         from ..losses.mixed_supervision import MixedSupervision
 
         self.K = self.sched.config.num_windows
-        mixed = recipe.objective.get("mixed")
-        self.mixed = None if mixed in (None, "none") else MixedSupervision(**mixed)
+        mixed = recipe.objective.mixed
+        self.mixed = mixed if isinstance(mixed, MixedSupervision) else None
         self.use_gt = mixed is not None   # Fixed-0 ("none") still logs R but adds no L_gt gradient
 
     def loss(self, batch, gens):
@@ -156,8 +151,7 @@ class TCDObjective(DistillObjective):
     def __init__(self, recipe: Recipe):
         super().__init__(recipe)
         o = recipe.objective
-        self.num_steps = int(o.get("ddim_steps", 50))
-        self.target_ema = float(o.get("target_ema", 0.95))
+        self.num_steps, self.target_ema = o.ddim_steps, o.target_ema
         self.target = copy.deepcopy(self.models.denoiser).requires_grad_(False).eval()
 
     def after_step(self):

@@ -90,7 +90,7 @@ class VAEObjective(Objective):
 
     def __init__(self, recipe: Recipe):
         self.models = load_models(recipe.parent) if recipe.parent else build_models(recipe.config, seed=recipe.seed)
-        self.kl_weight = float(recipe.objective.get("kl_weight", 1e-4))
+        self.kl_weight = float(recipe.objective.kl_weight)
         self._latent_sq, self._latent_n = 0.0, 0
 
     def trainable(self):
@@ -133,8 +133,7 @@ class TeacherObjective(Objective):
                 self.models.vae = load_models(recipe.vae).vae
         self.models.vae.requires_grad_(False).eval()
         o = recipe.objective
-        self.p_drop_audio = float(o.get("p_drop_audio", 0.1))
-        self.p_drop_both = float(o.get("p_drop_both", 0.1))
+        self.p_drop_audio, self.p_drop_both = float(o.p_drop_audio), float(o.p_drop_both)
         self.alphas = betas_cumprod(self.models.schedule)
         self.prediction_type = self.models.schedule["prediction_type"]
 

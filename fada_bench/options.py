@@ -100,18 +100,6 @@ def model_config_names() -> list[str]:
     return list(CONFIGS)
 
 
-def sampler_names() -> tuple[str, ...]:
-    from fada.pipeline import SAMPLERS
-
-    return SAMPLERS
-
-
-def cfg_mode_names() -> tuple[str, ...]:
-    from .cards import CFG_MODES
-
-    return CFG_MODES
-
-
 def sweep_names() -> tuple[str, ...]:
     from .sweep import SWEEPS
 

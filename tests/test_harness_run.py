@@ -357,6 +357,19 @@ def test_resuming_with_another_suite_seed_or_dtype_is_refused(finished, tmp_path
     assert (made["dtype"], made["compile"]) == ("fp32", False)
 
 
+def test_a_run_folder_from_before_dtype_was_recorded_resumes_as_fp32(finished, tmp_path):
+    out = tmp_path / "old"
+    shutil.copytree(finished[0], out)
+    info = json.loads((out / "run.json").read_text())
+    del info["config"]["dtype"], info["config"]["compile"]
+    (out / "run.json").write_text(json.dumps(info))
+    with pytest.raises(InputError, match="in fp32; resume it"):
+        run_benchmark(config(out, dtype="bf16"))
+    before = {p: p.stat().st_mtime_ns for p in (out / "videos").rglob("*.mp4")}
+    assert run_benchmark(config(out)).n_failed == 0
+    assert before == {p: p.stat().st_mtime_ns for p in (out / "videos").rglob("*.mp4")}     # nothing redone
+
+
 @pytest.mark.slow
 def test_two_processes_give_the_single_process_summary(env, finished, tmp_path):
     out = tmp_path / "two"

@@ -1,4 +1,4 @@
-"""Suites: the samples a benchmark runs on, each a recorded split file under results/splits/.
+"""Suites: the samples a benchmark runs on, each a recorded split file (`fada_bench.paths.find_split`).
 
 A suite lists its sample ids in a fixed order (`--limit N` takes the first N), makes sure their
 files exist (`prepare`), and loads one `Sample` at a time: the reference is the first frame of
@@ -13,7 +13,8 @@ from typing import ClassVar
 from fada.data.io import read_video
 from fada.errors import InputError
 
-from ..paths import splits_dir
+from ..options import check_name
+from ..paths import find_split
 from ..registry import SUITES
 from ..types import Sample
 
@@ -41,16 +42,22 @@ def make_suite(name: str, data: Path | None = None) -> Suite:
     return SUITES.get(name)(data)
 
 
+def check_sample_ids(ids, source) -> list[str]:
+    """The ids, each checked to be a plain name (ids become file names in a run folder); an id
+    that is a path is an error naming it and `source`, the file it came from."""
+    return [check_name("sample id", i, source) for i in ids]
+
+
 def read_split_file(name: str) -> tuple[Path, dict]:
-    path = splits_dir() / f"{name}.json"
-    if not path.is_file():
-        raise FileNotFoundError(path)
+    """The split file's path and content; its ids are checked to be plain names."""
+    path = find_split(name)
     try:
         split = json.loads(path.read_text())
         if not isinstance(split.get("ids"), list):
             raise ValueError("no list of ids")
     except ValueError as e:
         raise InputError(f"{path}: not a split file ({e}); write it again with `fada-bench data split {name}`") from None
+    check_sample_ids(split["ids"], path)
     return path, split
 
 

@@ -130,6 +130,7 @@ class VaeRoundtrip(Adapter):
     """The ground truth through a checkpoint's VAE at the generator's resolution and back: the best
     any generator decoding with that VAE can score (an upper anchor beside ground truth and static)."""
     kind = "vae_roundtrip"
+    anchor = True
 
     def setup(self) -> None:
         _, models = load_card_models(self.card)

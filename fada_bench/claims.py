@@ -263,7 +263,7 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> li
     nums = Numbers(summary)
     out = []
 
-    # Not a claim of the paper: the condition for reading the others (issue 7). A teacher that does
+    # Not a claim of the paper: the condition for reading the others. A teacher that does
     # not beat the reference frame repeated on lip sync and expressions has nothing to distil.
     sides, _, lines = _per_metric(nums, ("teacher", "static"), lambda v, h: side(v[0], v[1], h), ("Sync-D", "E-FID"))
     _, _, more = _per_metric(nums, ("teacher", "static", "vae_roundtrip", "ground_truth"), lambda v, h: "tie",

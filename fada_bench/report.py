@@ -31,6 +31,7 @@ tr:nth-child(even) { background: #f6f6f6; }
 table.summary { width: 100%; font-size: 13px; }
 table.summary th { font-weight: 600; overflow-wrap: anywhere; }
 table.summary th .backbone, table.summary .ci { font-size: 11px; color: #666; font-weight: normal; }
+table.summary th .backbone { white-space: nowrap; }
 table.summary td.best { background: #e3f1e3; font-weight: 700; }
 .wide { overflow-x: auto; }
 .note { font-size: 12px; color: #555; }

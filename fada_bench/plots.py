@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .summary import higher_is_better
+
 FIGURES = {"figure3": ("cfg_a", "cfg_r"), "figure4": ("cfg_r", "cfg_a")}   # (x axis, held fixed)
 LABELS = {"cfg_a": "audio guidance scale cfg_a", "cfg_r": "reference guidance scale cfg_r"}
 
@@ -52,11 +54,35 @@ def cfg_figure(summary: pd.DataFrame, points: pd.DataFrame, figure: str, metrics
     return paths
 
 
-def speed_quality_png(summary: pd.DataFrame, quality: tuple[str, ...] = ("sync_d", "fvd")) -> bytes | None:
-    """Each timed method as a point: seconds per video-second against Sync-D and FVD (lower is
-    better on every axis). None when the run has no wall-clock or no quality metric."""
-    import io
+def log_axis_labels(ax) -> None:
+    """Label a log-scaled x axis at 1, 2 and 5 times each power of ten, in plain numbers ("0.5",
+    "20"), and hide each label that would overlap the one before it (a span of several decades
+    on a narrow panel)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=30))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    lo, hi = ax.get_xlim()
+    last = None
+    for tick in ax.xaxis.get_major_ticks():
+        label = tick.label1
+        if not (lo <= tick.get_loc() <= hi) or not label.get_text():
+            continue
+        box = label.get_window_extent(renderer)
+        if last is not None and box.x0 < last.x1 + 4:       # 4 px between labels at least
+            label.set_visible(False)
+        else:
+            last = box
+
+
+def speed_quality_figure(summary: pd.DataFrame, quality: tuple[str, ...] = ("sync_d", "fvd")):
+    """Each timed method as a point: seconds per video-second (log axis) against Sync-D and FVD,
+    each axis labelled with its direction. A matplotlib Figure, or None when the run has no wall-clock
+    or no quality metric."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,11 +101,27 @@ def speed_quality_png(summary: pd.DataFrame, quality: tuple[str, ...] = ("sync_d
                         yerr=[[r["mean"] - r["ci95_low"]], [r["ci95_high"] - r["mean"]]], marker="o", capsize=3)
             ax.annotate(method, (s["mean"], r["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
         ax.set_xscale("log")
-        ax.set_xlabel("seconds per video-second (log)")
-        ax.set_ylabel(f"{q} [{rows['backbone'].iloc[0]}]")
+        ax.set_xlabel("seconds per video-second (log scale)")
+        backbone = rows["backbone"].iloc[0]
+        arrow = {True: " \u2191", False: " \u2193"}.get(higher_is_better(q, backbone), "")
+        ax.set_ylabel(f"{q} [{backbone}]{arrow}")
         ax.grid(alpha=0.3)
-    fig.suptitle("speed against quality (mean, 95% CI)")
+    fig.suptitle("speed against quality (mean, 95% CI; seconds: lower is better)")
     fig.tight_layout()
+    for ax in axes[0]:
+        log_axis_labels(ax)
+    return fig
+
+
+def speed_quality_png(summary: pd.DataFrame, quality: tuple[str, ...] = ("sync_d", "fvd")) -> bytes | None:
+    """`speed_quality_figure` as PNG bytes (None where it has nothing to plot)."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = speed_quality_figure(summary, quality)
+    if fig is None:
+        return None
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)

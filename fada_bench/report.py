@@ -17,22 +17,30 @@ import pandas as pd
 
 from fada.errors import InputError
 
+from .registry import ADAPTERS, METRICS
 from .store import RunStore
+from .summary import higher_is_better
 
 CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.5em 0; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+th, td { border: 1px solid #ddd; padding: 3px 6px; text-align: right; vertical-align: top; }
 th:first-child, td:first-child, td.text { text-align: left; }
 tr:nth-child(even) { background: #f6f6f6; }
+table.summary { width: 100%; font-size: 13px; }
+table.summary th { font-weight: 600; overflow-wrap: anywhere; }
+table.summary th .backbone, table.summary .ci { font-size: 11px; color: #666; font-weight: normal; }
+table.summary th .backbone { white-space: nowrap; }
+table.summary td.best { background: #e3f1e3; font-weight: 700; }
+.wide { overflow-x: auto; }
+.note { font-size: 12px; color: #555; }
 .videos { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; } figcaption { font-size: 12px; color: #555; }
 video { width: 192px; background: #000; } img { max-width: 100%; }
 pre { background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 12px; }
 .failed { color: #a00; }
 """
-
 
 def _data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
@@ -42,31 +50,84 @@ def _fmt(x) -> str:
     return "-" if x is None or x != x else f"{x:.4g}"
 
 
-def summary_table(summary: pd.DataFrame) -> str:
-    """Methods as rows, metrics as columns: "mean [low, high]" in each cell."""
+def anchor_methods(run: dict) -> set[str]:
+    """Methods whose card's adapter is a reference point (ground truth, static, VAE round trip)."""
+    cards = (run.get("config") or {}).get("cards") or {}
+    return {m for m, c in cards.items() if c.get("adapter") in ADAPTERS and ADAPTERS.get(c["adapter"]).anchor}
+
+
+def best_methods(summary: pd.DataFrame, anchors: set[str]) -> dict[tuple[str, str], set[str]]:
+    """(metric, backbone) -> the methods with the best mean among the non-anchor ones, where at
+    least two of them have a value and the direction is known."""
+    best = {}
+    for (metric, backbone), rows in summary.groupby(["metric", "backbone"], sort=False):
+        hib = higher_is_better(metric, backbone)
+        rows = rows[~rows["method"].isin(anchors) & rows["mean"].notna()]
+        if hib is None or len(rows) < 2:
+            continue
+        top = rows["mean"].max() if hib else rows["mean"].min()
+        best[(metric, backbone)] = set(rows.loc[rows["mean"] == top, "method"])
+    return best
+
+
+def _header(metric: str, backbone: str) -> str:
+    hib = higher_is_better(metric, backbone)
+    arrow, why = {True: ("↑", "higher is better"), False: ("↓", "lower is better"),
+                  None: ("", "direction unknown")}[hib]
+    # A break after each underscore lets long names wrap inside a narrow column.
+    name = html.escape(metric).replace("_", "_<wbr>")
+    return (f'<th title="{html.escape(f"{metric}[{backbone}]")}: {why}">{name}&nbsp;{arrow}<br>'
+            f'<span class="backbone">{html.escape(backbone)}</span></th>')
+
+
+def summary_table(summary: pd.DataFrame, anchors: set[str] = frozenset()) -> str:
+    """Methods as rows, metrics as columns: the mean over its 95% CI in each cell; each header
+    says which way is better, and the best non-anchor value of each column is marked."""
     if summary.empty:
         return "<p>No summary rows (no metric ran).</p>"
-    cols = list(dict.fromkeys(f"{m}[{b}]" for m, b in zip(summary["metric"], summary["backbone"])))
+    cols = list(dict.fromkeys(zip(summary["metric"], summary["backbone"])))
     methods = list(dict.fromkeys(summary["method"]))
-    cell = {(r.method, f"{r.metric}[{r.backbone}]"): r for r in summary.itertuples(index=False)}
-    out = ["<table><tr><th>method</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    cell = {(r.method, (r.metric, r.backbone)): r for r in summary.itertuples(index=False)}
+    best = best_methods(summary, anchors)
+    out = ['<div class="wide"><table class="summary"><tr><th>method</th>' + "".join(_header(*c) for c in cols) + "</tr>"]
     for m in methods:
-        row = [f"<td>{html.escape(m)}</td>"]
+        label = html.escape(m) + (' <span class="backbone">(anchor)</span>' if m in anchors else "")
+        row = [f"<td>{label}</td>"]
         for c in cols:
             r = cell.get((m, c))
             if r is None:
                 row.append("<td>-</td>")
                 continue
-            text = _fmt(r.mean) + ("" if r.ci95_low != r.ci95_low else f" [{_fmt(r.ci95_low)}, {_fmt(r.ci95_high)}]")
+            ci = "" if r.ci95_low != r.ci95_low else f'<span class="ci">[{_fmt(r.ci95_low)}, {_fmt(r.ci95_high)}]</span>'
             failed = f' <span class="failed">({int(r.n_failed)} failed)</span>' if r.n_failed else ""
-            row.append(f"<td title=\"n = {int(r.n)}\">{html.escape(text)}{failed}</td>")
+            mark = ' class="best"' if m in best.get(c, ()) else ""
+            # The space before <br> keeps "mean [low, high]" as the cell's text when copied.
+            row.append(f'<td{mark} title="n = {int(r.n)}">{_fmt(r.mean)} <br>{ci}{failed}</td>')
         out.append("<tr>" + "".join(row) + "</tr>")
-    return "\n".join(out) + "</table>"
+    legend = ('<p class="note">↑ higher is better, ↓ lower is better (each metric\'s declared direction; '
+              "NFE, seconds and memory are costs). Shaded bold: the best mean in its column")
+    legend += (", anchors (" + ", ".join(sorted(anchors)) + ") aside" if anchors else "") + ".</p>"
+    return "\n".join(out) + "</table></div>" + legend
+
+
+def _poster(path: Path) -> str:
+    """The video's first frame as a PNG data URI: a browser paints it before the video loads, so
+    the page (and a printout or screenshot of it) shows every sample."""
+    import cv2
+
+    from fada.data.io import read_video
+
+    try:
+        frame = read_video(path, fps=None, audio=False, max_frames=1).frames[0]
+    except Exception:        # an unreadable video still gets its tag; the browser says what is wrong
+        return ""
+    ok, png = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    return f' poster="data:image/png;base64,{base64.b64encode(png.tobytes()).decode("ascii")}"' if ok else ""
 
 
 def _video_tag(path: Path, root: Path, embed: bool, caption: str) -> str:
     src = _data_uri(path, "video/mp4") if embed else html.escape(str(path.relative_to(root)))
-    return (f'<figure><video controls loop muted preload="metadata" src="{src}"></video>'
+    return (f'<figure><video controls loop muted preload="metadata"{_poster(path)} src="{src}"></video>'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
@@ -127,7 +188,7 @@ def build_report(run_dir: str | Path, per_method: int = 3, embed_videos: bool = 
         f"<h1>{html.escape(title)}</h1>",
         f"<p>{cfg.get('n_samples', '?')} samples, seed {cfg.get('seed', '?')}, status {html.escape(str(run.get('status')))}, "
         f"commit {html.escape(str((run.get('git') or {}).get('commit', '?'))[:12])}.</p>",
-        "<h2>Summary (mean [95% CI])</h2>", summary_table(summary),
+        "<h2>Summary (mean [95% CI])</h2>", summary_table(summary, anchor_methods(run)),
         "<h2>Figures</h2>", figs or "<p>No figures in this run folder (a CFG sweep writes them).</p>",
         "<h2>Samples</h2>", video_section(root, samples, per_method, embed_videos),
         "<h2>Failed samples</h2>", failures_section(samples),

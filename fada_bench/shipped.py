@@ -1,5 +1,5 @@
 """The FADA checkpoints shipped with the package, so that the README's main command runs on a fresh
-checkout without training (issue 7: `teacher`, `fada_balanced`, `fada_fast` of the tiny config).
+checkout without training: `teacher`, `fada_balanced`, `fada_fast` of the tiny config.
 
 Stored content-addressed: `weights/models.json` maps each checkpoint (its card's `checkpoint`
 field, e.g. `teacher_tiny/model`) to {file in the model folder: sha256}, and each file's bytes

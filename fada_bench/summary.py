@@ -21,6 +21,22 @@ from .metrics.stats import Estimate, t_interval
 from .scoring import Scorer, VideoFiles
 
 SUMMARY_COLUMNS = ["method", "metric", "backbone", "mean", "ci95_low", "ci95_high", "n", "n_failed"]
+# Backbones of the rows the summary adds beside the metrics: what a method costs (denoiser calls,
+# seconds, memory), so lower is better on each.
+COUNTED, WALLCLOCK, MEMORY = "counted", "wallclock", "memory"
+COST_BACKBONES = (COUNTED, WALLCLOCK, MEMORY)
+
+
+def higher_is_better(metric: str, backbone: str) -> bool | None:
+    """The direction a summary row improves in: the metric's declared `higher_is_better`; the rows
+    that measure cost improve downwards; None for a metric that is not registered here (a plugin
+    that is not installed)."""
+    from .registry import METRICS
+
+    if backbone in COST_BACKBONES:
+        return False
+    key = f"{metric}[{backbone}]"
+    return METRICS.get(key).higher_is_better if key in METRICS else None
 
 
 @dataclass
@@ -113,11 +129,11 @@ def summary_frame(plans: list[MethodPlan], records: dict, metrics: dict[str, Ben
         for metric, field in (("nfe_d", "nfe_per_window"), ("nfe_total", "nfe_total")):
             vals = [r["gen"][field] for r in done if r["gen"].get(field) is not None]
             if vals:
-                rows.append(_row(p.name, metric, "counted", t_interval(vals), total))
+                rows.append(_row(p.name, metric, COUNTED, t_interval(vals), total))
         if p.timed:
-            rows.append(_row(p.name, "sec_per_video_sec", "wallclock",
+            rows.append(_row(p.name, "sec_per_video_sec", WALLCLOCK,
                              t_interval([sec_per_video_sec(r) for r in done]), total))
-            for metric, backbone in (("first_clip_latency_s", "wallclock"), ("peak_mem_gb", "memory")):
+            for metric, backbone in (("first_clip_latency_s", WALLCLOCK), ("peak_mem_gb", MEMORY)):
                 vals = [r["gen"][metric] for r in done if r["gen"].get(metric) is not None]
                 if vals:
                     rows.append(_row(p.name, metric, backbone, t_interval(vals), total))

@@ -15,8 +15,26 @@ def test_heavy_imports_work_on_cpu(name):
     importlib.import_module(name)
 
 
-def test_diffusers_models_import():
-    from diffusers import AutoencoderKL, UNet2DConditionModel  # noqa: F401
+def test_installed_packages_satisfy_the_projects_requirements():
+    # pip resolves pyproject's ranges once at install; a later install into the same venv can move
+    # a package out of them (numpy 2 breaks mediapipe), so check what is installed now.
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    wrong = []
+    for line in pyproject["project"]["dependencies"]:
+        req = Requirement(line)
+        try:
+            got = version(req.name)
+        except PackageNotFoundError:
+            got = None
+        if got is None or not req.specifier.contains(got, prereleases=True):
+            wrong.append(f"{req.name} {got or 'missing'} (wanted {req.specifier})")
+    assert not wrong, wrong
 
 
 def test_numpy_below_2_for_mediapipe():

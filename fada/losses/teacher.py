@@ -2,9 +2,9 @@
 
     L_tea = E || eps - eps_tea(z_t, t, c) ||^2,  z_t = sqrt(alpha_t) z_0 + sqrt(1 - alpha_t) eps
 
-For a v-prediction teacher (the tiny config, DESIGN.md's fourth probe) the same expectation is
-taken over v = sqrt(alpha_t) eps - sqrt(1 - alpha_t) z_0, the target that weights the noisiest
-steps enough for the identity's colours to be learnt; epsilon follows from v and z_t exactly.
+For a v-prediction teacher (the tiny config) the same expectation is taken over
+v = sqrt(alpha_t) eps - sqrt(1 - alpha_t) z_0, the target that weights the noisiest steps enough
+for the identity's colours to be learnt; epsilon follows from v and z_t exactly.
 """
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ from .configs import get_config
 from .denoiser import FadaDenoiser, ReferenceNet, load_sd15_unet_weights
 
 # The noise schedule of each config (one choice serves the teacher's DDIM and the PeRFlow students).
-# tiny: v-prediction on DDPM's linear betas (DESIGN.md, fourth probe); sd15: SD's own schedule.
+# tiny: v-prediction on DDPM's linear betas (an epsilon target leaves the noisiest steps, where
+# the identity's colours are set, almost unweighted; docs/training.md); sd15: SD's own schedule.
 SCHEDULES = {
     "tiny": dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
                  prediction_type="v_prediction"),

@@ -43,6 +43,9 @@ class Adapter:
     # precomputed videos) or repeating a frame says nothing about a method's speed, so those
     # report no seconds per video second.
     timed: ClassVar[bool] = False
+    # Whether the method is a reference point (the ground truth, the reference frame repeated, the
+    # ground truth through a VAE) rather than a contender: reports do not mark it best in a column.
+    anchor: ClassVar[bool] = False
 
     def __init__(self, card: MethodCard, ctx: RunContext):
         self.card, self.ctx = card, ctx

@@ -74,7 +74,7 @@ def weights_pack(checkpoints: Optional[list[str]] = typer.Argument(
         console.print(f"{c}: {len(files)} files")
     console.print(f"{BLOBS}: {mb:.1f} MB in all")
     if mb > SHIPPED_LIMIT_MB:
-        console.print(f"[yellow]warning[/yellow]: over the {SHIPPED_LIMIT_MB} MB the package ships (issue 7)")
+        console.print(f"[yellow]warning[/yellow]: over the {SHIPPED_LIMIT_MB} MB the package should ship")
 
 
 @weights_app.command("fetch")

@@ -3,7 +3,8 @@
 The split file (synthetic.json, shipped in fada_bench/data/splits) records the world's config; the clips are rendered
 into a cache folder named by a hash of that config, so there is no preparation step and every
 machine evaluates the same clips. Only the clips a run needs are rendered (every clip has its own
-seed, so rendering a prefix of the test set gives the same clips as rendering all of it).
+seed, so a clip rendered alone is byte for byte the clip a full render gives), and a clip already
+in the cache is kept.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
-from fada.data.synthetic.build import WorldConfig, build_world, plan
+from fada.data.synthetic.build import WorldConfig, build_clips, plan
 from fada.errors import InputError
 
 from ..paths import cache_dir
@@ -77,10 +78,8 @@ class _SyntheticBase(Suite):
     def prepare(self, ids: list[str]) -> None:
         if not ids:
             return
-        n = max(self._index[i] for i in ids) + 1
-        counts = {"n_test": n if self.split == "test" else 0, "n_openset": n if self.split == "openset" else 0}
         with _locked(self.folder):
-            build_world(self.folder, dataclasses.replace(self.config, **counts), workers=1)
+            build_clips(self.folder, self.config, ids, workers=1)
 
     def sample(self, sample_id: str) -> Sample:
         n_frames = int(round(self.config.seconds * self.config.fps))

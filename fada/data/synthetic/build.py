@@ -122,12 +122,8 @@ def _build_one(args: tuple[ClipSpec, WorldConfig, str]) -> dict:
     return row
 
 
-def build_world(out: str | os.PathLike, cfg: WorldConfig, workers: int | None = None, progress=None) -> list[dict]:
-    """Write the world of `cfg` into `out` (resuming a partial folder) and return its manifest rows.
-
-    progress: optional callable(n_done, n_total) for a progress bar.
-    """
-    out = Path(out)
+def _check_settings(out: Path, cfg: WorldConfig) -> None:
+    """A folder holds one world: refuse to add clips rendered with other settings."""
     existing = out / "world.json"
     if existing.is_file():
         old = json.loads(existing.read_text()).get("config", {})
@@ -135,7 +131,16 @@ def build_world(out: str | os.PathLike, cfg: WorldConfig, workers: int | None = 
         diff = {k: (old.get(k), getattr(cfg, k)) for k in keep if old.get(k) != getattr(cfg, k)}
         if diff:
             raise InputError(f"{out} holds a synthetic world made with other settings {diff}; use a new --out folder")
-    specs = plan(cfg)
+
+
+def _write_world_json(out: Path, cfg: WorldConfig) -> None:
+    write_text_atomic(out / "world.json", json.dumps({
+        "world": "synthetic", "format": FORMAT_VERSION, "config": asdict(cfg),
+        "filters": thresholds_dict(), "defects": list(DEFECTS),
+    }, indent=1, sort_keys=True) + "\n")
+
+
+def _render(specs: list[ClipSpec], out: Path, cfg: WorldConfig, workers: int | None, progress) -> list[dict]:
     (out / "videos").mkdir(parents=True, exist_ok=True)
     (out / "params").mkdir(parents=True, exist_ok=True)
     workers = workers or min(len(specs), os.cpu_count() or 1) or 1
@@ -154,12 +159,39 @@ def build_world(out: str | os.PathLike, cfg: WorldConfig, workers: int | None = 
                 rows.append(row)
                 if progress:
                     progress(len(rows), len(jobs))
+    return rows
+
+
+def build_world(out: str | os.PathLike, cfg: WorldConfig, workers: int | None = None, progress=None) -> list[dict]:
+    """Write the world of `cfg` into `out` (resuming a partial folder) and return its manifest rows.
+
+    progress: optional callable(n_done, n_total) for a progress bar.
+    """
+    out = Path(out)
+    _check_settings(out, cfg)
+    rows = _render(plan(cfg), out, cfg, workers, progress)
     write_manifest(out, rows)
     for split in SPLITS:
         ids = sorted(r["id"] for r in rows if r["split"] == split)
         write_split(out / "splits" / f"{split}.json", ids, split=split, seed=cfg.seed, world="synthetic")
-    write_text_atomic(existing, json.dumps({
-        "world": "synthetic", "format": FORMAT_VERSION, "config": asdict(cfg),
-        "filters": thresholds_dict(), "defects": list(DEFECTS),
-    }, indent=1, sort_keys=True) + "\n")
+    _write_world_json(out, cfg)
+    return rows
+
+
+def build_clips(out: str | os.PathLike, cfg: WorldConfig, ids: list[str], workers: int | None = 1,
+                progress=None) -> list[dict]:
+    """Render only the named clips of the world of `cfg` into `out`'s videos/ and params/, keeping
+    finished ones, and return their manifest rows (no manifest or split files are written).
+
+    A clip's bytes are those `build_world` writes for it: each clip draws from its own seed.
+    """
+    out = Path(out)
+    by_id = {s.id: s for s in plan(cfg)}
+    unknown = [i for i in ids if i not in by_id]
+    if unknown:
+        raise InputError(f"{out}: {unknown[:3]} are not clips of this synthetic world "
+                         f"(n_train {cfg.n_train}, n_test {cfg.n_test}, n_openset {cfg.n_openset})")
+    _check_settings(out, cfg)
+    rows = _render([by_id[i] for i in dict.fromkeys(ids)], out, cfg, workers, progress)
+    _write_world_json(out, cfg)
     return rows

@@ -3,7 +3,7 @@
 weight file `pt_inception-2015-12-05-6726825d.pth` by the file's own key names.
 
 Why a port: pytorch-fid builds the network by patching torchvision's Inception3, and torchvision
-cannot be installed here (DESIGN.md, "Dependencies"). The module tree below mirrors torchvision's
+is not a dependency of this project (its PyPI build for torch 2.13 is CUDA-only). The module tree below mirrors torchvision's
 attribute names (`Conv2d_1a_3x3.conv.weight`, `Mixed_5b.branch5x5_1.bn.running_var`, `fc.weight`)
 because those are the file's keys.
 

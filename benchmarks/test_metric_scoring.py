@@ -1,5 +1,5 @@
 """Speed of scoring synthetic test clips (2 s, 128 px) with every synthetic-backbone metric
-(pytest-benchmark). Run with `pytest tests/test_metrics_benchmark.py --benchmark-enable`.
+(pytest-benchmark). Run with `python -m pytest benchmarks/ --benchmark-enable`.
 
 Two parts, measured separately because the runner caches features by content hash:
 - feature extraction for 10 generated clips (every backbone, cold: no cached features),

@@ -118,9 +118,10 @@ def resolve_methods(names) -> list[MethodCard]:
 
 
 def resolve_metrics(names: list[str] | None, world: str) -> dict[str, type]:
-    """Metric classes by their result key (name[backbone])."""
+    """Metric classes by their result key (name[backbone]). None: every metric available in this
+    world except the long-video ones, which only a long video can feed."""
     if names is None:
-        chosen = [cls for _, cls in METRICS.items() if metric_available(cls, world)[0]]
+        chosen = [cls for _, cls in METRICS.items() if metric_available(cls, world)[0] and not cls.long_video]
     else:
         chosen = []
         for n in names:
@@ -191,7 +192,7 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
         raise InputError(f"suite {suite.name} has no samples")
     rank, world_size, state = distributed(cfg.device)
     device = str(state.device) if state is not None and cfg.device != "cpu" else cfg.device
-    metric_classes = resolve_metrics(cfg.metrics, suite.world)
+    metric_classes = resolve_metrics(cfg.metrics if cfg.metrics is not None else suite.metrics, suite.world)
     metrics = {k: make_metric(c, cfg.seed, suite.world, device) for k, c in metric_classes.items()}
 
     store = RunStore(cfg.out)

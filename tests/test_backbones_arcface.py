@@ -1,4 +1,4 @@
-"""csim[arcface] without the optional `face` extra: one clear error naming the extra."""
+"""csim[arcface] without the optional `arcface` extra: one clear error naming the extra."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +11,7 @@ from fada_bench.metrics.backbones.arcface import ArcFaceIdentity
 
 @pytest.mark.skipif(importlib.util.find_spec("insightface") is not None
                     and importlib.util.find_spec("onnxruntime") is not None,
-                    reason="the face extra is installed")
+                    reason="the arcface extra is installed")
 def test_missing_extra_names_it():
-    with pytest.raises(InputError, match=r"fada-bench\[face\]"):
+    with pytest.raises(InputError, match=r'pip install "fada-bench\[arcface\]"'):
         ArcFaceIdentity()

@@ -1,6 +1,8 @@
 """CSIM: identity similarity between the reference image and each generated frame (beyond the
 paper; its peers report it): the mean over frames of the cosine similarity of face identity
-embeddings (ArcFace in the real world, the inverse renderer's identity in the synthetic one)."""
+embeddings: the inverse renderer's identity in the synthetic world; in the real world dlib's 128-d
+face descriptor (`csim[dlib]`, no weight file to find: `pip install "fada-bench[face]"`) or
+ArcFace (`csim[arcface]`, from the user's insightface buffalo_l folder)."""
 from __future__ import annotations
 
 import numpy as np
@@ -45,4 +47,5 @@ IdentitySimilaritySynthetic = register_bound(IdentitySimilarity, _syn.BACKBONE_N
 # Available only where the backbone's weight file (and package) is found (`fada-bench list metrics`).
 from .backbones import standard as _standard  # noqa: E402
 
+IdentitySimilarityDlib = register_bound(IdentitySimilarity, "dlib", _standard.factory("dlib"), worlds=("real",))
 IdentitySimilarityArcFace = register_bound(IdentitySimilarity, "arcface", _standard.factory("arcface"), worlds=("real",))

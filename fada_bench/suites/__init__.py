@@ -23,6 +23,9 @@ class Suite:
     name: ClassVar[str]
     world: ClassVar[str]          # "synthetic" or "real": which metric backbones apply
     description: ClassVar[str] = ""
+    # The metrics a run scores when --metrics is not given; None: every metric available in the
+    # suite's world (except the long-video ones).
+    metrics: ClassVar[tuple[str, ...] | None] = None
 
     def ids(self) -> list[str]:
         raise NotImplementedError

@@ -1,6 +1,7 @@
 """The synthetic world's suites, regenerated on first use from the split file's world settings.
 
-The split file (synthetic.json, shipped in fada_bench/data/splits) records the world's config; the clips are rendered
+The split file (synthetic.json, or synthetic_long.json for the long-video suite; shipped in
+fada_bench/data/splits) records the world's config; the clips are rendered
 into a cache folder named by a hash of that config, so there is no preparation step and every
 machine evaluates the same clips. Only the clips a run needs are rendered (every clip has its own
 seed, so a clip rendered alone is byte for byte the clip a full render gives), and a clip already
@@ -41,17 +42,18 @@ def _locked(folder: Path):
 class _SyntheticBase(Suite):
     world = "synthetic"
     split = "test"       # which part of the world the suite evaluates
+    split_file = "synthetic"   # <split_file>.json in the split folders (fada_bench/data/splits shipped)
 
     def __init__(self, data: Path | None = None):
         if data is not None:
             raise InputError(f"suite {self.name} is regenerated from its split file and takes no --data "
                              "(--data is for hdtf and celebvhq)")
         try:
-            self.split_path, split = read_split_file("synthetic")
+            self.split_path, split = read_split_file(self.split_file)
         except FileNotFoundError as e:
-            raise InputError(f"no synthetic split file at {e.args[0]}; write one with "
+            raise InputError(f"no {self.split_file} split file at {e.args[0]}; write one with "
                              "`fada-bench data synth --out data/synthetic && fada-bench data split synthetic`, "
-                             "or point FADA_BENCH_SPLITS at the folder that holds synthetic.json") from None
+                             f"or point FADA_BENCH_SPLITS at the folder that holds {self.split_file}.json") from None
         world = split.get("world")
         fields = {f.name for f in dataclasses.fields(WorldConfig)}
         if not isinstance(world, dict) or set(world) - fields:
@@ -105,3 +107,20 @@ class SyntheticOpenset(_SyntheticBase):
 
     def _select(self, split: dict, order: list[str]) -> list[str]:
         return order    # every open-set clip of the recorded world
+
+
+@SUITES.register("synthetic_long")
+class SyntheticLong(_SyntheticBase):
+    """Ten 60 s clips of identities no other split shares (a world of its own seed), for drift
+    over a minute of video (beyond the paper). Rendered on first use like `synthetic`, one clip at
+    a time; an interrupted render resumes at the unfinished clip. Its split file records how it was
+    made (`fada-bench data synth --seed 1 --seconds 60 --n-test 10 ...` and `fada-bench data split`).
+
+    Its default metrics are the per-sample ones: the three drift metrics, identity similarity, lip
+    sync and image quality. The per-set metrics (FID, FVD, E-FID) compare distributions of frames
+    and 16-frame clips, which ten minute-long clips of ten people do not sample better than the
+    100-clip `synthetic` suite does; name them with --metrics to score them anyway."""
+    name = "synthetic_long"
+    split_file = "synthetic_long"
+    description = "ten 60 s clips of new identities for long-video drift (beyond the paper), rendered on first use"
+    metrics = ("id_drift", "color_drift", "seam", "csim", "sync_d", "sync_c", "iqa")

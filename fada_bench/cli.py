@@ -401,7 +401,7 @@ def speed(
 
 @app.command("table")
 def table(
-    run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json)."),
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json) or scored-rows folders (results/synthetic/rows)."),
     paper: int = typer.Option(..., "--paper", help="The paper's table: 1, 2, 3 or 4."),
     fmt: str = typer.Option("md", "--format", help="md, csv or latex."),
     ours_only: bool = typer.Option(False, "--ours-only", help="Only our columns, and only the rows we have values for (no paper numbers)."),
@@ -414,7 +414,7 @@ def table(
 
 @app.command("claims")
 def claims(
-    run_dirs: list[Path] = typer.Argument(..., help="Run folders holding the cards of Tables 1-4 (a method in several: the first)."),
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders or scored-rows folders (results/synthetic/rows) holding the cards of Tables 1-4 (a method in several: the first)."),
     sweep: Optional[Path] = typer.Option(None, "--sweep", help="A `fada-bench sweep cfg` folder (its sweep.csv), for Figures 3-4."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write CLAIMS.md here (text under its '## Notes' heading is kept); default: print."),
     runs_root: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose log.jsonl give each row's steps, training time and device (default: none)."),
@@ -426,9 +426,11 @@ def claims(
     from .claims import check_claims, kept_notes, merged_summary, read_sweep, render
     from fada.data.io import write_text_atomic
 
+    from .rows import training_records
+
     verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None)
     command = "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["claims"] else "fada-bench claims"
-    text = render(verdicts, command, runs_root, kept_notes(out) if out else "")
+    text = render(verdicts, command, runs_root, kept_notes(out) if out else "", training_records(run_dirs))
     if out is None:
         typer.echo(text)
         return
@@ -436,6 +438,24 @@ def claims(
     for v in verdicts:
         console.print(f"claim {v.claim}: {v.verdict}")
     console.print(f"wrote {out}")
+
+
+rows_app = typer.Typer(help="Scored rows kept in the repository (results/synthetic/rows).", no_args_is_help=True)
+app.add_typer(rows_app, name="rows")
+
+
+@rows_app.command("save")
+def rows_save(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    out: Path = typer.Option(Path("results/synthetic/rows"), "--out", help="Rows folder: one METHOD/ folder per row."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated methods (default: every method of the run)."),
+    training_logs: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose RECIPE/log.jsonl give each row's training steps, hours and device."),
+):
+    """Keep a run's scored rows (summary, per-sample values, identity) where tables and claims read them."""
+    from .rows import save_rows
+
+    for row in save_rows(run_dir, out, _split_names(methods) if methods else None, training_logs=training_logs):
+        console.print(f"wrote {row}")
 
 
 @app.command("baseline")

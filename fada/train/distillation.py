@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 
 from ..errors import InputError
@@ -72,23 +73,29 @@ class DistillObjective(Objective):
         a = self.sched.alpha(t).to(z.dtype).view(-1, 1, 1, 1, 1)
         return a.sqrt() * out + (1 - a).sqrt() * z
 
-    def teacher_and_conditions(self, feats, bank, gens):
+    def draw_guidance(self, gens) -> dict[str, torch.Tensor]:
+        """Per sample, the guidance the teacher follows: the condition-dropout branch ({"branch"}),
+        or with CFG distillation the scales of Eq. 9 drawn from the recipe's ranges ({"scales"})."""
+        if self.cfg_mode == "none":
+            return {"branch": sample_branches(rand(gens), self.p_drop_audio, self.p_drop_both)}
+        ra, rr = rand(gens), rand(gens)
+        return {"scales": torch.stack([self.cfg_a_range[0] + ra * (self.cfg_a_range[1] - self.cfg_a_range[0]),
+                                       self.cfg_r_range[0] + rr * (self.cfg_r_range[1] - self.cfg_r_range[0])], 1)}
+
+    def teacher_and_conditions(self, feats, bank, guidance: dict):
         """The teacher's epsilon function for this batch and the conditions the student sees:
-        (eps_fn, feats, bank, scales)."""
+        (eps_fn, feats, bank, scales). `guidance`: from `draw_guidance`."""
         from ..guidance import multi_cfg
 
         if self.cfg_mode == "none":
-            branches = sample_branches(rand(gens), self.p_drop_audio, self.p_drop_both)
-            feats, bank = apply_dropout(branches.to(feats.device), feats, bank)
+            feats, bank = apply_dropout(guidance["branch"].to(feats.device), feats, bank)
 
             def eps_fn(z, t):
                 return self._eps(self.teacher, z, t, feats, bank)
             return eps_fn, feats, bank, None
 
         b = feats.shape[0]
-        ra, rr = rand(gens), rand(gens)
-        scales = torch.stack([self.cfg_a_range[0] + ra * (self.cfg_a_range[1] - self.cfg_a_range[0]),
-                              self.cfg_r_range[0] + rr * (self.cfg_r_range[1] - self.cfg_r_range[0])], 1).to(feats.dtype)
+        scales = guidance["scales"].to(feats.device, feats.dtype)
         zero_a = torch.zeros_like(feats)
         feats3 = torch.cat([feats, zero_a, zero_a])
         bank3 = {kk: torch.cat([v, v, torch.zeros_like(v)]) for kk, v in bank.items()}
@@ -102,7 +109,12 @@ class DistillObjective(Objective):
 class PerflowObjective(DistillObjective):
     """PeRFlow (Eqs. 2-5) with optional mixed supervision (Eqs. 6-8). `num_windows` 1 is rectified
     flow (Table 2's RFlow): one straight path from noise; its velocity target z_0 - z_1 is the Eq. 4
-    epsilon target through the fixed linear map of Eq. 4 at t = 1."""
+    epsilon target through the fixed linear map of Eq. 4 at t = 1.
+
+    The teacher's part of a step (the standpoint and Phi's end point, Eq. 2) can come from a
+    teacher-target cache shared with other rows (`target_cache.py`, `attach_cache`)."""
+
+    uses_target_cache = True
 
     def __init__(self, recipe: Recipe):
         super().__init__(recipe)
@@ -112,24 +124,59 @@ class PerflowObjective(DistillObjective):
         mixed = recipe.objective.get("mixed")
         self.mixed = None if mixed in (None, "none") else MixedSupervision(**mixed)
         self.use_gt = mixed is not None   # Fixed-0 ("none") still logs R but adds no L_gt gradient
+        self.cache = None
+
+    def attach_cache(self, cache) -> None:
+        """Read standpoints and Phi's end points from `cache` (a `TargetCache`) where it has them."""
+        self.cache = cache
+
+    def standpoint(self, shape: tuple, gens) -> dict[str, torch.Tensor]:
+        """The sample's random draws, in a fixed order from its own generator: window k (uniform),
+        the standpoint's noise, the guidance (`draw_guidance`) and the point s on the line."""
+        u = rand(gens)
+        window = (torch.floor(u * self.K).long() + 1).clamp(max=self.K)
+        noise = randn(gens, shape)
+        guidance = self.draw_guidance(gens)
+        return {"window": window, "noise": noise, **guidance, "s": rand(gens)}
+
+    def _phi(self, z0, feats, bank, draws):
+        """(t_start, t_end, z_start, Phi's end point (Eq. 2), eps_fn's conditions)."""
+        from ..losses.perflow import teacher_endpoint
+
+        k = draws["window"].to(z0.device)
+        t_start, t_end = k.double() / self.K, (k.double() - 1) / self.K
+        z_start = self.sched.add_noise(z0, draws["noise"].to(z0.device, z0.dtype), t_start)   # the standpoint
+        eps_fn, feats, bank, scales = self.teacher_and_conditions(feats, bank, draws)
+        z_end = draws["z_end"].to(z0.device, z0.dtype) if "z_end" in draws else \
+            teacher_endpoint(eps_fn, z_start, t_start, t_end, self.phi_steps, self.sched.alpha)       # Eq. 2
+        return t_start, t_end, z_start, z_end, feats, bank, scales
+
+    @torch.no_grad()
+    def teacher_targets(self, batch, gens) -> dict[str, np.ndarray]:
+        """What a cache entry holds for each sample of `batch` (`target_cache.py`)."""
+        z0, feats, bank = self.conditions(batch)
+        draws = self.standpoint(tuple(z0.shape[1:]), gens)
+        *_, z_end, _, _, _ = self._phi(z0, feats, bank, draws)
+        out = {k: v.cpu().numpy() for k, v in draws.items()}
+        out["z_end"] = z_end.float().cpu().numpy()
+        return out
 
     def loss(self, batch, gens):
         from ..losses.mixed_supervision import mixed_loss
-        from ..losses.perflow import distill_loss, epsilon_target, ground_truth_endpoint, interpolate, teacher_endpoint
+        from ..losses.perflow import distill_loss, epsilon_target, ground_truth_endpoint, interpolate
 
         m = self.models
         with torch.no_grad():
             z0, feats, bank = self.conditions(batch)
-        u = rand(gens)
-        k = (torch.floor(u * self.K).long() + 1).clamp(max=self.K)                  # window, uniform
-        t_start, t_end = k.double() / self.K, (k.double() - 1) / self.K
-        noise = randn(gens, tuple(z0.shape[1:])).to(z0.device, z0.dtype)
+        cached = self.cache is not None and "sample_index" in batch and self.cache.has(batch["sample_index"])
+        if cached:
+            draws = self.cache.read(batch["sample_index"], batch.get("pick"))
+        else:
+            draws = self.standpoint(tuple(z0.shape[1:]), gens)
+        noise = draws["noise"].to(z0.device, z0.dtype)
+        t_start, t_end, z_start, z_end, feats, bank, scales = self._phi(z0, feats, bank, draws)
         a_start, a_end = self.sched.alpha(t_start).to(z0.dtype), self.sched.alpha(t_end).to(z0.dtype)
-        z_start = self.sched.add_noise(z0, noise, t_start)                    # the standpoint, data marginal
-        eps_fn, feats, bank, scales = self.teacher_and_conditions(feats, bank, gens)
-
-        z_end = teacher_endpoint(eps_fn, z_start, t_start, t_end, self.phi_steps, self.sched.alpha)   # Eq. 2
-        s = rand(gens).to(t_start.dtype)
+        s = draws["s"].to(t_start.dtype)
         t = t_start + s * (t_end - t_start)
         zt = interpolate(z_start, z_end, t, t_start, t_end)                                            # Eq. 3
         target = epsilon_target(z_start, z_end, a_start, a_end)                                        # Eq. 4
@@ -145,6 +192,8 @@ class PerflowObjective(DistillObjective):
         else:
             total = l_distill
         logs["L_distill"] = float(l_distill.detach().mean())
+        if self.cache is not None:
+            logs["cached"] = int(cached)
         return total, logs
 
 
@@ -184,7 +233,7 @@ class TCDObjective(DistillObjective):
         noise = randn(gens, tuple(z0.shape[1:])).to(z0.device, z0.dtype)
         a_start, a_mid, a_s = (self.sched.alpha(t).to(z0.dtype) for t in (t_start, t_mid, t_s))
         z_start = self.sched.add_noise(z0, noise, t_start)
-        eps_fn, feats, bank, scales = self.teacher_and_conditions(feats, bank, gens)
+        eps_fn, feats, bank, scales = self.teacher_and_conditions(feats, bank, self.draw_guidance(gens))
 
         z_mid = teacher_endpoint(eps_fn, z_start, t_start, t_mid, 1, self.sched.alpha)   # one solver step
         pred = trajectory_consistency(z_start, self._eps(m.denoiser, z_start, t_start, feats, bank, scales),

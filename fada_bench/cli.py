@@ -428,9 +428,10 @@ def claims(
 
     from .rows import training_records
 
-    verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None)
+    training = training_records(run_dirs)
+    verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None, training)
     command = "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["claims"] else "fada-bench claims"
-    text = render(verdicts, command, runs_root, kept_notes(out) if out else "", training_records(run_dirs))
+    text = render(verdicts, command, runs_root, kept_notes(out) if out else "", training)
     if out is None:
         typer.echo(text)
         return

@@ -200,10 +200,13 @@ def _recipe_of(method: str) -> str | None:
 
 def training_record(runs_root: Path, recipe: str) -> dict:
     """Steps done of planned, hours and devices of a recipe's training, from its log.jsonl."""
-    from .claims import training_hardware, training_hours, training_steps
+    from .claims import _log_records, training_hardware, training_hours, training_steps
 
+    starts = [r for r in _log_records(runs_root, recipe) if "threads" in r]     # each (re)start's record
+    last = starts[-1] if starts else {}
     return {"recipe": recipe, "steps": training_steps(runs_root, recipe),
-            "hours": training_hours(runs_root, recipe), "ran_on": training_hardware(runs_root, recipe)}
+            "hours": training_hours(runs_root, recipe), "ran_on": training_hardware(runs_root, recipe),
+            "parent_sha256": last.get("parent_sha256"), "teacher_sha256": last.get("teacher_sha256")}
 
 
 # ---------------------------------------------------------------------------- read

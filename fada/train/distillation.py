@@ -106,6 +106,9 @@ class DistillObjective(Objective):
         return eps_fn, feats, bank, scales
 
 
+PARAMETERISATIONS = ("epsilon", "velocity")
+
+
 class PerflowObjective(DistillObjective):
     """PeRFlow (Eqs. 2-5) with optional mixed supervision (Eqs. 6-8). `num_windows` 1 is rectified
     flow (Table 2's RFlow): one straight path from noise; its velocity target z_0 - z_1 is the Eq. 4
@@ -125,6 +128,15 @@ class PerflowObjective(DistillObjective):
         self.mixed = None if mixed in (None, "none") else MixedSupervision(**mixed)
         self.use_gt = mixed is not None   # Fixed-0 ("none") still logs R but adds no L_gt gradient
         self.cache = None
+        # What the student outputs: "epsilon" (the teacher's parameterisation, converted to Eq. 4's
+        # epsilon; the paper's) or "velocity" (the line's dz/dt, official PeRFlow's velocity matching,
+        # which weights every t alike where the epsilon loss gives t near 1 almost none).
+        self.parameterisation = recipe.objective.get("parameterisation", "epsilon")
+        if self.parameterisation not in PARAMETERISATIONS:
+            raise InputError(f"{recipe.source}: objective.parameterisation {self.parameterisation!r} is not one of "
+                             f"{', '.join(PARAMETERISATIONS)}")
+        if self.parameterisation == "velocity":
+            self.models.schedule = {**self.models.schedule, "prediction_type": "flow_velocity"}
 
     def attach_cache(self, cache) -> None:
         """Read standpoints and Phi's end points from `cache` (a `TargetCache`) where it has them."""
@@ -163,7 +175,8 @@ class PerflowObjective(DistillObjective):
 
     def loss(self, batch, gens):
         from ..losses.mixed_supervision import mixed_loss
-        from ..losses.perflow import distill_loss, epsilon_target, ground_truth_endpoint, interpolate
+        from ..losses.perflow import distill_loss, epsilon_target, ground_truth_endpoint, interpolate, velocity_target
+        from .ratio_log import ratio_record
 
         m = self.models
         with torch.no_grad():
@@ -178,17 +191,22 @@ class PerflowObjective(DistillObjective):
         a_start, a_end = self.sched.alpha(t_start).to(z0.dtype), self.sched.alpha(t_end).to(z0.dtype)
         s = draws["s"].to(t_start.dtype)
         t = t_start + s * (t_end - t_start)
-        zt = interpolate(z_start, z_end, t, t_start, t_end)                                            # Eq. 3
-        target = epsilon_target(z_start, z_end, a_start, a_end)                                        # Eq. 4
-        l_distill = distill_loss(self._eps(m.denoiser, zt, t, feats, bank, scales), target)            # Eq. 5
+
+        def line_loss(end):
+            zt = interpolate(z_start, end, t, t_start, t_end)                                          # Eq. 3
+            if self.parameterisation == "velocity":
+                out = m.denoiser(zt, self.sched.model_timestep(t).to(zt.dtype), feats, bank, cfg_scales=scales)
+                return distill_loss(out, velocity_target(z_start, end, t_start, t_end))
+            target = epsilon_target(z_start, end, a_start, a_end)                                      # Eq. 4
+            return distill_loss(self._eps(m.denoiser, zt, t, feats, bank, scales), target)             # Eq. 5
+
+        l_distill = line_loss(z_end)
         logs = {}
         if self.use_gt:
-            z_end_gt = ground_truth_endpoint(z0, noise, a_end)
-            zt_gt = interpolate(z_start, z_end_gt, t, t_start, t_end)
-            l_gt = distill_loss(self._eps(m.denoiser, zt_gt, t, feats, bank, scales),
-                                epsilon_target(z_start, z_end_gt, a_start, a_end))
+            l_gt = line_loss(ground_truth_endpoint(z0, noise, a_end))
             total, ratio, w = mixed_loss(l_distill, l_gt, self.mixed)
-            logs = {"R": float(ratio.mean()), "W": float(w.mean()), "L_gt": float(l_gt.detach().mean())}
+            logs = {"R": float(ratio.mean()), "W": float(w.mean()), "L_gt": float(l_gt.detach().mean()),
+                    **ratio_record(ratio, batch)}
         else:
             total = l_distill
         logs["L_distill"] = float(l_distill.detach().mean())

@@ -64,6 +64,18 @@ def _named_trainable(modules) -> dict[str, torch.nn.Parameter]:
     return {f"{i}.{n}": p for i, m in enumerate(modules) for n, p in m.named_parameters() if p.requires_grad}
 
 
+def start_hashes(recipe: Recipe) -> dict:
+    """sha256 of the checkpoints a run starts from (parent, teacher), so rows compared as equals
+    (Table 4's variants) can be shown to have started from the same bytes."""
+    from .target_cache import folder_sha256
+
+    out = {}
+    for key, folder in (("parent_sha256", recipe.parent), ("teacher_sha256", recipe.objective.get("teacher"))):
+        if folder and Path(folder).is_dir():
+            out[key] = folder_sha256(folder)
+    return out
+
+
 def prepare_data(recipe: Recipe, obj, main: bool = True, barrier=lambda: None):
     """The recipe's training set and, for a latent-space objective, its latents folder (encoded
     once by the main process): (ClipDataset, latents folder or None)."""
@@ -176,9 +188,9 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
         if rank == 0 and ((step + 1) % recipe.log_every == 0 or step == start):
             rec = {"step": step + 1, "loss": float(loss_sum) / B, "lr": opt.param_groups[0]["lr"],
                    "grad_norm": float(gnorm), "sec": time.perf_counter() - t0, **logs}
-            if step == start:     # what the seconds were measured on
+            if step == start:     # what the seconds were measured on, and what the run started from
                 rec.update(device=str(acc.device), processor=processor_name(), threads=torch.get_num_threads(),
-                           compiled=compile)
+                           compiled=compile, **start_hashes(recipe))
             with open(log_path, "a") as f:
                 f.write(json.dumps(rec) + "\n")
         if progress:

@@ -1,0 +1,73 @@
+"""The mixed-supervision ratio R = L_gt / L_teacher (Sec. 3.2) per sample, by filter tier and by
+recorded defect: what tests the premise of Eqs. 6-8.
+
+The premise: a clip whose ground truth is poor (audio out of sync, mismatched audio) gets a large
+R, so W(R) falls to zero for it and its ground truth stops counting. Whether that holds in a world
+is measured, not assumed: each logged step of a mixed-supervision row carries every sample's R
+with its clip's tier and recorded defects (`ratio_record`), and `ratio_quantiles` summarises a
+log.jsonl into R's 10/50/90% quantiles per tier, per defect, and for clean clips.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.synthetic.world import DEFECTS
+
+QUANTILES = (0.1, 0.5, 0.9)
+SYNC_DEFECTS = ("offset", "mismatched_audio")      # the defects the premise is about
+
+
+def ratio_record(ratio: torch.Tensor, batch: dict) -> dict:
+    """Per-sample R with the sample's tier and defect names, for a log record ({} when the batch
+    does not say which clips it holds)."""
+    if "tier" not in batch or "defects" not in batch:
+        return {}
+    flags = batch["defects"].bool().cpu().numpy()
+    return {"R_samples": [float(r) for r in ratio.detach().cpu()],
+            "R_tier": [str(t) for t in batch["tier"]],
+            "R_defects": [[d for d, on in zip(DEFECTS, row) if on] for row in flags]}
+
+
+def ratio_samples(records) -> pd.DataFrame:
+    """One row per logged sample: R, tier, defects (a tuple of names)."""
+    rows = []
+    for rec in records:
+        for r, tier, defects in zip(rec.get("R_samples", []), rec.get("R_tier", []), rec.get("R_defects", [])):
+            rows.append({"R": float(r), "tier": tier, "defects": tuple(defects)})
+    return pd.DataFrame(rows, columns=["R", "tier", "defects"])
+
+
+def quantile_table(samples: pd.DataFrame) -> pd.DataFrame:
+    """R's quantiles (q10, q50, q90) and count per group: each tier, each defect, "clean" (no
+    defect), "sync defect" (offset or mismatched audio) and "all"."""
+    groups = {"all": np.ones(len(samples), bool)}
+    for tier in sorted(set(samples["tier"])):
+        groups[f"tier {tier}"] = (samples["tier"] == tier).to_numpy()
+    has = samples["defects"].map(set)
+    groups["clean"] = (has.map(len) == 0).to_numpy()
+    groups["sync defect"] = has.map(lambda d: bool(d & set(SYNC_DEFECTS))).to_numpy()
+    for d in DEFECTS:
+        groups[f"defect {d}"] = has.map(lambda s, d=d: d in s).to_numpy()
+    rows = []
+    for name, mask in groups.items():
+        r = samples["R"].to_numpy(float)[np.asarray(mask, dtype=bool)]
+        q = np.quantile(r, QUANTILES) if r.size else [np.nan] * len(QUANTILES)
+        rows.append({"group": name, "n": int(r.size), **{f"q{int(p * 100)}": float(v) for p, v in zip(QUANTILES, q)}})
+    return pd.DataFrame(rows)
+
+
+def ratio_quantiles(log: str | os.PathLike) -> pd.DataFrame:
+    """`quantile_table` of every sample a run's log.jsonl recorded (unreadable lines skipped)."""
+    records = []
+    for line in Path(log).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return quantile_table(ratio_samples(records))

@@ -179,3 +179,19 @@ def test_claim4_is_not_comparable_when_its_variants_started_apart():
     assert next(v for v in check_claims(s, None, shorter) if v.claim == "4").verdict == NOT_COMPARABLE
     c = next(v for v in check_claims(s) if v.claim == "4")
     assert c.verdict == "holds" and "not recorded" in c.ours[0]
+
+
+def test_the_ratio_probe_measures_r_per_clip_without_training(small_world, tmp_path):
+    from fada.models.bundle import build_models
+    from fada.train.ratio_log import probe_ratios
+
+    teacher = tmp_path / "teacher"
+    build_models("tiny", seed=5).save(teacher)
+    base = {"include": str(RECIPES_DIR / "fada_balanced_tiny.yaml"),
+            "data": {"folder": str(small_world[0]), "tiers": ["A", "B"], "n_frames": 4},
+            "objective": {"teacher": str(teacher), "phi_steps": 1}}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(base))
+    samples = probe_ratios(load_recipe(tmp_path / "r.yaml"), n_clips=5, batch_size=2)
+    assert len(samples) == 5 and (samples["R"] > 0).all()
+    manifest = pd.read_parquet(small_world[0] / "manifest.parquet")
+    assert set(samples["tier"]) <= set(manifest["tier"])

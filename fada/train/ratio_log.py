@@ -71,3 +71,69 @@ def ratio_quantiles(log: str | os.PathLike) -> pd.DataFrame:
         except ValueError:
             continue
     return quantile_table(ratio_samples(records))
+
+
+@torch.no_grad()
+def probe_ratios(recipe, n_clips: int, seed: int = 0, batch_size: int = 4, progress=None) -> pd.DataFrame:
+    """R for `n_clips` training clips (a seeded draw from the recipe's set, one window each), with
+    no training: the recipe's student as it starts (its parent, or the teacher) against the
+    teacher's Phi (Eq. 2) and the ground truth, exactly as a step's loss computes them. Returns
+    `ratio_samples`' frame. Frames are encoded by the VAE per window (the data folder need not be
+    writable)."""
+    from torch.utils.data import default_collate
+
+    from ..data.dataset import ClipDataset
+    from .objectives import make_objective
+    from .trainer import sample_generator
+
+    obj = make_objective(recipe)
+    if not getattr(obj, "use_gt", False):
+        raise ValueError(f"{recipe.source}: R needs a mixed-supervision recipe (objective.mixed)")
+    for net in obj.trainable():
+        net.eval()
+    d = recipe.data
+    ds = ClipDataset(d.folder, split="train", tiers=tuple(d.tiers), n_frames=d.n_frames, size=d.size,
+                     audio_context=obj.models.denoiser.config.audio_window, windows_per_clip=1, seed=seed,
+                     cache_clips=0)
+    order = np.random.default_rng(seed).permutation(len(ds))[:n_clips]
+    records = []
+    for start in range(0, len(order), batch_size):
+        idx = [int(i) for i in order[start:start + batch_size]]
+        batch = default_collate([ds.get(i) for i in idx])
+        _, logs = obj.loss(batch, [sample_generator(seed, 0, i) for i in idx])
+        records.append(logs)
+        if progress:
+            progress(start + len(idx), len(order))
+    return ratio_samples(records)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m fada.train.ratio_log RECIPE [--clips N] [--teacher DIR] [--parent DIR] [--out CSV]"""
+    import argparse
+
+    from .recipe import load_recipe
+
+    ap = argparse.ArgumentParser(description="R per tier and defect for a mixed-supervision recipe, without training")
+    ap.add_argument("recipe")
+    ap.add_argument("--clips", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--teacher", help="teacher model folder (overrides the recipe's)")
+    ap.add_argument("--parent", help="the student's starting checkpoint (default: the recipe's, else the teacher)")
+    ap.add_argument("--data", help="training data folder (overrides the recipe's)")
+    ap.add_argument("--out", help="write the per-sample R here (CSV)")
+    a = ap.parse_args(argv)
+    r = load_recipe(a.recipe)
+    if a.teacher:
+        r.objective["teacher"] = a.teacher
+    if a.data:
+        r.data.folder = a.data
+    r.parent = a.parent
+    samples = probe_ratios(r, a.clips, a.seed)
+    if a.out:
+        samples.assign(defects=samples["defects"].map(",".join)).to_csv(a.out, index=False)
+    pd.set_option("display.width", 200)
+    print(quantile_table(samples).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

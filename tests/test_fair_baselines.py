@@ -195,3 +195,28 @@ def test_the_ratio_probe_measures_r_per_clip_without_training(small_world, tmp_p
     assert len(samples) == 5 and (samples["R"] > 0).all()
     manifest = pd.read_parquet(small_world[0] / "manifest.parquet")
     assert set(samples["tier"]) <= set(manifest["tier"])
+
+
+def test_claim3_is_not_testable_where_sync_defects_do_not_raise_r(tmp_path):
+    from fada_bench.claims import NOT_TESTABLE, check_claims
+    from fada.train.ratio_log import read_ratio_csv, write_ratio_csv
+
+    rng = np.random.default_rng(0)
+    s = _claims_summary({"perflow": 1.0, "student_b_fixed0": 1.0, "fada_balanced": 0.0})
+
+    def claim3(r_clean, r_sync):
+        df = pd.DataFrame({"R": np.r_[r_clean, r_sync], "tier": ["A"] * len(r_clean) + ["B"] * len(r_sync),
+                           "defects": [()] * len(r_clean) + [("offset",)] * (len(r_sync) // 2)
+                           + [("mismatched_audio", "blur")] * (len(r_sync) - len(r_sync) // 2)})
+        write_ratio_csv(df, tmp_path / "r.csv")           # through the file, as `claims --ratio-probe` reads it
+        return [v for v in check_claims(s, ratios=read_ratio_csv(tmp_path / "r.csv")) if v.claim in ("3a", "3b")]
+
+    r = rng.lognormal(size=40)
+    same = claim3(r, rng.permutation(r))                  # the same values: no shift at all
+    assert all(v.verdict == NOT_TESTABLE for v in same) and "does not hold here" in same[0].ours[0]
+    larger = claim3(rng.lognormal(size=40), rng.lognormal(size=40) + 3.0)
+    assert larger[0].verdict != NOT_TESTABLE and "holds here" in larger[0].ours[0]
+    assert any(x.startswith("defect offset: n 20") for x in larger[0].ours)
+    # without a measurement the claim is judged as before, and says the premise is unmeasured
+    plain = next(v for v in check_claims(s) if v.claim == "3a")
+    assert plain.verdict != NOT_TESTABLE and "not measured" in plain.ours[0]

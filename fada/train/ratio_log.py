@@ -62,6 +62,22 @@ def quantile_table(samples: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def write_ratio_csv(samples: pd.DataFrame, path: str | os.PathLike) -> None:
+    """R per clip as CSV (defects joined by commas; a clean clip's is empty)."""
+    from ..data.io import write_text_atomic
+
+    write_text_atomic(path, samples.assign(defects=samples["defects"].map(",".join)).to_csv(index=False))
+
+
+def read_ratio_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """`write_ratio_csv`'s file back as `ratio_samples`' frame."""
+    df = pd.read_csv(path, keep_default_na=False)
+    missing = {"R", "tier", "defects"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{path}: not a file of R per clip (no column {', '.join(sorted(missing))})")
+    return df.assign(R=df["R"].astype(float), defects=df["defects"].map(lambda t: tuple(filter(None, str(t).split(",")))))
+
+
 def ratio_quantiles(log: str | os.PathLike) -> pd.DataFrame:
     """`quantile_table` of every sample a run's log.jsonl recorded (unreadable lines skipped)."""
     records = []
@@ -130,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     r.parent = a.parent
     samples = probe_ratios(r, a.clips, a.seed)
     if a.out:
-        samples.assign(defects=samples["defects"].map(",".join)).to_csv(a.out, index=False)
+        write_ratio_csv(samples, a.out)
     pd.set_option("display.width", 200)
     print(quantile_table(samples).to_string(index=False))
 

@@ -289,6 +289,7 @@ def sweep(
     train_missing: bool = typer.Option(True, "--train/--no-train", help="Tables: train the rows' missing checkpoints first."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq (default: data/SUITE)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    target_cache: Optional[Path] = typer.Option(None, "--target-cache", help="Tables: share the teacher's PeRFlow/RFlow targets between rows through caches under this folder (built as needed)."),
 ):
     """Figures 3-4 (a CFG sweep, PNG and SVG) or every row of a paper table (training missing checkpoints)."""
     from . import sweep as sw
@@ -323,7 +324,7 @@ def sweep(
             bars.update(task["id"], completed=done, total=total, description=f"train loss {loss:.4f}")
         return sw.run_table_sweep(table_no, suite, out, limit=limit, seed=seed, train=train_missing,
                                   metrics=names, data=data, device=device, progress=advance,
-                                  on_train=on_train, train_progress=step)
+                                  on_train=on_train, train_progress=step, target_cache=target_cache)
     result, path = _run_with_progress(job, out)
     _report(result)
     if result.summary is not None:

@@ -128,8 +128,10 @@ def training_order(recipe_names: list[str]) -> list[str]:
 
 
 def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | None = None,
-                  progress=None) -> list[str]:
-    """Train every recipe in `training_order` whose checkpoint is missing; returns those trained."""
+                  progress=None, target_cache: Path | None = None) -> list[str]:
+    """Train every recipe in `training_order` whose checkpoint is missing; returns those trained.
+    `target_cache`: a root of teacher-target caches; each PeRFlow/RFlow row first builds (or
+    resumes, or finds built by a row before it) the cache of its teacher's targets, then reads it."""
     from fada.train.recipe import load_recipe
     from fada.train.trainer import train
 
@@ -144,7 +146,12 @@ def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | Non
             r.objective["teacher"] = _in_checkpoints(r.objective["teacher"])
         if on_train:
             on_train(name)
-        train(r, out, progress=progress)
+        cache = target_cache if target_cache is not None and r.kind in ("perflow", "rflow") else None
+        if cache is not None:
+            from fada.train.target_cache import build_target_cache
+
+            build_target_cache(r, cache)
+        train(r, out, progress=progress, target_cache=cache)
         trained.append(name)
     return trained
 
@@ -156,14 +163,15 @@ def card_recipe(card: MethodCard) -> str:
 def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = None, seed: int = 0,
                     train: bool = True, metrics: list[str] | None = None, data: Path | None = None,
                     device: str = "cpu", progress: Progress | None = None,
-                    on_train: Callable[[str], None] | None = None, train_progress=None) -> tuple[RunResult, Path]:
+                    on_train: Callable[[str], None] | None = None, train_progress=None,
+                    target_cache: Path | None = None) -> tuple[RunResult, Path]:
     from .store import RunStore
     from .tables import render
 
     cards = table_cards(table)
     fada = [c for c in cards if c.adapter == "fada"]
     if train:
-        train_missing([card_recipe(c) for c in fada], on_train, train_progress)
+        train_missing([card_recipe(c) for c in fada], on_train, train_progress, target_cache)
     names = [c.name for c in cards if c.adapter != "precomputed"] + [a for a in ANCHORS if a not in {c.name for c in cards}]
     result = run_benchmark(RunConfig(methods=names, suite=suite, out=out, limit=limit, seed=seed, metrics=metrics,
                                      device=device, data=data), progress)

@@ -151,7 +151,7 @@ def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | Non
             from fada.train.target_cache import build_target_cache
 
             build_target_cache(r, cache)
-        train(r, out, progress=progress, target_cache=cache)
+        train(r, out, progress=progress, **({"target_cache": cache} if cache is not None else {}))
         trained.append(name)
     return trained
 

@@ -6,9 +6,10 @@ The recipe as shipped (tiny config, 64 px, 8 frames, batch 4, K = 4, phi_steps 8
 shipped teacher (`teacher_tiny/model`), on FOLDER's training clips (default: a small synthetic world
 made in a temporary folder: a step's cost does not depend on how many clips the set has). It
 builds the cache for the steps first (that time is reported too: it is paid once per teacher and
-training set, not once per row), then trains the same steps live and cached and reports the median
-of the trainer's logged seconds per step (the first step, which warms up, excluded). Prints one JSON
-object; writes nothing outside the temporary folder.
+training set, not once per row), then trains the same steps live and cached, alternating chunks of
+`--chunk` steps (a resumed run), so that a change in the machine's load falls on both alike, and
+reports the median of the trainer's logged seconds per step (each chunk's first step, which loads
+its clips, excluded). Prints one JSON object; writes nothing outside the temporary folder.
 """
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ import torch
 import yaml
 
 
-def step_seconds(out: Path) -> list[float]:
-    return [json.loads(x)["sec"] for x in (out / "log.jsonl").read_text().splitlines()][1:]
+def step_seconds(out: Path, chunk: int) -> list[float]:
+    recs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    return [r["sec"] for r in recs if (r["step"] - 1) % chunk]
 
 
 def main() -> None:
@@ -39,6 +41,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--recipe", default="perflow_tiny")
+    ap.add_argument("--chunk", type=int, default=4)
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-target-cache-") as tmp:
@@ -57,12 +60,14 @@ def main() -> None:
         t0 = time.perf_counter()
         build_target_cache(r, tmp / "cache")
         build_s = time.perf_counter() - t0
-        train(r, tmp / "live")
-        train(r, tmp / "cached", target_cache=tmp / "cache")
-        live, cached = step_seconds(tmp / "live"), step_seconds(tmp / "cached")
+        for stop in range(args.chunk, args.steps + args.chunk, args.chunk):
+            train(r, tmp / "live", stop_at=stop)
+            train(r, tmp / "cached", stop_at=stop, target_cache=tmp / "cache")
+        live, cached = step_seconds(tmp / "live", args.chunk), step_seconds(tmp / "cached", args.chunk)
         logs = [json.loads(x) for x in (tmp / "cached" / "log.jsonl").read_text().splitlines()]
         assert all(x["cached"] == 1 for x in logs), "every step should have read the cache"
-        out = {"recipe": args.recipe, "steps": args.steps, "batch_size": r.optim.batch_size,
+        out = {"recipe": args.recipe, "steps": args.steps, "chunk": args.chunk, "measured_steps": len(live),
+               "batch_size": r.optim.batch_size,
                "phi_steps": r.objective.get("phi_steps"), "threads": torch.get_num_threads(),
                "processor": processor_name(),
                "live_s_per_step": statistics.median(live), "cached_s_per_step": statistics.median(cached),

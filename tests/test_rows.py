@@ -104,3 +104,19 @@ def test_backbone_hashes_are_the_shipped_files_sha256():
     assert got["fid[synthetic]"] == {reg["inverse_renderer"]["file"]: reg["inverse_renderer"]["sha256"]}
     assert got["sync_d[synthetic]"] == {reg["syncnet"]["file"]: reg["syncnet"]["sha256"]}
     assert got["fvd[synthetic]"] == {reg["video_features"]["file"]: reg["video_features"]["sha256"]}
+
+
+def test_a_rows_training_record_keeps_steps_hours_and_the_parent_of_its_last_start(tmp_path):
+    from fada_bench.rows import training_record
+
+    log = tmp_path / "fada_fast_tiny" / "log.jsonl"
+    log.parent.mkdir()
+    (log.parent / "recipe.json").write_text(json.dumps({"steps": 4000}))
+    recs = [{"step": 1, "sec": 2.0, "device": "cpu", "threads": 2, "parent_sha256": "a" * 64},
+            {"step": 10, "sec": 2.0},
+            {"step": 11, "sec": 4.0, "device": "cpu", "threads": 2, "parent_sha256": "b" * 64},
+            {"step": 20, "sec": 4.0}]
+    log.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    rec = training_record(tmp_path, "fada_fast_tiny")
+    assert rec["steps"] == "20 of 4000" and rec["parent_sha256"] == "b" * 64
+    assert rec["hours"] == pytest.approx(20 * 3.0 / 3600)

@@ -11,7 +11,7 @@ files. Rows are combined only when they were measured alike: the same suite, sam
 seed, and the same backbone weights for every metric key they share (`IDENTITY_FIELDS`); a
 mismatch is an error naming both rows and the field.
 
-The claims and tables read means and 95% intervals only (every rule of `claims.py` compares
+The claims and tables read means and 95% intervals only (every rule of `claims/rules.py` compares
 intervals of the summary; none pairs samples across methods), so the summary is all they need;
 the per-sample values are kept for paired analyses and to recompute the per-sample metrics'
 intervals. The per-set metrics' (FID, FVD, E-FID) bootstrap intervals need the backbone features,
@@ -200,12 +200,13 @@ def _recipe_of(method: str) -> str | None:
 
 def training_record(runs_root: Path, recipe: str) -> dict:
     """Steps done of planned, hours and devices of a recipe's training, from its log.jsonl."""
-    from .claims import _log_records, training_hardware, training_hours, training_steps
+    from fada.train.log import read_log, training_hardware, training_hours, training_steps
 
-    starts = [r for r in _log_records(runs_root, recipe) if "threads" in r]     # each (re)start's record
+    run = Path(runs_root) / recipe
+    starts = [r for r in read_log(run) if "threads" in r]     # each (re)start's record
     last = starts[-1] if starts else {}
-    return {"recipe": recipe, "steps": training_steps(runs_root, recipe),
-            "hours": training_hours(runs_root, recipe), "ran_on": training_hardware(runs_root, recipe),
+    return {"recipe": recipe, "steps": training_steps(run),
+            "hours": training_hours(run), "ran_on": training_hardware(run),
             "parent_sha256": last.get("parent_sha256"), "teacher_sha256": last.get("teacher_sha256")}
 
 

@@ -68,7 +68,7 @@ def main() -> None:
         assert all(x["cached"] == 1 for x in logs), "every step should have read the cache"
         out = {"recipe": args.recipe, "steps": args.steps, "chunk": args.chunk, "measured_steps": len(live),
                "batch_size": r.optim.batch_size,
-               "phi_steps": r.objective.get("phi_steps"), "threads": torch.get_num_threads(),
+               "phi_steps": r.objective.phi_steps, "threads": torch.get_num_threads(),
                "processor": processor_name(),
                "live_s_per_step": statistics.median(live), "cached_s_per_step": statistics.median(cached),
                "speedup": statistics.median(live) / statistics.median(cached),

@@ -1,5 +1,6 @@
 """Fair baselines: RFlow trained by velocity matching (its own parameterisation), the Table 4
 recipes from one parent, and the mixed-supervision ratio logged per tier and defect."""
+import dataclasses
 import json
 
 import numpy as np
@@ -69,7 +70,7 @@ def test_rflow_velocity_recipe_trains_and_saves_a_velocity_sampler(small_world, 
             "optim": {"batch_size": 2, "warmup_steps": 1}, "objective": {"teacher": str(teacher), "phi_steps": 2}}
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(base))
     r = load_recipe(tmp_path / "r.yaml")
-    assert r.kind == "rflow" and r.objective["parameterisation"] == "velocity"
+    assert r.kind == "rflow" and r.objective.parameterisation == "velocity"
     final = train(r, tmp_path / "out")
     log = [json.loads(x) for x in (tmp_path / "out" / "log.jsonl").read_text().splitlines()]
     assert len(log) == 2 and all(np.isfinite(x["loss"]) for x in log)
@@ -78,12 +79,22 @@ def test_rflow_velocity_recipe_trains_and_saves_a_velocity_sampler(small_world, 
     assert make_scheduler("rflow", m.schedule).config.prediction_type == "flow_velocity"
 
 
+def test_an_unknown_parameterisation_is_refused_when_the_recipe_is_read(tmp_path):
+    from fada.errors import InputError
+
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump({"include": str(RECIPES_DIR / "rflow_v_tiny.yaml"),
+                                                     "objective": {"parameterisation": "velocty"}}))
+    with pytest.raises(InputError, match="parameterisation 'velocty'.*velocity"):
+        load_recipe(tmp_path / "r.yaml")
+
+
 def test_table4_variants_start_from_one_parent_with_one_budget():
     rows = [load_recipe(n) for n in ("cfg_time_embed_tiny", "cfg_layer_tiny", "fada_fast_tiny")]
-    same = {(r.parent, r.steps, r.seed, r.optim.lr, r.optim.batch_size, r.data.tiers == ["A", "B"],
-             json.dumps({k: v for k, v in r.objective.items() if k != "cfg_mode"}, sort_keys=True)) for r in rows}
+    same = {(r.parent, r.steps, r.seed, r.optim.lr, r.optim.batch_size, r.data.tiers == ("A", "B"),
+             json.dumps({k: v for k, v in dataclasses.asdict(r.objective).items() if k != "cfg_mode"},
+                        sort_keys=True, default=str)) for r in rows}
     assert len(same) == 1
-    assert [r.objective["cfg_mode"] for r in rows] == ["time_embed", "layer", "layer_tokens"]
+    assert [r.objective.cfg_mode for r in rows] == ["time_embed", "layer", "layer_tokens"]
     # what the shipped FADA-Fast was trained with
     assert rows[2].parent == "runs/fada_balanced_tiny/model" and rows[2].steps == 4000
 

@@ -126,6 +126,7 @@ def probe_ratios(recipe, n_clips: int, seed: int = 0, batch_size: int = 4, progr
 def main(argv: list[str] | None = None) -> None:
     """python -m fada.train.ratio_log RECIPE [--clips N] [--teacher DIR] [--parent DIR] [--out CSV]"""
     import argparse
+    import dataclasses
 
     from .recipe import load_recipe
 
@@ -140,10 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     r = load_recipe(a.recipe)
     if a.teacher:
-        r.objective["teacher"] = a.teacher
+        r = dataclasses.replace(r, objective=dataclasses.replace(r.objective, teacher=a.teacher))
     if a.data:
-        r.data.folder = a.data
-    r.parent = a.parent
+        r = dataclasses.replace(r, data=dataclasses.replace(r.data, folder=a.data))
+    r = dataclasses.replace(r, parent=a.parent)
     samples = probe_ratios(r, a.clips, a.seed)
     if a.out:
         write_ratio_csv(samples, a.out)

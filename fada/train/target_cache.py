@@ -88,7 +88,7 @@ def key_material(recipe, obj, n_items: int, latents: Path | None) -> dict:
     manifest = Path(d.folder) / MANIFEST
     return {
         "format": FORMAT,
-        "teacher_sha256": folder_sha256(o["teacher"]),
+        "teacher_sha256": folder_sha256(o.teacher),
         "data": {"manifest_sha256": _file_sha256(manifest) if manifest.is_file() else None, "split": "train",
                  "tiers": sorted(d.tiers), "n_frames": d.n_frames, "size": d.size,
                  "windows_per_clip": d.windows_per_clip, "items": n_items,

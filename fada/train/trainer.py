@@ -70,7 +70,7 @@ def start_hashes(recipe: Recipe) -> dict:
     from .target_cache import folder_sha256
 
     out = {}
-    for key, folder in (("parent_sha256", recipe.parent), ("teacher_sha256", recipe.objective.get("teacher"))):
+    for key, folder in (("parent_sha256", recipe.parent), ("teacher_sha256", getattr(recipe.objective, "teacher", None))):
         if folder and Path(folder).is_dir():
             out[key] = folder_sha256(folder)
     return out

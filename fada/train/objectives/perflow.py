@@ -4,14 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...errors import InputError
-from ..recipe import Recipe
+from ..recipe import PerflowSpec, Recipe
 from . import OBJECTIVES
 from .base import rand, randn
 from .distillation import DistillObjective
-
-
-PARAMETERISATIONS = ("epsilon", "velocity")
 
 
 @OBJECTIVES.register("rflow")
@@ -22,8 +18,9 @@ class PerflowObjective(DistillObjective):
     epsilon target through the fixed linear map of Eq. 4 at t = 1.
 
     The teacher's part of a step (the standpoint and Phi's end point, Eq. 2) can come from a
-    teacher-target cache shared with other rows (`target_cache.py`, `attach_cache`)."""
+    teacher-target cache shared with other rows (`fada/train/target_cache.py`, `attach_cache`)."""
 
+    spec = PerflowSpec
     uses_target_cache = True
 
     def __init__(self, recipe: Recipe):
@@ -31,17 +28,14 @@ class PerflowObjective(DistillObjective):
         from ...losses.mixed_supervision import MixedSupervision
 
         self.K = self.sched.config.num_windows
-        mixed = recipe.objective.get("mixed")
-        self.mixed = None if mixed in (None, "none") else MixedSupervision(**mixed)
+        mixed = recipe.objective.mixed
+        self.mixed = mixed if isinstance(mixed, MixedSupervision) else None
         self.use_gt = mixed is not None   # Fixed-0 ("none") still logs R but adds no L_gt gradient
         self.cache = None
         # What the student outputs: "epsilon" (the teacher's parameterisation, converted to Eq. 4's
         # epsilon; the paper's) or "velocity" (the line's dz/dt, official PeRFlow's velocity matching,
         # which weights every t alike where the epsilon loss gives t near 1 almost none).
-        self.parameterisation = recipe.objective.get("parameterisation", "epsilon")
-        if self.parameterisation not in PARAMETERISATIONS:
-            raise InputError(f"{recipe.source}: objective.parameterisation {self.parameterisation!r} is not one of "
-                             f"{', '.join(PARAMETERISATIONS)}")
+        self.parameterisation = recipe.objective.parameterisation     # checked by PerflowSpec
         if self.parameterisation == "velocity":
             self.models.schedule = {**self.models.schedule, "prediction_type": "flow_velocity"}
 
@@ -72,7 +66,7 @@ class PerflowObjective(DistillObjective):
 
     @torch.no_grad()
     def teacher_targets(self, batch, gens) -> dict[str, np.ndarray]:
-        """What a cache entry holds for each sample of `batch` (`target_cache.py`)."""
+        """What a cache entry holds for each sample of `batch` (`fada/train/target_cache.py`)."""
         z0, feats, bank = self.conditions(batch)
         draws = self.standpoint(tuple(z0.shape[1:]), gens)
         *_, z_end, _, _, _ = self._phi(z0, feats, bank, draws)

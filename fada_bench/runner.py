@@ -32,6 +32,7 @@ from .options import (OptionError, check_choice, check_device, check_dtype, chec
 from .registry import METHODS, METRICS, metric_available
 from .paths import REPO_ROOT
 from .scoring import Scorer, VideoFiles, error_text, make_metric
+from .rows import backbone_hashes, checkpoint_hashes
 from .store import RunStore, StorageError, sha256_file
 from .suites import Suite, make_suite
 from .summary import MethodPlan, generated, sample_status, samples_frame, scored, summary_frame
@@ -211,7 +212,10 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
                    "compile": cfg.compile, "processes": world_size,
                    "cards": {c.name: {"path": str(c.path), "fingerprint": c.fingerprint(), "adapter": c.adapter,
                                       "checkpoint": c.checkpoint, "sampler": c.sampler, "steps": c.steps,
-                                      "cfg": vars(c.cfg), "expected_nfe": c.expected_nfe} for c in cards}},
+                                      "cfg": vars(c.cfg), "expected_nfe": c.expected_nfe,
+                                      "checkpoint_hashes": checkpoint_hashes(c)} for c in cards},
+                   # what a scored row's identity needs (rows.py): the weights each value came from
+                   "backbones": backbone_hashes(list(metrics))},
         "seeds": {"run": cfg.seed, "sample": "sha256(f'{run}/{sample_id}')[:4] as a 31-bit integer",
                   "bootstrap": cfg.seed},
         "command": sys.argv, "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),

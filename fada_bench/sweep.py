@@ -131,8 +131,10 @@ def training_order(recipe_names: list[str]) -> list[str]:
 
 
 def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | None = None,
-                  progress=None) -> list[str]:
-    """Train every recipe in `training_order` whose checkpoint is missing; returns those trained."""
+                  progress=None, target_cache: Path | None = None) -> list[str]:
+    """Train every recipe in `training_order` whose checkpoint is missing; returns those trained.
+    `target_cache`: a root of teacher-target caches; each PeRFlow/RFlow row first builds (or
+    resumes, or finds built by a row before it) the cache of its teacher's targets, then reads it."""
     from fada.train.recipe import load_recipe
     from fada.train.trainer import train
 
@@ -148,7 +150,12 @@ def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | Non
         r = dataclasses.replace(r, vae=_in_checkpoints(r.vae), parent=_in_checkpoints(r.parent), objective=objective)
         if on_train:
             on_train(name)
-        train(r, out, progress=progress)
+        cache = target_cache if target_cache is not None and r.kind in ("perflow", "rflow") else None
+        if cache is not None:
+            from fada.train.target_cache import build_target_cache
+
+            build_target_cache(r, cache)
+        train(r, out, progress=progress, **({"target_cache": cache} if cache is not None else {}))
         trained.append(name)
     return trained
 
@@ -161,14 +168,15 @@ def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = No
                     train: bool = True, metrics: list[str] | None = None, data: Path | None = None,
                     device: str = "cpu", dtype: str | None = None, compile: bool = False,
                     progress: Progress | None = None,
-                    on_train: Callable[[str], None] | None = None, train_progress=None) -> tuple[RunResult, Path]:
+                    on_train: Callable[[str], None] | None = None, train_progress=None,
+                    target_cache: Path | None = None) -> tuple[RunResult, Path]:
     from .store import RunStore
     from .tables import render
 
     cards = table_cards(table)
     fada = [c for c in cards if c.adapter == "fada"]
     if train:
-        train_missing([card_recipe(c) for c in fada], on_train, train_progress)
+        train_missing([card_recipe(c) for c in fada], on_train, train_progress, target_cache)
     names = [c.name for c in cards if c.adapter != "precomputed"]
     names += [n for n, c in METHODS.items() if ADAPTERS.get(c.adapter).anchor and n not in names]
     result = run_benchmark(RunConfig(methods=names, suite=suite, out=out, limit=limit, seed=seed, metrics=metrics,
@@ -200,10 +208,13 @@ class SweepConfig:
     device: str = "cpu"
     dtype: str | None = None
     compile: bool = False
+    target_cache: Path | None = None             # tables: root of teacher-target caches shared by the rows
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)   # noqa: E731  (frozen: set once, here)
         check_choice("sweep", self.what, sweep_names())
+        if self.target_cache is not None and self.what == "cfg":
+            raise OptionError("--target-cache is for table sweeps (it shares training targets; sweep cfg trains nothing)")
         put("out", Path(self.out) if self.out is not None else Path("runs") / f"sweep-{self.what}-{self.suite}")
         for name, option in (("a_values", "--cfg-a"), ("r_values", "--cfg-r")):
             values = tuple(getattr(self, name))
@@ -238,5 +249,6 @@ def run_sweep(cfg: SweepConfig, progress: Progress | None = None, on_train=None,
                              metrics=cfg.metrics, **common)
     result, path = run_table_sweep(cfg.table, cfg.suite, cfg.out, train=cfg.train,
                                    metrics=None if cfg.metrics is None else list(cfg.metrics),
-                                   on_train=on_train, train_progress=train_progress, **common)
+                                   on_train=on_train, train_progress=train_progress, target_cache=cfg.target_cache,
+                                   **common)
     return result, [path] if result.summary is not None else []

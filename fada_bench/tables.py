@@ -1,5 +1,7 @@
 """`fada-bench table --paper N RUN_DIR...`: the paper's table with our values beside its numbers.
 
+RUN_DIR is a run folder or a folder of scored rows (`results/synthetic/rows`, see `rows.py`).
+
 Rows are the paper's rows; a method card claims a row with its `paper` field, and the sanity
 anchors (ground truth, static) are appended. Each paper column is followed by our matching
 columns, one per run and metric key, headed with the metric's backbone and the run's suite
@@ -39,7 +41,14 @@ class Run:
 
 
 def read_run(path: str | Path) -> Run:
+    """A run folder (summary.csv, run.json), or a folder of scored rows (`rows.py`: their
+    summaries combined, after checking they were measured alike)."""
+    from .rows import is_rows_folder, read_rows, rows_device, rows_summary
+
     path = Path(path)
+    if is_rows_folder(path):
+        rows = read_rows(path)
+        return Run(path, str(rows[0].identity.get("suite") or "?"), rows_summary(rows), device=rows_device(rows))
     csv = path / "summary.csv"
     if not csv.is_file():
         raise InputError(f"{path} has no summary.csv: is it a run folder? Finish the run with "

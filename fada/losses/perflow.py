@@ -1,5 +1,8 @@
 """PeRFlow distillation targets (paper Eqs. 2-5) and the ground-truth end point of Sec. 3.2.
 
+Two parameterisations of the student: epsilon (Eq. 4's target, the paper's) and the line's
+velocity (`velocity_target`, as official PeRFlow's velocity matching).
+
 Continuous time t in [0, 1] (t = 1 is noise); alpha(t) is the cumulative signal level. Window k
 spans [t_k, t_{k-1}), t_k = k / K. All functions take per-sample tensors; alphas broadcast.
 """
@@ -50,6 +53,14 @@ def epsilon_target(z_start: torch.Tensor, z_end: torch.Tensor, alpha_start, alph
     # to land on z_{t_{k-1}}.
     lam, eta = window_coefficients(_b(alpha_start, z_start), _b(alpha_end, z_start))
     return (z_end - lam * z_start) / eta
+
+
+def velocity_target(z_start: torch.Tensor, z_end: torch.Tensor, t_start, t_end) -> torch.Tensor:
+    """Eq. 3 differentiated in t: the constant velocity dz/dt of the window's line,
+    (z_{t_{k-1}} - z_{t_k}) / (t_{k-1} - t_k). The target of velocity matching (official PeRFlow's
+    `loss_type="velocity_matching"`, `pred_type="velocity"`); with one window (RFlow) it is
+    z_1 - z_0 over t from 1 to 0, i.e. about noise minus data."""
+    return (z_end - z_start) / (_b(t_end, z_start) - _b(t_start, z_start))
 
 
 def ground_truth_endpoint(z0: torch.Tensor, eps: torch.Tensor, alpha_end) -> torch.Tensor:

@@ -11,6 +11,10 @@ output is the constant that one DDIM step from t_k would need to land on z_{t_{k
 So from any point of the line, z = z_start + s (z_end - z_start) with s in [0, 1), and the
 model's epsilon, both ends follow in closed form and the next point is on the same line.
 
+A student trained by velocity matching (`prediction_type="flow_velocity"`) outputs the line's
+velocity v = dz/dt (Eq. 3 differentiated) instead: the ends are then z_start = z - (t - t_k) v and
+z_end = z + (t_{k-1} - t) v, and Eq. 4 gives its epsilon.
+
 Time and the discrete schedule: alpha(t) is alphas_cumprod at training timestep tau = t T - 1
 (t = 1 is the noisiest training step, T - 1), and alpha(0) = 1, the clean end; the model is
 called at timestep tau(t).
@@ -122,14 +126,20 @@ class PeRFlowScheduler(SchedulerMixin, ConfigMixin):
         self._step_index += 1
         t0, t1 = self.window_bounds(k)
         t = t0 + s * (t1 - t0)
-        eps = self.to_epsilon(model_output, sample, t)
         # 1. the window's coefficients (Eq. 4)
         lam, eta = window_coefficients(self.alpha(t0), self.alpha(t1))
         lam, eta = lam.to(sample.dtype), eta.to(sample.dtype)
-        # 2. both ends of the line through `sample` (Eq. 3 inverted): z = (1 - s) z_start + s z_end
-        #    and z_end = lam z_start + eta eps  =>  z_end = (z + (1 - s) eta eps / lam) / ((1 - s) / lam + s)
-        z_end = (sample + (1 - s) * eta * eps / lam) / ((1 - s) / lam + s)
-        z_start = (z_end - eta * eps) / lam
+        if self.config.prediction_type == "flow_velocity":
+            # 2. both ends of the line through `sample`, from its velocity (Eq. 3), and Eq. 4's epsilon
+            z_start = sample - (t - t0) * model_output
+            z_end = sample + (t1 - t) * model_output
+            eps = (z_end - lam * z_start) / eta
+        else:
+            eps = self.to_epsilon(model_output, sample, t)
+            # 2. both ends of the line through `sample` (Eq. 3 inverted): z = (1 - s) z_start + s z_end
+            #    and z_end = lam z_start + eta eps  =>  z_end = (z + (1 - s) eta eps / lam) / ((1 - s) / lam + s)
+            z_end = (sample + (1 - s) * eta * eps / lam) / ((1 - s) / lam + s)
+            z_start = (z_end - eta * eps) / lam
         # 3. the next point on the line
         prev = z_start + s_next * (z_end - z_start)
         a1 = self.alpha(t1).to(sample.dtype)

@@ -32,6 +32,7 @@ from .objectives import OBJECTIVES
 # Shipped inside the package (a wheel installs it as files, so include: paths resolve).
 RECIPES_DIR = Path(str(resources.files("fada") / "recipes"))
 TIERS = ("A", "B")
+PARAMETERISATIONS = ("epsilon", "velocity")    # what a PeRFlow/RFlow student outputs
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
 
@@ -146,11 +147,16 @@ class PerflowSpec(DistillSpec):
     `mixed` absent: no ground-truth term; `none`: Fixed-0 (R logged, no L_gt gradient); a mapping:
     `fada.losses.mixed_supervision.MixedSupervision`'s fields (kind, w0, s, r_peak, r_dead)."""
     mixed: MixedSupervision | str | None = None
+    # What the student outputs: "epsilon" (the teacher's parameterisation, converted to Eq. 4's
+    # epsilon; the paper's) or "velocity" (the line's dz/dt: official PeRFlow's velocity matching,
+    # Table 2's rflow_v row).
+    parameterisation: str = "epsilon"
 
     NESTED: ClassVar[dict] = {"mixed": MixedSupervision}
 
     def __post_init__(self):
         super().__post_init__()
+        check_choice("parameterisation", self.parameterisation, PARAMETERISATIONS)
         if self.mixed is not None and self.mixed != "none" and not isinstance(self.mixed, MixedSupervision):
             raise OptionError(f"mixed must be none or a mapping such as {{kind: adaptive, s: 0.25}}, got {self.mixed!r}")
 

@@ -64,12 +64,46 @@ def _named_trainable(modules) -> dict[str, torch.nn.Parameter]:
     return {f"{i}.{n}": p for i, m in enumerate(modules) for n, p in m.named_parameters() if p.requires_grad}
 
 
+def start_hashes(recipe: Recipe) -> dict:
+    """sha256 of the checkpoints a run starts from (parent, teacher), so rows compared as equals
+    (Table 4's variants) can be shown to have started from the same bytes."""
+    from .target_cache import folder_sha256
+
+    out = {}
+    for key, folder in (("parent_sha256", recipe.parent), ("teacher_sha256", getattr(recipe.objective, "teacher", None))):
+        if folder and Path(folder).is_dir():
+            out[key] = folder_sha256(folder)
+    return out
+
+
+def prepare_data(recipe: Recipe, obj, main: bool = True, barrier=lambda: None):
+    """The recipe's training set and, for a latent-space objective, its latents folder (encoded
+    once by the main process): (ClipDataset, latents folder or None)."""
+    d = recipe.data
+    ds = ClipDataset(d.folder, split="train", tiers=tuple(d.tiers), n_frames=d.n_frames, size=d.size,
+                     audio_context=obj.models.denoiser.config.audio_window, windows_per_clip=d.windows_per_clip,
+                     # Every clip stays in memory once read: a training set is a few thousand clips of
+                     # well under 1 MB each, and reading one again (latents, and the audio out of its
+                     # mp4: 66 ms a step of 4 here) costs more than a tiny model's step on a GPU.
+                     seed=recipe.seed, cache_clips=None)
+    lat_dir = None
+    if obj.latent_space:
+        lat_dir = latent_folder(d.folder, obj.models.vae, d.size)
+        if main:
+            encode_clip_latents(d.folder, list(ds.rows["id"]), obj.models.vae, d.size, lat_dir)
+        barrier()
+        ds.latents = lat_dir
+    return ds, lat_dir
+
+
 def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: int | None = None,
-          progress=None, compile: bool = False) -> Path:
+          progress=None, compile: bool = False, target_cache: str | os.PathLike | None = None) -> Path:
     """Run `recipe` into `out`; returns the final model folder. `stop_at` ends early at that step
     (with a checkpoint), as an interruption would, for tests and chunked runs. `compile` runs the
     networks through `torch.compile`, for a GPU, where a tiny model's thousands of small operations
-    per step each cost a launch; the losses agree with eager ones to float rounding."""
+    per step each cost a launch; the losses agree with eager ones to float rounding.
+    `target_cache`: a root of teacher-target caches (`target_cache.py`); the steps it holds read
+    the teacher's standpoints and end points from it, the others compute them live."""
     from accelerate import Accelerator
 
     acc = Accelerator(mixed_precision=recipe.mixed_precision, cpu=not torch.cuda.is_available())
@@ -99,19 +133,16 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
         obj.load_extra_state(state.get("objective", {}))
         start = int(state["step"])
 
-    d = recipe.data
-    ds = ClipDataset(d.folder, split="train", tiers=tuple(d.tiers), n_frames=d.n_frames, size=d.size,
-                     audio_context=obj.models.denoiser.config.audio_window, windows_per_clip=d.windows_per_clip,
-                     # Every clip stays in memory once read: a training set is a few thousand clips of
-                     # well under 1 MB each, and reading one again (latents, and the audio out of its
-                     # mp4: 66 ms a step of 4 here) costs more than a tiny model's step on a GPU.
-                     seed=recipe.seed, cache_clips=None)
-    if obj.latent_space:
-        lat_dir = latent_folder(d.folder, obj.models.vae, d.size)
-        if rank == 0:
-            encode_clip_latents(d.folder, list(ds.rows["id"]), obj.models.vae, d.size, lat_dir)
-        acc.wait_for_everyone()
-        ds.latents = lat_dir
+    ds, lat_dir = prepare_data(recipe, obj, rank == 0, acc.wait_for_everyone)
+    if target_cache is not None:
+        from .target_cache import open_cache
+
+        if not getattr(obj, "uses_target_cache", False):
+            from ..errors import InputError
+
+            raise InputError(f"{recipe.source}: recipe kind {recipe.kind!r} has no cacheable teacher targets "
+                             "(only perflow and rflow recipes do); train it without --target-cache")
+        obj.attach_cache(open_cache(target_cache, recipe, obj, len(ds), lat_dir))
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "recipe.json", json.dumps(recipe.to_dict(), indent=1) + "\n")
@@ -136,6 +167,8 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
             batch = default_collate(items)
             batch = {k: (v.to(acc.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
             batch["generators"] = [sample_generator(recipe.seed, step, int(j)) for j in chunk]
+            batch["sample_index"] = [step * B + int(j) for j in chunk]        # a teacher-target cache's entry
+            batch["pick"] = [picks[j] for j in chunk]
             with acc.autocast():
                 per_sample, logs = obj.loss(batch, batch["generators"])
             (per_sample.sum() / B).backward()
@@ -154,8 +187,8 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
         if rank == 0 and ((step + 1) % recipe.log_every == 0 or step == start):
             rec = {"step": step + 1, "loss": float(loss_sum) / B, "lr": opt.param_groups[0]["lr"],
                    "grad_norm": float(gnorm), "sec": time.perf_counter() - t0, **logs}
-            if step == start:     # what the seconds were measured on
-                rec.update(start_fields(acc.device, compile))
+            if step == start:     # what the seconds were measured on, and what the run started from
+                rec.update(start_fields(acc.device, compile), **start_hashes(recipe))
             append_record(out, rec)
         if progress:
             progress(step + 1, recipe.steps, float(loss_sum) / B)

@@ -3,11 +3,11 @@
 `rules.py` holds the comparison rules (fixed before any of our numbers existed), `paper_claims.py`
 the claims as data, `render.py` CLAIMS.md.
 """
-from .paper_claims import CLAIMS, Claim, check_claims
+from .paper_claims import CLAIMS, Claim, Given, check_claims
 from .render import NOTES_HEADING, kept_notes, merged_summary, render
-from .rules import (FAILS, HOLDS, NOT_RUN, OPEN, Value, Verdict, all_of, beats, closes_gap, combine, read_sweep, side,
-                    tally, within)
+from .rules import (FAILS, HOLDS, NOT_COMPARABLE, NOT_RUN, NOT_TESTABLE, OPEN, Value, Verdict, all_of, beats,
+                    closes_gap, combine, read_sweep, side, tally, within)
 
-__all__ = ["CLAIMS", "FAILS", "HOLDS", "NOTES_HEADING", "NOT_RUN", "OPEN", "Claim", "Value", "Verdict", "all_of",
-           "beats", "check_claims", "closes_gap", "combine", "kept_notes", "merged_summary", "read_sweep", "render",
-           "side", "tally", "within"]
+__all__ = ["CLAIMS", "FAILS", "HOLDS", "NOTES_HEADING", "NOT_COMPARABLE", "NOT_RUN", "NOT_TESTABLE", "OPEN", "Claim",
+           "Given", "Value", "Verdict", "all_of", "beats", "check_claims", "closes_gap", "combine", "kept_notes",
+           "merged_summary", "read_sweep", "render", "side", "tally", "within"]

@@ -7,21 +7,34 @@ from typing import Callable
 
 import pandas as pd
 
-from .rules import (FAILS, HOLDS, NOT_RUN, OPEN, WITHIN, Numbers, Verdict, _per_metric, all_of, beats,
-                    closes_most_of_gap, combine, keeps_quality, peak_in_region, side)
+from .rules import (FAILS, HOLDS, NOT_COMPARABLE, NOT_RUN, NOT_TESTABLE, OPEN, PAPER_METRICS, WITHIN, Numbers, Verdict,
+                    _per_metric, all_of, beats, closes_most_of_gap, combine, keeps_quality, peak_in_region, ratio_premise,
+                    same_start, side)
 
 Outcome = tuple[str, list[str], str]      # verdict, our lines, the paper's numbers under the same rule
 
 TABLE3_VARIANTS = ("student_b_fixed0", "fixed_0p2", "fixed_1p0", "fixed_0p2_only_a", "adaptive_unl_0p5",
                    "adaptive_unl_0p25", "adaptive_0p5")
+RFLOW_VARIANTS = ("rflow", "rflow_v")      # Table 2's RFlow: epsilon and velocity parameterisation
+TABLE4_VARIANTS = ("cfg_time_embed_tiny", "cfg_layer_tiny", "fada_fast_tiny")   # recipes compared as equals
+
+
+@dataclass(frozen=True)
+class Given:
+    """What the checks read besides our numbers: the CFG sweep (`sweep.csv`), the rows' training
+    records ({recipe: record}, `rows.training_records`; claim 4's start points) and R per clip
+    (`fada.train.ratio_log`; claim 3's premise). None where not given."""
+    sweep: pd.DataFrame | None = None
+    training: dict[str, dict] | None = None
+    ratios: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
 class Claim:
     id: str
     statement: str
-    # The outcome from our numbers and the CFG sweep (None when not given); None: nothing to check.
-    check: Callable[[Numbers, pd.DataFrame | None], Outcome | None]
+    # The outcome from our numbers and what else was given; None: nothing to check.
+    check: Callable[[Numbers, Given], Outcome | None]
 
 
 def _gather(outcomes: list[tuple[str, str, Outcome]]) -> tuple[list[str], list[str], list[str]]:
@@ -41,20 +54,20 @@ def _beats_each(nums: Numbers, a: str, others) -> tuple[list[str], list[str], li
 
 
 def best_of(a: str, others: tuple[str, ...]):
-    def check(nums, sweep) -> Outcome:
+    def check(nums, given) -> Outcome:
         verdicts, lines, paper = _beats_each(nums, a, others)
         return combine(verdicts), lines, "; ".join(paper)
     return check
 
 
 def keep_quality(students: tuple[str, ...], teacher: str):
-    def check(nums, sweep) -> Outcome:
+    def check(nums, given) -> Outcome:
         verdicts, lines, paper = _gather([(s, s, keeps_quality(nums, s, teacher)) for s in students])
         return combine(verdicts), lines, "; ".join(paper)
     return check
 
 
-def teacher_beats_static(nums, sweep) -> Outcome:
+def teacher_beats_static(nums, given) -> Outcome:
     # Not a claim of the paper: the condition for reading the others. A teacher that does not beat
     # the reference frame repeated on lip sync and expressions has nothing to distil.
     sides, _, lines = _per_metric(nums, ("teacher", "static"), lambda v, h: side(v[0], v[1], h), ("Sync-D", "E-FID"))
@@ -64,7 +77,43 @@ def teacher_beats_static(nums, sweep) -> Outcome:
             lines + [x.replace(" -> tie", "") for x in more], "-")
 
 
-def lenient_set_needs_adaptive(nums, sweep) -> Outcome:
+def rflow_row(nums: Numbers) -> tuple[str, str | None, list[str]]:
+    """Table 2's RFlow row is the better of its two parameterisations (`beats`, the same rule as
+    every claim; epsilon when neither beats the other): (the row, the other variant or None when
+    it has no values, lines saying which and why)."""
+    have = [m for m in RFLOW_VARIANTS if any(nums.ours(m, pm) for pm in PAPER_METRICS)]
+    if len(have) < 2:
+        missing = [m for m in RFLOW_VARIANTS if m not in have]
+        return "rflow", None, [f"RFlow row: rflow ({', '.join(missing)} not measured yet, so whether claim 2 "
+                               "depends on RFlow's parameterisation is not known)"]
+    v, _, _ = beats(nums, "rflow_v", "rflow")
+    row = "rflow_v" if v == HOLDS else "rflow"
+    return row, ("rflow" if row == "rflow_v" else "rflow_v"), [
+        f"RFlow row: {row} (rflow_v, velocity matching, against rflow, epsilon: beats -> {v})"]
+
+
+def perflow_beats_baselines(nums, given) -> Outcome:
+    rflow, other, choice = rflow_row(nums)
+    verdicts, lines, paper = _beats_each(nums, "perflow", ("tcd", rflow))
+    lines = choice + lines
+    if other is not None:
+        alt, _, _ = _beats_each(nums, "perflow", ("tcd", other))
+        lines.append(f"with {other} as the RFlow row instead, claim 2 would be: {combine(alt)}; so claim 2 "
+                     f"{'depends' if combine(alt) != combine(verdicts) else 'does not depend'} on RFlow's parameterisation")
+    return combine(verdicts), lines, "; ".join(paper)
+
+
+def if_testable(check):
+    """Claim 3's parts: "not testable in this world" where its premise on R does not hold here
+    (`ratio_premise`), with the premise's lines first."""
+    def checked(nums, given) -> Outcome:
+        verdict, lines, paper = check(nums, given)
+        testable, premise = ratio_premise(given.ratios)
+        return (verdict if testable else NOT_TESTABLE), premise + lines, paper
+    return checked
+
+
+def lenient_set_needs_adaptive(nums, given) -> Outcome:
     v1, l1, p1 = beats(nums, "student_b_fixed0", "perflow")
     v2, l2, p2 = beats(nums, "fada_balanced", "perflow")
     not_v1 = {HOLDS: FAILS, FAILS: HOLDS, OPEN: OPEN, NOT_RUN: NOT_RUN}[v1]
@@ -75,15 +124,21 @@ def lenient_set_needs_adaptive(nums, sweep) -> Outcome:
             f"Fixed-0 does not beat A: {not_p1}; Adaptive-0.25 beats A: {p2}")
 
 
-def cfg_layer_with_tokens(nums, sweep) -> Outcome:
+def cfg_layer_with_tokens(nums, given) -> Outcome:
+    """"Not comparable" where the rows compared as equals did not start alike (`same_start`)."""
     v, ls, p = closes_most_of_gap(nums, "fada_fast", "no_cfg_distill", "fada_balanced")
     verdicts, lines, paper = _beats_each(nums, "fada_fast", ("cfg_time_embed", "cfg_layer"))
-    return (combine([v, *verdicts]),
-            [f"fada_fast between no_cfg_distill and fada_balanced ({v}):"] + [f"  {x}" for x in ls] + lines,
+    alike, start_lines = same_start(given.training or {}, TABLE4_VARIANTS)
+    verdict = combine([v, *verdicts])
+    if not alike and verdict != NOT_RUN:
+        verdict = NOT_COMPARABLE
+    return (verdict,
+            start_lines + [f"fada_fast between no_cfg_distill and fada_balanced ({v}):"] + [f"  {x}" for x in ls] + lines,
             f"closes the gap: {p}; " + "; ".join(paper))
 
 
-def cfg_peaks(nums, sweep) -> Outcome | None:
+def cfg_peaks(nums, given) -> Outcome | None:
+    sweep = given.sweep
     if sweep is None:
         return None
     lines, verdicts = [], []
@@ -101,11 +156,12 @@ CLAIMS = (
     Claim("1", "Distillation from 75 to 18 (FADA-Balanced) to 6 NFE (FADA-Fast) keeps most of the "
                f"teacher's quality (every metric within {WITHIN:.0%} of the teacher's)",
           keep_quality(("fada_balanced", "fada_fast"), "teacher")),
-    Claim("2", "PeRFlow beats TCD and RFlow at 18 NFE (Table 2)", best_of("perflow", ("tcd", "rflow"))),
+    Claim("2", "PeRFlow beats TCD and RFlow at 18 NFE (Table 2)", perflow_beats_baselines),
     Claim("3a", "On the larger lenient set B a student beats one on A only with adaptive mixed "
                 "supervision: Fixed-0 on B does not beat A, Adaptive-0.25 on B does (Table 3)",
-          lenient_set_needs_adaptive),
-    Claim("3b", "Adaptive-0.25 is the best weighting of Table 3", best_of("fada_balanced", TABLE3_VARIANTS)),
+          if_testable(lenient_set_needs_adaptive)),
+    Claim("3b", "Adaptive-0.25 is the best weighting of Table 3",
+          if_testable(best_of("fada_balanced", TABLE3_VARIANTS))),
     Claim("4", "CFG distillation with a CFG layer and tokens closes most of the gap left by dropping "
                "CFG (6 NFE, conditional output only, against 18 NFE multi-CFG), and beats the "
                "time-embedding and token-free variants (Table 4)", cfg_layer_with_tokens),
@@ -114,12 +170,17 @@ CLAIMS = (
 )
 
 
-def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> list[Verdict]:
-    """The verdict of every claim that can be checked (claim 5 needs the CFG sweep)."""
+def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None,
+                 training: dict[str, dict] | None = None, ratios: pd.DataFrame | None = None) -> list[Verdict]:
+    """The verdict of every claim that can be checked (claim 5 needs the CFG sweep). `training`:
+    {recipe: training record} of the rows (`rows.training_records`), for claim 4's check that its
+    variants started alike. `ratios`: R per clip (`fada.train.ratio_log`), for claim 3's premise:
+    where it does not hold, claim 3 is not testable in this world."""
     nums = Numbers(summary)
+    given = Given(sweep, training, ratios)
     out = []
     for claim in CLAIMS:
-        outcome = claim.check(nums, sweep)
+        outcome = claim.check(nums, given)
         if outcome is not None:
             verdict, lines, paper = outcome
             out.append(Verdict(claim.id, claim.statement, verdict, lines, paper))

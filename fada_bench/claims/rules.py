@@ -41,6 +41,9 @@ PAPER_METRICS = ("IQA", "Sync-D", "FVD-R", "FID", "E-FID")
 WITHIN = 0.10                    # "keeps most of the quality": within 10% of the teacher
 HOLDS, FAILS, OPEN = "holds", "does not hold", "inconclusive"
 NOT_RUN = "not measured yet"     # a method the claim compares has no value in the runs
+NOT_COMPARABLE = "not comparable"          # the rows compared did not start alike (claim 4)
+NOT_TESTABLE = "not testable in this world"   # claim 3 when its premise on R does not hold here
+PREMISE_ALPHA = 0.05             # claim 3's premise: one-sided Mann-Whitney at 5%
 
 
 @lru_cache(maxsize=1)
@@ -238,3 +241,47 @@ def read_sweep(folder: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{folder} has no sweep.csv: make it with `fada-bench sweep cfg --out {folder}`")
     return pd.read_csv(path)
+
+
+def same_start(training: dict[str, dict], recipes: tuple[str, ...]) -> tuple[bool, list[str]]:
+    """Whether rows compared as equals started from the same parent checkpoint (its sha256) and
+    trained the same steps, from their training records (`rows.training_record`): (alike, lines).
+    Rows without records are not judged (alike), and the lines say so."""
+    recs = {r: training.get(r) or {} for r in recipes}
+    known = {r: (x.get("parent_sha256"), x.get("steps")) for r, x in recs.items() if x.get("parent_sha256")}
+    if len(known) < len(recipes):
+        return True, [f"start points: not recorded for {', '.join(r for r in recipes if r not in known)} "
+                      "(rows saved with --training-logs record the parent's sha256 and the steps)"]
+    parents = {p for p, _ in known.values()}
+    steps = {st for _, st in known.values()}
+    text = "; ".join(f"{r}: parent {p[:12]}, steps {st}" for r, (p, st) in known.items())
+    if len(parents) == 1 and len(steps) == 1:
+        return True, [f"start points alike: {text}"]
+    return False, [f"start points differ (so the variants are not compared as equals): {text}"]
+
+
+def ratio_premise(ratios: pd.DataFrame | None) -> tuple[bool, list[str]]:
+    """Claim 3's premise (Sec. 3.2): clips with poor sync get a larger R = L_gt / L_teacher than
+    clean ones, so W(R) removes their ground truth. From R per clip (`fada.train.ratio_log`: R, tier,
+    defects): holds when the sync-defect clips' R is larger than the clean clips' by a one-sided
+    Mann-Whitney U test at 5%. (testable, lines); with no measurement the claim is judged as before
+    and a line says the premise is unmeasured."""
+    if ratios is None:
+        return True, ["premise (sync-defect clips get a larger R than clean ones): not measured "
+                      "(claims --ratio-probe)"]
+    from scipy.stats import mannwhitneyu
+
+    from fada.train.ratio_log import SYNC_DEFECTS, quantile_table
+
+    q = quantile_table(ratios).set_index("group")
+    defects = ratios["defects"].map(set)
+    sync = ratios["R"][defects.map(lambda d: bool(d & set(SYNC_DEFECTS)))]
+    clean = ratios["R"][defects.map(lambda d: not d)]
+    rows = [f"{g}: n {int(q.loc[g, 'n'])}, R q10/q50/q90 {q.loc[g, 'q10']:.3g} / {q.loc[g, 'q50']:.3g} / {q.loc[g, 'q90']:.3g}"
+            for g in ("clean", "sync defect", *[f"defect {d}" for d in SYNC_DEFECTS]) if q.loc[g, "n"]]
+    if len(sync) < 2 or len(clean) < 2:
+        return True, ["premise: too few clean or sync-defect clips measured to judge it"] + rows
+    p = float(mannwhitneyu(sync, clean, alternative="greater").pvalue)
+    holds = p < PREMISE_ALPHA
+    return holds, [f"premise (sync-defect clips get a larger R than clean ones): {'holds' if holds else 'does not hold'} "
+                   f"here (one-sided Mann-Whitney p = {p:.3g})"] + rows

@@ -1,4 +1,4 @@
-"""The benchmark commands: run, list, sweep, report, speed, table, claims, baseline, check."""
+"""The benchmark commands: run, list, sweep, report, speed, table, claims, rows save, baseline, check."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -95,6 +95,7 @@ def sweep(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N (or mps where torch has it)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="fp32, bf16 or fp16 (default: fp32 on cpu, bf16 on a GPU)."),
     compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser (pays off on a GPU)."),
+    target_cache: Optional[Path] = typer.Option(None, "--target-cache", help="Tables: share the teacher's PeRFlow/RFlow targets between rows through caches under this folder (built as needed)."),
 ):
     """Figures 3-4 (a CFG sweep, PNG and SVG) or every row of a paper table (training missing checkpoints)."""
     from .. import sweep as sw
@@ -109,7 +110,7 @@ def sweep(
                          a_values=floats("--cfg-a", cfg_a, sw.DEFAULT_CFG_A),
                          r_values=floats("--cfg-r", cfg_r, sw.DEFAULT_CFG_R),
                          metrics=None if metrics is None else _split_names(metrics), train=train_missing,
-                         data=data, device=device, dtype=dtype, compile=compile_)
+                         data=data, device=device, dtype=dtype, compile=compile_, target_cache=target_cache)
 
     def job(advance, bars):
         task = {}
@@ -197,7 +198,7 @@ def speed(
 
 @app.command("table")
 def table(
-    run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json)."),
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json) or scored-rows folders (results/synthetic/rows)."),
     paper: int = typer.Option(..., "--paper", help="The paper's table: 1, 2, 3 or 4."),
     fmt: str = typer.Option("md", "--format", help="md, csv or latex."),
     ours_only: bool = typer.Option(False, "--ours-only", help="Only our columns, and only the rows we have values for (no paper numbers)."),
@@ -210,10 +211,11 @@ def table(
 
 @app.command("claims")
 def claims(
-    run_dirs: list[Path] = typer.Argument(..., help="Run folders holding the cards of Tables 1-4 (a method in several: the first)."),
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders or scored-rows folders (results/synthetic/rows) holding the cards of Tables 1-4 (a method in several: the first)."),
     sweep: Optional[Path] = typer.Option(None, "--sweep", help="A `fada-bench sweep cfg` folder (its sweep.csv), for Figures 3-4."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write CLAIMS.md here (text under its '## Notes' heading is kept); default: print."),
     runs_root: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose log.jsonl give each row's steps, training time and device (default: none)."),
+    ratio_probe: Optional[Path] = typer.Option(None, "--ratio-probe", help="R per clip (CSV of `python -m fada.train.ratio_log RECIPE --out FILE`): claim 3 is not testable where sync-defect clips do not get a larger R."),
 ):
     """Each claim of the paper with our numbers, the paper's and a verdict (holds, does not hold, inconclusive, not measured yet)."""
     import shlex
@@ -222,9 +224,19 @@ def claims(
     from ..claims import check_claims, kept_notes, merged_summary, read_sweep, render
     from fada.data.io import write_text_atomic
 
-    verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None)
+    from ..rows import training_records
+
+    training = training_records(run_dirs)
+    ratios = None
+    if ratio_probe is not None:
+        from fada.train.ratio_log import read_ratio_csv
+
+        if not ratio_probe.is_file():
+            raise InputError(f"--ratio-probe {ratio_probe}: no such file (make it with `python -m fada.train.ratio_log RECIPE --out FILE`)")
+        ratios = read_ratio_csv(ratio_probe)
+    verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None, training, ratios)
     command = "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["claims"] else "fada-bench claims"
-    text = render(verdicts, command, runs_root, kept_notes(out) if out else "")
+    text = render(verdicts, command, runs_root, kept_notes(out) if out else "", training)
     if out is None:
         typer.echo(text)
         return
@@ -232,6 +244,24 @@ def claims(
     for v in verdicts:
         console.print(f"claim {v.claim}: {v.verdict}")
     console.print(f"wrote {out}")
+
+
+rows_app = typer.Typer(help="Scored rows kept in the repository (results/synthetic/rows).", no_args_is_help=True)
+app.add_typer(rows_app, name="rows")
+
+
+@rows_app.command("save")
+def rows_save(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    out: Path = typer.Option(Path("results/synthetic/rows"), "--out", help="Rows folder: one METHOD/ folder per row."),
+    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated methods (default: every method of the run)."),
+    training_logs: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose RECIPE/log.jsonl give each row's training steps, hours and device."),
+):
+    """Keep a run's scored rows (summary, per-sample values, identity) where tables and claims read them."""
+    from ..rows import save_rows
+
+    for row in save_rows(run_dir, out, _split_names(methods) if methods else None, training_logs=training_logs):
+        console.print(f"wrote {row}")
 
 
 @app.command("baseline")

@@ -1,4 +1,4 @@
-"""`fada-bench train RECIPE`."""
+"""`fada-bench train RECIPE` and `fada-bench train-cache build RECIPE`."""
 from __future__ import annotations
 
 import dataclasses
@@ -20,6 +20,7 @@ def train_cmd(
     stop_at: Optional[int] = typer.Option(None, "--stop-at", help="Stop (with a checkpoint) at this step, to train in chunks."),
     export: Optional[Path] = typer.Option(None, "--export", help="Do not train: write the last checkpoint's EMA weights as a model folder here (to score a run mid-training)."),
     compile: bool = typer.Option(False, "--compile", help="torch.compile the networks: for a GPU, where a tiny model's many small operations each cost a launch (no faster on a CPU)."),
+    target_cache: Optional[Path] = typer.Option(None, "--target-cache", help="Root of teacher-target caches (`fada-bench train-cache build`): PeRFlow/RFlow steps it holds read the teacher's end points from it; the rest are computed live."),
 ):
     """Train a model from a recipe (one readable accelerate loop; resumable after any interruption)."""
     from fada.train.recipe import load_recipe
@@ -34,11 +35,34 @@ def train_cmd(
         console.print(f"{r.name}: step {step} of {r.steps} (EMA weights) written to {export}")
         return
     if int(os.environ.get("RANK", "0")) != 0:       # under torchrun / accelerate: one bar, from process 0
-        train(r, out, resume=resume, stop_at=stop_at, compile=compile)
+        train(r, out, resume=resume, stop_at=stop_at, compile=compile, target_cache=target_cache)
         return
     with _progress("train") as p:
         task = p.add_task(f"{r.name} ({r.kind})", total=r.steps)
-        final = train(r, out, resume=resume, stop_at=stop_at, compile=compile,
+        final = train(r, out, resume=resume, stop_at=stop_at, compile=compile, target_cache=target_cache,
                       progress=lambda done, total, loss: p.update(task, completed=done, description=f"{r.name} loss {loss:.4f}"))
     console.print(f"{r.name}: log in {out / 'log.jsonl'}" + (f", model in {final}" if final.exists() else ", checkpoint saved"))
 
+
+cache_app = typer.Typer(help="Teacher-target caches shared by the rows that distil from one teacher.", no_args_is_help=True)
+app.add_typer(cache_app, name="train-cache")
+
+
+@cache_app.command("build")
+def train_cache_build(
+    recipe: str = typer.Argument(..., help="A perflow or rflow recipe (name or YAML path)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Root of the caches (default: CHECKPOINTS/teacher-targets)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Build only the first N steps' entries (resumes later)."),
+):
+    """Compute a recipe's teacher targets (standpoints and Phi's end points) once, resumably, for every row that shares them."""
+    from fada.train.recipe import load_recipe
+    from fada.train.target_cache import build_target_cache
+
+    from ..paths import checkpoints_dir
+
+    r = load_recipe(recipe)
+    root = cache or checkpoints_dir() / "teacher-targets"
+    with _progress("targets") as p:
+        task = p.add_task(f"{r.name} teacher targets", total=steps or r.steps)
+        folder = build_target_cache(r, root, steps, progress=lambda done, total: p.update(task, completed=done, total=total))
+    console.print(f"{r.name}: teacher targets in {folder}; train with `fada-bench train {r.name} --target-cache {root}`")

@@ -402,6 +402,7 @@ def _factory(name: str, wrapper):
         return wrapper(load_network(name))
     load.available = lambda: weights_available(name)
     load.__name__ = f"load_synthetic_{name}"
+    load.weights = name          # the registry entry whose sha256 a scored row records (rows.py)
     return load
 
 

@@ -18,19 +18,24 @@ SWEEP=runs/sweep-cfg-synthetic
 # 1. Tables 2-4: each row's checkpoint is trained first when missing (with its recipe, after the
 #    checkpoints it starts from), then every row is generated and scored on the 100 test clips.
 for t in 2 3 4; do
-  fada-bench sweep "table$t" --suite synthetic --out "$RUN"
+  fada-bench sweep "table$t" --suite synthetic --out "$RUN" --target-cache runs/teacher-targets
 done
 
 # 2. Table 1's FADA rows, the teacher and the anchors in the same folder (finished samples are
 #    kept), so that one summary holds every method.
 ALL=teacher,teacher_b,tcd,rflow,perflow,student_b_fixed0,fixed_0p2,fixed_1p0,fixed_0p2_only_a
 ALL=$ALL,adaptive_unl_0p5,adaptive_unl_0p25,adaptive_0p5,fada_balanced,no_cfg_distill,cfg_time_embed
-ALL=$ALL,cfg_layer,fada_fast,static,vae_roundtrip,ground_truth
+ALL=$ALL,cfg_layer,fada_fast,rflow_v,static,vae_roundtrip,ground_truth
 fada-bench run --methods "$ALL" --suite synthetic --out "$RUN"
 
-# 3. The four tables, beside the paper's numbers.
+# 2b. Keep the scored rows in git (summary, per-sample values, identity with every hash), so the
+#     tables and claims outlive runs/; then R per tier and defect over 300 training clips.
+fada-bench rows save "$RUN" --out "$R/rows" --training-logs runs
+OMP_NUM_THREADS=1 python -m fada.train.ratio_log fada_balanced_tiny --clips 300 --out "$R/ratio_probe.csv"
+
+# 3. The four tables, beside the paper's numbers, from the rows alone.
 for t in 1 2 3 4; do
-  fada-bench table --paper "$t" "$RUN" > "$R/table$t.md"
+  fada-bench table --paper "$t" "$R/rows" > "$R/table$t.md"
 done
 
 # 4. Figures 3-4: FADA-Fast's guidance scales swept (FVD and Sync-D with 95% CIs).
@@ -50,4 +55,4 @@ fada-bench report "$SHIPPED"
 cp "$SHIPPED/report.html" "$R/report.html"
 
 # 6. Each claim with our numbers, the paper's and a verdict (notes under "## Notes" are kept).
-fada-bench claims "$RUN" --sweep "$SWEEP" --training-logs runs --out "$R/CLAIMS.md"
+fada-bench claims "$R/rows" --sweep "$SWEEP" --ratio-probe "$R/ratio_probe.csv" --out "$R/CLAIMS.md"

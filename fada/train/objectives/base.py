@@ -38,6 +38,7 @@ class Objective:
     models: FadaModels
     spec: type[ObjectiveSpec] = ObjectiveSpec   # the recipe's `objective` section for this kind (no keys here)
     latent_space = False     # trains on VAE latents: the trainer pre-encodes the clips once
+    uses_target_cache = False   # can read the teacher's part of a step from a teacher-target cache
 
     def trainable(self) -> list[nn.Module]:
         raise NotImplementedError

@@ -67,23 +67,29 @@ class DistillObjective(Objective):
         a = self.sched.alpha(t).to(z.dtype).view(-1, 1, 1, 1, 1)
         return a.sqrt() * out + (1 - a).sqrt() * z
 
-    def teacher_and_conditions(self, feats, bank, gens):
+    def draw_guidance(self, gens) -> dict[str, torch.Tensor]:
+        """Per sample, the guidance the teacher follows: the condition-dropout branch ({"branch"}),
+        or with CFG distillation the scales of Eq. 9 drawn from the recipe's ranges ({"scales"})."""
+        if self.cfg_mode == "none":
+            return {"branch": sample_branches(rand(gens), self.p_drop_audio, self.p_drop_both)}
+        ra, rr = rand(gens), rand(gens)
+        return {"scales": torch.stack([self.cfg_a_range[0] + ra * (self.cfg_a_range[1] - self.cfg_a_range[0]),
+                                       self.cfg_r_range[0] + rr * (self.cfg_r_range[1] - self.cfg_r_range[0])], 1)}
+
+    def teacher_and_conditions(self, feats, bank, guidance: dict):
         """The teacher's epsilon function for this batch and the conditions the student sees:
-        (eps_fn, feats, bank, scales)."""
+        (eps_fn, feats, bank, scales). `guidance`: from `draw_guidance`."""
         from ...guidance import multi_cfg
 
         if self.cfg_mode == "none":
-            branches = sample_branches(rand(gens), self.p_drop_audio, self.p_drop_both)
-            feats, bank = apply_dropout(branches.to(feats.device), feats, bank)
+            feats, bank = apply_dropout(guidance["branch"].to(feats.device), feats, bank)
 
             def eps_fn(z, t):
                 return self._eps(self.teacher, z, t, feats, bank)
             return eps_fn, feats, bank, None
 
         b = feats.shape[0]
-        ra, rr = rand(gens), rand(gens)
-        scales = torch.stack([self.cfg_a_range[0] + ra * (self.cfg_a_range[1] - self.cfg_a_range[0]),
-                              self.cfg_r_range[0] + rr * (self.cfg_r_range[1] - self.cfg_r_range[0])], 1).to(feats.dtype)
+        scales = guidance["scales"].to(feats.device, feats.dtype)
         zero_a = torch.zeros_like(feats)
         feats3 = torch.cat([feats, zero_a, zero_a])
         bank3 = {kk: torch.cat([v, v, torch.zeros_like(v)]) for kk, v in bank.items()}

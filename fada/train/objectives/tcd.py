@@ -49,7 +49,7 @@ class TCDObjective(DistillObjective):
         noise = randn(gens, tuple(z0.shape[1:])).to(z0.device, z0.dtype)
         a_start, a_mid, a_s = (self.sched.alpha(t).to(z0.dtype) for t in (t_start, t_mid, t_s))
         z_start = self.sched.add_noise(z0, noise, t_start)
-        eps_fn, feats, bank, scales = self.teacher_and_conditions(feats, bank, gens)
+        eps_fn, feats, bank, scales = self.teacher_and_conditions(feats, bank, self.draw_guidance(gens))
 
         z_mid = teacher_endpoint(eps_fn, z_start, t_start, t_mid, 1, self.sched.alpha)   # one solver step
         pred = trajectory_consistency(z_start, self._eps(m.denoiser, z_start, t_start, feats, bank, scales),

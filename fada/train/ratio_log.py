@@ -1,0 +1,156 @@
+"""The mixed-supervision ratio R = L_gt / L_teacher (Sec. 3.2) per sample, by filter tier and by
+recorded defect: what tests the premise of Eqs. 6-8.
+
+The premise: a clip whose ground truth is poor (audio out of sync, mismatched audio) gets a large
+R, so W(R) falls to zero for it and its ground truth stops counting. Whether that holds in a world
+is measured, not assumed: each logged step of a mixed-supervision row carries every sample's R
+with its clip's tier and recorded defects (`ratio_record`), and `ratio_quantiles` summarises a
+log.jsonl into R's 10/50/90% quantiles per tier, per defect, and for clean clips.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.synthetic.world import DEFECTS
+
+QUANTILES = (0.1, 0.5, 0.9)
+SYNC_DEFECTS = ("offset", "mismatched_audio")      # the defects the premise is about
+
+
+def ratio_record(ratio: torch.Tensor, batch: dict) -> dict:
+    """Per-sample R with the sample's tier and defect names, for a log record ({} when the batch
+    does not say which clips it holds)."""
+    if "tier" not in batch or "defects" not in batch:
+        return {}
+    flags = batch["defects"].bool().cpu().numpy()
+    return {"R_samples": [float(r) for r in ratio.detach().cpu()],
+            "R_tier": [str(t) for t in batch["tier"]],
+            "R_defects": [[d for d, on in zip(DEFECTS, row) if on] for row in flags]}
+
+
+def ratio_samples(records) -> pd.DataFrame:
+    """One row per logged sample: R, tier, defects (a tuple of names)."""
+    rows = []
+    for rec in records:
+        for r, tier, defects in zip(rec.get("R_samples", []), rec.get("R_tier", []), rec.get("R_defects", [])):
+            rows.append({"R": float(r), "tier": tier, "defects": tuple(defects)})
+    return pd.DataFrame(rows, columns=["R", "tier", "defects"])
+
+
+def quantile_table(samples: pd.DataFrame) -> pd.DataFrame:
+    """R's quantiles (q10, q50, q90) and count per group: each tier, each defect, "clean" (no
+    defect), "sync defect" (offset or mismatched audio) and "all"."""
+    groups = {"all": np.ones(len(samples), bool)}
+    for tier in sorted(set(samples["tier"])):
+        groups[f"tier {tier}"] = (samples["tier"] == tier).to_numpy()
+    has = samples["defects"].map(set)
+    groups["clean"] = (has.map(len) == 0).to_numpy()
+    groups["sync defect"] = has.map(lambda d: bool(d & set(SYNC_DEFECTS))).to_numpy()
+    for d in DEFECTS:
+        groups[f"defect {d}"] = has.map(lambda s, d=d: d in s).to_numpy()
+    rows = []
+    for name, mask in groups.items():
+        r = samples["R"].to_numpy(float)[np.asarray(mask, dtype=bool)]
+        q = np.quantile(r, QUANTILES) if r.size else [np.nan] * len(QUANTILES)
+        rows.append({"group": name, "n": int(r.size), **{f"q{int(p * 100)}": float(v) for p, v in zip(QUANTILES, q)}})
+    return pd.DataFrame(rows)
+
+
+def write_ratio_csv(samples: pd.DataFrame, path: str | os.PathLike) -> None:
+    """R per clip as CSV (defects joined by commas; a clean clip's is empty)."""
+    from ..data.io import write_text_atomic
+
+    write_text_atomic(path, samples.assign(defects=samples["defects"].map(",".join)).to_csv(index=False))
+
+
+def read_ratio_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """`write_ratio_csv`'s file back as `ratio_samples`' frame."""
+    df = pd.read_csv(path, keep_default_na=False)
+    missing = {"R", "tier", "defects"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{path}: not a file of R per clip (no column {', '.join(sorted(missing))})")
+    return df.assign(R=df["R"].astype(float), defects=df["defects"].map(lambda t: tuple(filter(None, str(t).split(",")))))
+
+
+def ratio_quantiles(log: str | os.PathLike) -> pd.DataFrame:
+    """`quantile_table` of every sample a run's log.jsonl recorded (unreadable lines skipped)."""
+    records = []
+    for line in Path(log).read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return quantile_table(ratio_samples(records))
+
+
+@torch.no_grad()
+def probe_ratios(recipe, n_clips: int, seed: int = 0, batch_size: int = 4, progress=None) -> pd.DataFrame:
+    """R for `n_clips` training clips (a seeded draw from the recipe's set, one window each), with
+    no training: the recipe's student as it starts (its parent, or the teacher) against the
+    teacher's Phi (Eq. 2) and the ground truth, exactly as a step's loss computes them. Returns
+    `ratio_samples`' frame. Frames are encoded by the VAE per window (the data folder need not be
+    writable)."""
+    from torch.utils.data import default_collate
+
+    from ..data.dataset import ClipDataset
+    from .objectives import make_objective
+    from .trainer import sample_generator
+
+    obj = make_objective(recipe)
+    if not getattr(obj, "use_gt", False):
+        raise ValueError(f"{recipe.source}: R needs a mixed-supervision recipe (objective.mixed)")
+    for net in obj.trainable():
+        net.eval()
+    d = recipe.data
+    ds = ClipDataset(d.folder, split="train", tiers=tuple(d.tiers), n_frames=d.n_frames, size=d.size,
+                     audio_context=obj.models.denoiser.config.audio_window, windows_per_clip=1, seed=seed,
+                     cache_clips=0)
+    order = np.random.default_rng(seed).permutation(len(ds))[:n_clips]
+    records = []
+    for start in range(0, len(order), batch_size):
+        idx = [int(i) for i in order[start:start + batch_size]]
+        batch = default_collate([ds.get(i) for i in idx])
+        _, logs = obj.loss(batch, [sample_generator(seed, 0, i) for i in idx])
+        records.append(logs)
+        if progress:
+            progress(start + len(idx), len(order))
+    return ratio_samples(records)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m fada.train.ratio_log RECIPE [--clips N] [--teacher DIR] [--parent DIR] [--out CSV]"""
+    import argparse
+    import dataclasses
+
+    from .recipe import load_recipe
+
+    ap = argparse.ArgumentParser(description="R per tier and defect for a mixed-supervision recipe, without training")
+    ap.add_argument("recipe")
+    ap.add_argument("--clips", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--teacher", help="teacher model folder (overrides the recipe's)")
+    ap.add_argument("--parent", help="the student's starting checkpoint (default: the recipe's, else the teacher)")
+    ap.add_argument("--data", help="training data folder (overrides the recipe's)")
+    ap.add_argument("--out", help="write the per-sample R here (CSV)")
+    a = ap.parse_args(argv)
+    r = load_recipe(a.recipe)
+    if a.teacher:
+        r = dataclasses.replace(r, objective=dataclasses.replace(r.objective, teacher=a.teacher))
+    if a.data:
+        r = dataclasses.replace(r, data=dataclasses.replace(r.data, folder=a.data))
+    r = dataclasses.replace(r, parent=a.parent)
+    samples = probe_ratios(r, a.clips, a.seed)
+    if a.out:
+        write_ratio_csv(samples, a.out)
+    pd.set_option("display.width", 200)
+    print(quantile_table(samples).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

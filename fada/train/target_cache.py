@@ -1,0 +1,216 @@
+"""The frozen teacher's PeRFlow targets, computed once and shared by every row that distils from it.
+
+Most of a PeRFlow step is Phi (Eq. 2): `phi_steps` teacher DDIM steps inside the window. Phi depends
+only on the teacher, the clip, the standpoint z_{t_k} and the guidance the teacher follows; none of
+it depends on the student. So the standpoints and their Phi end points are computed once per
+(teacher, training set, guidance, sampler) and every row whose recipe agrees on those reads them in
+the same order: the same clips, noise, windows and end points at the same steps. The rows then
+differ only in what they are testing (mixed supervision, the student's parameterisation or CFG
+layer), and the noise of the standpoints is common to all of them (common random numbers), which
+narrows the noise in the differences between rows.
+
+One entry per global training sample (step * batch_size + j), in the trainer's order:
+
+    clip, epoch      the dataset index and epoch the trainer's data order picks (checked on read)
+    window           k (Eq. 2's window, 1..K)
+    noise            the standpoint's noise: z_{t_k} = sqrt(alpha(t_k)) z_0 + sqrt(1 - alpha(t_k)) noise
+    s                the point's place on the window's line (Eq. 3: t = t_k + s (t_{k-1} - t_k))
+    branch           the condition dropout the teacher and the student follow (0 a, 1 r, 2 b), or
+    scales           (cfg_a, cfg_r) of Eq. 9 for a CFG-distillation row (the student sees them too)
+    z_end            Phi(z_{t_k}, t_k, t_{k-1}) (Eq. 2), float32
+
+These are exactly the draws of `PerflowObjective.standpoint` from the sample's own generator, so
+a cached step equals the live one to float rounding. The clip's latents, audio and reference
+come from the data as in a live step (they are cheap); the ground-truth end point of mixed
+supervision (Sec. 3.2) follows from z_0 and the cached noise.
+
+Which rows share a cache: the key is a hash of the teacher's files, the training set (manifest,
+split, tiers, frames, size, windows per clip, the latents' VAE), the recipe seed and batch size
+(they fix the data order and the per-sample generators), K and phi_steps, and the guidance (the
+dropout probabilities; for CFG distillation the scale ranges). Mixed supervision, the student's
+parent, CFG layer, learning rate and steps are not in it. In the tiny recipes: Table 3 "Student
+with A" (= Table 2 PeRFlow) and "Fixed-0.2, only A" share the set-A cache; every set-B row of
+Table 3 (Fixed-0, Fixed-0.2, Fixed-1.0, Adaptive-unlimited 0.5 and 0.25, Adaptive-0.5,
+FADA-Balanced) shares the set-B cache; both RFlow rows (epsilon and velocity) share the
+one-window, 25-step cache; the three CFG-distillation rows of Table 4 share a cache with their
+sampled scales. TCD's targets are one DDIM step from a different time grid and are not cached.
+
+Storage: `ROOT/KEY/` holds `key.json` (what the key hashes), one memory-mapped `.npy` per field
+(`np.lib.format.open_memmap`, sized for the planned entries) and `progress.json` (the entries
+written, in order, updated only after the arrays are flushed), so the build resumes where it
+stopped and a trainer can read while it runs. Build it with
+`OMP_NUM_THREADS=1 fada-bench train-cache build RECIPE` (in the background), train with
+`fada-bench train RECIPE --target-cache ROOT`. A step whose entries are not built yet is computed
+live (and logged `cached: 0`), so training never waits for the build.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.io import write_text_atomic
+from ..data.manifest import MANIFEST
+from ..errors import InputError
+
+FORMAT = 1
+PROGRESS = "progress.json"
+KEY_FILE = "key.json"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def folder_sha256(folder: str | os.PathLike) -> str:
+    """sha256 of a model folder: of the list of its files with each file's sha256."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    listing = "".join(f"{p.relative_to(folder).as_posix()}\t{_file_sha256(p)}\n" for p in files)
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def key_material(recipe, obj, n_items: int, latents: Path | None) -> dict:
+    """What decides a cache's content (see the module docstring): equal material, equal entries."""
+    o, d = recipe.objective, recipe.data
+    if obj.cfg_mode == "none":
+        guidance = {"mode": "branches", "p_drop_audio": obj.p_drop_audio, "p_drop_both": obj.p_drop_both}
+    else:
+        guidance = {"mode": "multi_cfg", "cfg_a_range": list(obj.cfg_a_range), "cfg_r_range": list(obj.cfg_r_range)}
+    manifest = Path(d.folder) / MANIFEST
+    return {
+        "format": FORMAT,
+        "teacher_sha256": folder_sha256(o.teacher),
+        "data": {"manifest_sha256": _file_sha256(manifest) if manifest.is_file() else None, "split": "train",
+                 "tiers": sorted(d.tiers), "n_frames": d.n_frames, "size": d.size,
+                 "windows_per_clip": d.windows_per_clip, "items": n_items,
+                 "latents": latents.name if latents is not None else None},
+        "seed": recipe.seed, "batch_size": recipe.optim.batch_size,
+        "sampler": {"num_windows": obj.K, "phi_steps": obj.phi_steps, "schedule": obj.sched.config.beta_schedule,
+                    "prediction_type": obj.prediction_type},
+        "guidance": guidance,
+    }
+
+
+def cache_key(material: dict) -> str:
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class TargetCache:
+    """One cache folder: memory-mapped fields, `done` entries written in order."""
+
+    def __init__(self, folder: Path, material: dict, n_entries: int, z_shape: tuple[int, ...], writable: bool):
+        self.folder, self.material = folder, material
+        guided = material["guidance"]["mode"] == "multi_cfg"
+        self.fields = {"clip": ((), np.int64), "epoch": ((), np.int64), "window": ((), np.int64),
+                       "s": ((), np.float32), "noise": (z_shape, np.float32), "z_end": (z_shape, np.float32),
+                       **({"scales": ((2,), np.float32)} if guided else {"branch": ((), np.int64)})}
+        key_path = folder / KEY_FILE
+        if key_path.is_file():
+            meta = json.loads(key_path.read_text())
+            if meta["material"] != material:
+                raise InputError(f"{key_path}: this cache was built for other targets (its key.json differs); "
+                                 "remove the folder or choose another --target-cache root")
+            self.n_entries = int(meta["entries"])
+            if writable and n_entries > self.n_entries:
+                raise InputError(f"{folder}: built for {self.n_entries} entries, {n_entries} asked; build a new "
+                                 "cache (remove the folder) to train longer with cached targets")
+        elif writable:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.n_entries = n_entries
+            for name, (shape, dtype) in self.fields.items():
+                np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=dtype, shape=(n_entries, *shape)).flush()
+            write_text_atomic(folder / PROGRESS, json.dumps({"done": 0}) + "\n")
+            write_text_atomic(key_path, json.dumps({"material": material, "entries": n_entries,
+                                                    "z_shape": list(z_shape)}, indent=1) + "\n")
+        else:
+            raise InputError(f"no teacher-target cache in {folder}")
+        self.arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r+" if writable else "r")
+                       for name in self.fields}
+
+    @property
+    def done(self) -> int:
+        try:
+            return int(json.loads((self.folder / PROGRESS).read_text())["done"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    def write(self, start: int, entry: dict[str, np.ndarray]) -> None:
+        """Entries [start, start + n) in order; `done` moves only after the data is on disk."""
+        n = len(entry["clip"])
+        if start != self.done:
+            raise RuntimeError(f"{self.folder}: writing entry {start} but {self.done} are done (entries go in order)")
+        for name in self.fields:
+            self.arrays[name][start:start + n] = entry[name]
+        for a in self.arrays.values():
+            a.flush()
+        write_text_atomic(self.folder / PROGRESS, json.dumps({"done": start + n}) + "\n")
+
+    def has(self, indices) -> bool:
+        return max(int(i) for i in indices) < min(self.done, self.n_entries)
+
+    def read(self, indices, picks=None) -> dict[str, torch.Tensor]:
+        """The entries at global sample `indices`; `picks` ((clip, epoch) per sample, from the
+        trainer's data order) must match what the cache was built on."""
+        idx = np.asarray([int(i) for i in indices])
+        out = {name: torch.from_numpy(np.array(a[idx])) for name, a in self.arrays.items()}
+        if picks is not None:
+            got = torch.stack([out["clip"], out["epoch"]], 1)
+            if not torch.equal(got, torch.as_tensor(picks, dtype=torch.int64).view(-1, 2)):
+                raise InputError(f"{self.folder}: entries {idx.tolist()} were built on clips {got.tolist()}, the "
+                                 f"trainer drew {torch.as_tensor(picks).tolist()}; the cache does not fit this "
+                                 "data folder (rebuild it)")
+        return out
+
+
+def open_cache(root: str | os.PathLike, recipe, obj, n_items: int, latents: Path | None,
+               n_entries: int | None = None, writable: bool = False) -> TargetCache:
+    """The cache of `recipe`'s targets under `root` (made when `writable`)."""
+    material = key_material(recipe, obj, n_items, latents)
+    folder = Path(root) / cache_key(material)
+    if not writable and not (folder / KEY_FILE).is_file():
+        raise InputError(f"no teacher-target cache for {recipe.name} in {folder}; build it with "
+                         f"`OMP_NUM_THREADS=1 fada-bench train-cache build {recipe.name} --cache {root}`")
+    vae = obj.models.vae.config
+    down = 2 ** (len(vae.block_out_channels) - 1)
+    z_shape = (recipe.data.n_frames, vae.latent_channels, recipe.data.size // down, recipe.data.size // down)
+    return TargetCache(folder, material, n_entries or recipe.steps * recipe.optim.batch_size, z_shape, writable)
+
+
+def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None, progress=None) -> Path:
+    """Compute and store the targets of `recipe`'s first `steps` steps (default: all), in the
+    trainer's order, resuming after the entries already written. Returns the cache folder."""
+    from torch.utils.data import default_collate
+
+    from .trainer import batch_indices, prepare_data, sample_generator
+    from .objectives import make_objective
+
+    torch.manual_seed(recipe.seed)
+    obj = make_objective(recipe)
+    if not getattr(obj, "uses_target_cache", False):
+        raise InputError(f"{recipe.source}: recipe kind {recipe.kind!r} has no cacheable teacher targets "
+                         "(only perflow and rflow recipes do)")
+    ds, lat_dir = prepare_data(recipe, obj)
+    B = recipe.optim.batch_size
+    n_steps = recipe.steps if steps is None else min(steps, recipe.steps)
+    cache = open_cache(root, recipe, obj, len(ds), lat_dir, n_entries=recipe.steps * B, writable=True)
+    for step in range(cache.done // B, n_steps):
+        picks = batch_indices(recipe.seed, step, B, len(ds))
+        batch = default_collate([ds.get(idx, salt=epoch) for idx, epoch in picks])
+        gens = [sample_generator(recipe.seed, step, j) for j in range(B)]
+        with torch.no_grad():
+            entry = obj.teacher_targets(batch, gens)
+        entry["clip"] = np.array([p[0] for p in picks])
+        entry["epoch"] = np.array([p[1] for p in picks])
+        cache.write(step * B, entry)
+        if progress:
+            progress(step + 1, n_steps)
+    return cache.folder

@@ -1,0 +1,330 @@
+"""Scored rows kept in the repository: one folder per method card, so that the tables and claims
+outlive the machine that trained and scored them.
+
+    ROWS/METHOD/summary.csv      the method's rows of the run's summary (one per metric)
+    ROWS/METHOD/samples.csv      its per-sample values (no videos): status, seconds, NFE, metrics
+    ROWS/METHOD/identity.json    what the values were measured with (see `row_identity`)
+
+`fada-bench rows save RUN_DIR --out results/synthetic/rows` writes them; `fada-bench table` and
+`fada-bench claims` accept a rows folder wherever they accept a run folder, and read only these
+files. Rows are combined only when they were measured alike: the same suite, sample limit and
+seed, and the same backbone weights for every metric key they share (`IDENTITY_FIELDS`); a
+mismatch is an error naming both rows and the field.
+
+The claims and tables read means and 95% intervals only (every rule of `claims/rules.py` compares
+intervals of the summary; none pairs samples across methods), so the summary is all they need;
+the per-sample values are kept for paired analyses and to recompute the per-sample metrics'
+intervals. The per-set metrics' (FID, FVD, E-FID) bootstrap intervals need the backbone features,
+which stay in the run folder: they are computed once, when the run is scored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import re
+import shlex
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from fada.data.io import write_text_atomic
+from fada.errors import InputError
+from fada.profiling import processor_name
+
+IDENTITY_FIELDS = ("suite", "limit", "seed", "backbones")
+ROW_FILES = ("summary.csv", "samples.csv", "identity.json")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# Per-sample columns that name files of the run folder or the machine: not part of a scored row.
+_DROP = ("video",)
+
+
+class RowMismatchError(InputError):
+    """Two rows measured differently (suite, limit, seed or backbone weights) were combined."""
+
+
+# ---------------------------------------------------------------------------- identity
+
+def _sha256(path: Path) -> str:
+    from .metrics.weights_registry import sha256_file
+
+    return sha256_file(path)
+
+
+def backbone_hashes(metric_keys: list[str]) -> dict[str, dict[str, str]]:
+    """{metric key: {weight file: sha256}} of the backbone each metric loads; {} for a metric
+    without weights, {file: "missing"} for one not on this machine."""
+    from .metrics import synthetic_backbones as sb
+    from .metrics import weights_registry as wr
+    from .registry import METRICS
+
+    out = {}
+    for key in metric_keys:
+        try:
+            cls = METRICS.get(key)
+        except (KeyError, InputError):
+            out[key] = {}
+            continue
+        files = {}
+        synthetic = getattr(cls.default_backbone, "weights", None)   # the synthetic network's name
+        if synthetic:
+            try:
+                files[sb.registry()[synthetic]["file"]] = _sha256(sb.weights_path(synthetic, check=False))
+            except (wr.WeightsError, KeyError):
+                files[synthetic] = "missing"
+        else:
+            for e in wr.ENTRIES.values():
+                if e.backbone == cls.backbone:
+                    s = wr.verify(e.name)
+                    ok = s.state == "present" and s.path is not None and Path(s.path).is_file()
+                    files[e.filename] = _sha256(Path(s.path)) if ok else "missing"
+        out[key] = files
+    return out
+
+
+def checkpoint_hashes(card) -> dict:
+    """{"files": {file: sha256}, "sha256": digest of that listing} of the model folder a card
+    runs (trained here, else shipped); {} for a card without a checkpoint."""
+    if card.adapter not in ("fada", "vae_roundtrip") or not card.checkpoint:
+        return {}
+    from .adapters.fada_pipeline import checkpoint_path
+
+    try:
+        folder = checkpoint_path(card)
+    except InputError as e:
+        return {"error": str(e)}
+    files = {p.relative_to(folder).as_posix(): _sha256(p)
+             for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+    listing = "".join(f"{f}\t{d}\n" for f, d in files.items())
+    return {"folder": card.checkpoint, "files": files, "sha256": hashlib.sha256(listing.encode()).hexdigest()}
+
+
+def row_identity(run_info: dict, method: str, command: str) -> dict:
+    """The identity of one method's row of a run: suite (and its recorded identity), limit, seed,
+    each metric key's backbone sha256s, the generator checkpoint's sha256, the harness version and
+    commit, the machine and the dates. Backbone and checkpoint hashes are those the run recorded
+    when it started; a run from before they were recorded gets them from this machine's files now,
+    and says so (`hashed_at: "save"`)."""
+    cfg = run_info.get("config", {})
+    hashed_at = "run"
+    backbones = cfg.get("backbones")
+    if backbones is None:
+        backbones, hashed_at = backbone_hashes(list(cfg.get("metrics", []))), "save"
+    card = cfg.get("cards", {}).get(method, {})
+    ckpt = card.get("checkpoint_hashes")
+    if ckpt is None and card.get("checkpoint"):
+        from .registry import METHODS
+
+        try:
+            ckpt, hashed_at = checkpoint_hashes(METHODS.get(method)), "save"
+        except (KeyError, InputError):
+            ckpt = {}
+    return {
+        "method": method, "suite": cfg.get("suite"), "suite_identity": cfg.get("suite_identity"),
+        "limit": cfg.get("limit"), "n_samples": cfg.get("n_samples"), "seed": cfg.get("seed"),
+        "metrics": cfg.get("metrics"), "backbones": backbones, "device": cfg.get("device", "cpu"),
+        "card": {k: v for k, v in card.items() if k != "checkpoint_hashes"}, "checkpoint": ckpt or {},
+        "hashed_at": hashed_at,
+        "versions": run_info.get("versions", {}), "git": run_info.get("git", {}),
+        "hardware": run_info.get("hardware", {}), "run_command": run_info.get("command"),
+        "run_started": run_info.get("started"), "run_finished": run_info.get("finished"),
+        "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"), "saved_by": command,
+        "saved_on": {"processor": processor_name(), "platform": platform.platform()},
+    }
+
+
+# ---------------------------------------------------------------------------- save
+
+def _check_name(method: str, where: Path) -> str:
+    if not _NAME.match(method) or ".." in method:
+        raise InputError(f"{where}: method {method!r} is not a plain name; it cannot name a row folder")
+    return method
+
+
+def save_rows(run_dir: str | Path, out: str | Path, methods: list[str] | None = None,
+              command: str | None = None, training_logs: str | Path | None = None) -> list[Path]:
+    """Write each finished method of `run_dir` (or only `methods`) as a row folder under `out`,
+    replacing a row of the same name. `training_logs`: the checkpoints folder whose
+    RECIPE/log.jsonl give each row's training steps, hours and device (kept in identity.json, so
+    CLAIMS.md's training table is rebuilt from the rows). Returns the row folders."""
+    run_dir, out = Path(run_dir), Path(out)
+    info_path, csv = run_dir / "run.json", run_dir / "summary.csv"
+    if not csv.is_file() or not info_path.is_file():
+        raise InputError(f"{run_dir} has no summary.csv and run.json: is it a finished run folder? "
+                         f"Finish it with `fada-bench run ... --out {run_dir}`")
+    try:
+        info = json.loads(info_path.read_text())
+    except ValueError as e:
+        raise InputError(f"{info_path}: not valid JSON ({e})") from None
+    if info.get("status") != "finished":
+        raise InputError(f"{info_path}: the run is not finished (status {info.get('status')!r}); "
+                         f"finish it with the command in run.json, then save its rows")
+    summary = pd.read_csv(csv)
+    samples_path = run_dir / "samples.parquet"
+    samples = pd.read_parquet(samples_path) if samples_path.is_file() else pd.DataFrame(columns=["method"])
+    have = list(dict.fromkeys(summary["method"]))
+    if methods:
+        missing = [m for m in methods if m not in have]
+        if missing:
+            raise InputError(f"{csv} has no rows of {', '.join(missing)} (it has {', '.join(have)})")
+    command = command or "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    written = []
+    for method in methods or have:
+        row = out / _check_name(method, csv)
+        row.mkdir(parents=True, exist_ok=True)
+        identity = row_identity(info, method, command)
+        recipe = identity["card"].get("recipe") or _recipe_of(method)
+        if training_logs is not None and recipe:
+            identity["training"] = training_record(Path(training_logs), recipe)
+        s = summary[summary["method"] == method]
+        write_text_atomic(row / "summary.csv", s.to_csv(index=False))
+        p = samples[samples["method"] == method].drop(columns=[c for c in _DROP if c in samples])
+        write_text_atomic(row / "samples.csv", p.to_csv(index=False))
+        write_text_atomic(row / "identity.json", json.dumps(identity, indent=1, default=str) + "\n")
+        written.append(row)
+    return written
+
+
+def _recipe_of(method: str) -> str | None:
+    from .registry import METHODS
+
+    try:
+        c = METHODS.get(method)
+    except (KeyError, InputError):
+        return None
+    return c.recipe or (Path(c.checkpoint).parts[0] if c.adapter == "fada" and c.checkpoint else None)
+
+
+def training_record(runs_root: Path, recipe: str) -> dict:
+    """Steps done of planned, hours and devices of a recipe's training, from its log.jsonl."""
+    from fada.train.log import read_log, training_hardware, training_hours, training_steps
+
+    run = Path(runs_root) / recipe
+    starts = [r for r in read_log(run) if "threads" in r]     # each (re)start's record
+    last = starts[-1] if starts else {}
+    return {"recipe": recipe, "steps": training_steps(run),
+            "hours": training_hours(run), "ran_on": training_hardware(run),
+            "parent_sha256": last.get("parent_sha256"), "teacher_sha256": last.get("teacher_sha256")}
+
+
+# ---------------------------------------------------------------------------- read
+
+@dataclass
+class Row:
+    path: Path
+    method: str
+    identity: dict
+    summary: pd.DataFrame
+
+
+def is_rows_folder(path: str | Path) -> bool:
+    """A row folder (identity.json beside summary.csv), or a folder of them."""
+    path = Path(path)
+    return (path / "identity.json").is_file() or (
+        path.is_dir() and not (path / "summary.csv").is_file()
+        and any((p / "identity.json").is_file() for p in path.iterdir() if p.is_dir()))
+
+
+def read_row(path: Path) -> Row:
+    for f in ROW_FILES:
+        if not (path / f).is_file():
+            raise InputError(f"{path}: a scored row needs {', '.join(ROW_FILES)}; {f} is missing "
+                             f"(write rows with `fada-bench rows save RUN_DIR --out {path.parent}`)")
+    try:
+        identity = json.loads((path / "identity.json").read_text())
+    except ValueError as e:
+        raise InputError(f"{path / 'identity.json'}: not valid JSON ({e})") from None
+    summary = pd.read_csv(path / "summary.csv")
+    methods = set(summary["method"])
+    if methods - {identity.get("method")}:
+        raise InputError(f"{path / 'summary.csv'}: holds {', '.join(sorted(map(str, methods)))}, "
+                         f"but identity.json names {identity.get('method')!r}")
+    return Row(path, str(identity.get("method")), identity, summary)
+
+
+def read_rows(path: str | Path) -> list[Row]:
+    """The rows of a rows folder (or the one row of a row folder), checked to be combinable."""
+    path = Path(path)
+    if (path / "identity.json").is_file():
+        rows = [read_row(path)]
+    else:
+        rows = [read_row(p) for p in sorted(path.iterdir()) if p.is_dir() and (p / "identity.json").is_file()]
+    if not rows:
+        raise InputError(f"{path} holds no scored rows (no METHOD/identity.json); write them with "
+                         f"`fada-bench rows save RUN_DIR --out {path}`")
+    check_combinable([(str(r.path), r.identity) for r in rows])
+    return rows
+
+
+def _differs(field: str, a, b) -> str | None:
+    """How two identities differ in `field`, or None. Backbones are compared on the metric keys
+    both carry, so a row scored with more metrics still combines with one scored with fewer."""
+    if field != "backbones":
+        return None if a == b else f"{a!r} against {b!r}"
+    a, b = a or {}, b or {}
+    for key in sorted(set(a) & set(b)):
+        if a[key] != b[key]:
+            return f"{key} {a[key]} against {b[key]}"
+    return None
+
+
+def check_combinable(identities: list[tuple[str, dict]]) -> None:
+    """Raise `RowMismatchError` naming both rows and the field when two identities differ in
+    suite, limit, seed or the backbone weights of a metric they share. A field one of them lacks
+    (a run folder from before backbones were recorded) is not compared."""
+    for field in IDENTITY_FIELDS:
+        first = None
+        for name, ident in identities:
+            if field not in ident or (field == "backbones" and ident[field] is None):
+                continue
+            if first is None:
+                first = (name, ident[field])
+                continue
+            why = _differs(field, first[1], ident[field])
+            if why:
+                raise RowMismatchError(f"{first[0]} and {name} differ in {field} ({why}): rows are combined "
+                                       "only when measured with the same suite, limit, seed and backbones; "
+                                       "score them again in one run")
+
+
+def run_identity(run_dir: Path) -> dict:
+    """The comparable identity of a run folder (its run.json), for combining it with rows."""
+    try:
+        cfg = json.loads((Path(run_dir) / "run.json").read_text()).get("config", {})
+    except (OSError, ValueError):
+        return {}
+    out = {k: cfg[k] for k in ("suite", "limit", "seed") if k in cfg}
+    if cfg.get("backbones") is not None:
+        out["backbones"] = cfg["backbones"]
+    return out
+
+
+def training_records(paths: list[str | Path]) -> dict[str, dict]:
+    """{recipe: training record} from the rows folders among `paths` (for CLAIMS.md's table)."""
+    out = {}
+    for p in paths:
+        if is_rows_folder(p):
+            for r in read_rows(p):
+                rec = r.identity.get("training")
+                if rec and rec.get("recipe"):
+                    out.setdefault(rec["recipe"], rec)
+    return out
+
+
+def rows_summary(rows: list[Row]) -> pd.DataFrame:
+    return pd.concat([r.summary for r in rows], ignore_index=True)
+
+
+def rows_device(rows: list[Row]) -> str:
+    """Where the rows' wall-clock was measured, as tables.read_run names it for a run folder."""
+    labels = []
+    for r in rows:
+        hw = r.identity.get("hardware") or {}
+        on_gpu = str(r.identity.get("device", "cpu")).startswith("cuda") and hw.get("cuda")
+        label = hw["cuda"][0] if on_gpu else f"{hw.get('processor') or hw.get('machine', 'cpu')} x{hw.get('cpu_count', '?')}"
+        if label not in labels:
+            labels.append(label)
+    return "; ".join(labels) or "?"

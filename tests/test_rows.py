@@ -1,0 +1,122 @@
+"""Scored rows kept in the repository: saved from a run folder, they rebuild the same tables and
+claims, and rows measured differently refuse to combine."""
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from fada.errors import InputError
+from fada_bench.claims import check_claims, merged_summary
+from fada_bench.rows import RowMismatchError, backbone_hashes, read_rows, save_rows
+from fada_bench.summary import SUMMARY_COLUMNS
+from fada_bench.tables import build_table, read_run, render
+
+BACKBONES = {"fid[synthetic]": {"inverse_renderer.safetensors": "a" * 64},
+             "sync_d[synthetic]": {"syncnet.safetensors": "b" * 64}}
+
+ROWS = [
+    ("teacher", "fid[synthetic]", "synthetic", 100.0, 95.0, 105.0, 3, 0),
+    ("teacher", "sync_d[synthetic]", "synthetic", 1.0, 0.9, 1.1, 3, 0),
+    ("fada_fast", "fid", "synthetic", 12.3456, 11.0, 13.5, 3, 0),
+    ("fada_fast", "sync_d", "synthetic", 7.5, 7.25, 7.75, 3, 0),
+    ("fada_fast", "nfe_d", "counted", 6.0, 6.0, 6.0, 3, 0),
+    ("fada_fast", "sec_per_video_sec", "wallclock", 1.5, 1.4, 1.6, 3, 0),
+    ("static", "sync_d", "synthetic", 11.0, 10.0, 12.0, 2, 1),
+]
+
+
+def fake_run(folder, seed=0, backbones=BACKBONES):
+    folder.mkdir(parents=True)
+    rows = [(m, k.split("[")[0], b, *rest) for m, k, b, *rest in ROWS]
+    pd.DataFrame(rows, columns=SUMMARY_COLUMNS).to_csv(folder / "summary.csv", index=False)
+    samples = pd.DataFrame([{"method": m, "sample": f"s{i}", "status": "ok", "error": "", "video": f"videos/{m}/s{i}.mp4",
+                             "sync_d[synthetic]": 1.0 + i} for m in ("teacher", "fada_fast", "static") for i in range(3)])
+    samples.to_parquet(folder / "samples.parquet")
+    info = {"config": {"suite": "synthetic", "limit": 3, "n_samples": 3, "seed": seed, "device": "cpu",
+                       "metrics": list(backbones), "backbones": backbones,
+                       "cards": {"fada_fast": {"checkpoint": "fada_fast_tiny/model",
+                                               "checkpoint_hashes": {"sha256": "c" * 64, "files": {}}}}},
+            "status": "finished", "hardware": {"processor": "Test CPU", "cpu_count": 2},
+            "git": {"commit": "deadbeef"}, "command": ["fada-bench", "run"]}
+    (folder / "run.json").write_text(json.dumps(info))
+    return folder
+
+
+def test_saved_rows_rebuild_the_run_folders_tables_and_claims(tmp_path):
+    run = fake_run(tmp_path / "run")
+    written = save_rows(run, tmp_path / "rows")
+    assert sorted(p.name for p in written) == ["fada_fast", "static", "teacher"]
+    for n in (1, 2, 3, 4):
+        assert render(n, [tmp_path / "rows"]) == render(n, [run])
+        assert render(n, [tmp_path / "rows"], only_ours=True) == render(n, [run], only_ours=True)
+    # a folder of rows is read the way a run folder is, wall-clock device included
+    _, from_rows = build_table(1, [read_run(tmp_path / "rows")])
+    _, from_run = build_table(1, [read_run(run)])
+    pd.testing.assert_frame_equal(from_rows, from_run)
+    ours = [(v.claim, v.verdict, v.ours) for v in check_claims(merged_summary([tmp_path / "rows"]))]
+    assert ours == [(v.claim, v.verdict, v.ours) for v in check_claims(merged_summary([run]))]
+    # the identity records what the values were measured with; no video paths are kept
+    ident = json.loads((tmp_path / "rows" / "fada_fast" / "identity.json").read_text())
+    assert (ident["suite"], ident["limit"], ident["seed"]) == ("synthetic", 3, 0)
+    assert ident["backbones"] == BACKBONES and ident["checkpoint"]["sha256"] == "c" * 64
+    assert ident["hashed_at"] == "run" and ident["git"]["commit"] == "deadbeef"
+    samples = pd.read_csv(tmp_path / "rows" / "fada_fast" / "samples.csv")
+    assert "video" not in samples and list(samples["sync_d[synthetic]"]) == [1.0, 2.0, 3.0]
+
+
+def test_rows_with_other_backbone_weights_or_seed_refuse_to_combine_naming_both(tmp_path):
+    save_rows(fake_run(tmp_path / "run_a"), tmp_path / "rows", methods=["teacher"])
+    other = {**BACKBONES, "fid[synthetic]": {"inverse_renderer.safetensors": "f" * 64}}
+    save_rows(fake_run(tmp_path / "run_b", backbones=other), tmp_path / "rows", methods=["fada_fast"])
+    with pytest.raises(RowMismatchError) as e:
+        read_rows(tmp_path / "rows")
+    msg = str(e.value)
+    assert "fada_fast" in msg and "teacher" in msg and "backbones" in msg and "fid[synthetic]" in msg
+    with pytest.raises(RowMismatchError):
+        render(1, [tmp_path / "rows"])
+
+    shutil.rmtree(tmp_path / "rows" / "fada_fast")
+    save_rows(fake_run(tmp_path / "run_c", seed=1), tmp_path / "rows", methods=["fada_fast"])
+    with pytest.raises(RowMismatchError, match="seed"):
+        merged_summary([tmp_path / "rows"])
+    # a row and a run folder measured differently do not combine in the claims either
+    shutil.rmtree(tmp_path / "rows" / "fada_fast")
+    with pytest.raises(RowMismatchError, match=r"run_c.*seed|seed.*run_c"):
+        merged_summary([tmp_path / "rows", tmp_path / "run_c"])
+
+
+def test_an_unfinished_run_or_unknown_method_is_a_clear_error(tmp_path):
+    run = fake_run(tmp_path / "run")
+    with pytest.raises(InputError, match="no rows of nope"):
+        save_rows(run, tmp_path / "rows", methods=["nope"])
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "status": "running"}))
+    with pytest.raises(InputError, match="not finished"):
+        save_rows(run, tmp_path / "rows")
+
+
+def test_backbone_hashes_are_the_shipped_files_sha256():
+    from fada_bench.metrics import synthetic_backbones as sb
+
+    got = backbone_hashes(["fid[synthetic]", "sync_d[synthetic]", "fvd[synthetic]"])
+    reg = sb.registry()
+    assert got["fid[synthetic]"] == {reg["inverse_renderer"]["file"]: reg["inverse_renderer"]["sha256"]}
+    assert got["sync_d[synthetic]"] == {reg["syncnet"]["file"]: reg["syncnet"]["sha256"]}
+    assert got["fvd[synthetic]"] == {reg["video_features"]["file"]: reg["video_features"]["sha256"]}
+
+
+def test_a_rows_training_record_keeps_steps_hours_and_the_parent_of_its_last_start(tmp_path):
+    from fada_bench.rows import training_record
+
+    log = tmp_path / "fada_fast_tiny" / "log.jsonl"
+    log.parent.mkdir()
+    (log.parent / "recipe.json").write_text(json.dumps({"steps": 4000}))
+    recs = [{"step": 1, "sec": 2.0, "device": "cpu", "threads": 2, "parent_sha256": "a" * 64},
+            {"step": 10, "sec": 2.0},
+            {"step": 11, "sec": 4.0, "device": "cpu", "threads": 2, "parent_sha256": "b" * 64},
+            {"step": 20, "sec": 4.0}]
+    log.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    rec = training_record(tmp_path, "fada_fast_tiny")
+    assert rec["steps"] == "20 of 4000" and rec["parent_sha256"] == "b" * 64
+    assert rec["hours"] == pytest.approx(20 * 3.0 / 3600)

@@ -1,0 +1,130 @@
+"""The teacher-target cache: a cached step equals the live one, rows that agree on the teacher's
+side read the same standpoints, the build resumes, and steps not yet built are computed live."""
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from torch.utils.data import default_collate
+
+from fada.errors import InputError
+from fada.train.objectives import make_objective
+from fada.train.recipe import RECIPES_DIR, load_recipe
+from fada.train.target_cache import build_target_cache, cache_key, key_material, open_cache
+from fada.train.trainer import batch_indices, prepare_data, sample_generator, train
+
+
+@pytest.fixture(scope="module")
+def random_teacher(tmp_path_factory):
+    from fada.models.bundle import build_models
+
+    path = tmp_path_factory.mktemp("teacher") / "model"
+    m = build_models("tiny", seed=5)
+    with torch.no_grad():   # make the zero-initialised layers matter, so branches differ
+        for p in m.denoiser.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    m.save(path)
+    return path
+
+
+def recipe(tmp_path, folder, teacher, name, tiers=("A", "B"), **objective):
+    base = {"include": str(RECIPES_DIR / f"{name}.yaml"), "steps": 3, "checkpoint_every": 100, "log_every": 1,
+            "parent": None, "data": {"folder": str(folder), "tiers": list(tiers), "n_frames": 4, "windows_per_clip": 1},
+            "optim": {"batch_size": 2, "warmup_steps": 1, "lr": 2e-3},
+            "objective": {"teacher": str(teacher), "phi_steps": 2, **objective}}
+    p = tmp_path / f"{name}-{'-'.join(tiers)}.yaml"
+    p.write_text(yaml.safe_dump(base))
+    return load_recipe(p)
+
+
+def key_of(r):
+    obj = make_objective(r)
+    ds, lat = prepare_data(r, obj)
+    return cache_key(key_material(r, obj, len(ds), lat))
+
+
+@pytest.mark.parametrize("name", ["perflow_tiny", "fada_fast_tiny"])
+def test_cached_targets_equal_live_phi_and_give_the_live_loss(small_world, random_teacher, tmp_path, name):
+    r = recipe(tmp_path, small_world[0], random_teacher, name)
+    folder = build_target_cache(r, tmp_path / "cache")
+    obj = make_objective(r)
+    ds, lat = prepare_data(r, obj)
+    cache = open_cache(tmp_path / "cache", r, obj, len(ds), lat)
+    assert cache.folder == folder and cache.done == r.steps * 2
+    for step in range(r.steps):
+        picks = batch_indices(r.seed, step, 2, len(ds))
+        batch = default_collate([ds.get(i, salt=e) for i, e in picks])
+        gens = lambda: [sample_generator(r.seed, step, j) for j in range(2)]   # noqa: E731
+        live = obj.teacher_targets(batch, gens())
+        got = cache.read([step * 2, step * 2 + 1], picks)
+        for k, v in live.items():
+            np.testing.assert_allclose(got[k].numpy(), v, rtol=1e-5, atol=1e-6, err_msg=k)
+        # the whole loss, cached against live, for the same step and seed
+        obj.attach_cache(None)
+        l_live, _ = obj.loss(dict(batch), gens())
+        obj.attach_cache(cache)
+        l_cached, logs = obj.loss({**batch, "sample_index": [step * 2, step * 2 + 1], "pick": picks}, gens())
+        assert logs["cached"] == 1
+        torch.testing.assert_close(l_cached, l_live, rtol=1e-5, atol=1e-6)
+    assert "scales" in cache.arrays if name == "fada_fast_tiny" else "branch" in cache.arrays
+
+
+def test_rows_that_agree_on_the_teacher_side_share_one_cache(small_world, random_teacher, tmp_path):
+    folder = small_world[0]
+    base = key_of(recipe(tmp_path, folder, random_teacher, "perflow_tiny"))
+    # mixed supervision (Table 3's rows) changes nothing the teacher computes: one cache
+    assert key_of(recipe(tmp_path, folder, random_teacher, "fixed_0p2_tiny")) == base
+    assert key_of(recipe(tmp_path, folder, random_teacher, "fada_balanced_tiny")) == base
+    # another training set, another sampler, or another guidance does not share it
+    assert key_of(recipe(tmp_path, folder, random_teacher, "perflow_tiny", tiers=("A",))) != base
+    assert key_of(recipe(tmp_path, folder, random_teacher, "rflow_tiny")) != base
+    assert key_of(recipe(tmp_path, folder, random_teacher, "perflow_tiny", p_drop_audio=0.2)) != base
+    # the CFG-distillation rows share theirs whatever the student's CFG layer
+    assert key_of(recipe(tmp_path, folder, random_teacher, "cfg_layer_tiny")) == \
+        key_of(recipe(tmp_path, folder, random_teacher, "cfg_time_embed_tiny"))
+
+
+def test_two_rows_read_identical_standpoints_and_unbuilt_steps_run_live(small_world, random_teacher, tmp_path, monkeypatch):
+    from fada.train import target_cache
+
+    a = recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    b = recipe(tmp_path, small_world[0], random_teacher, "fixed_0p2_tiny")
+    build_target_cache(a, tmp_path / "cache", steps=2)        # the last step is left to run live
+    seen = {}
+    read = target_cache.TargetCache.read
+
+    def spy(self, indices, picks=None):
+        out = read(self, indices, picks)
+        seen.setdefault(current, []).append({k: v.clone() for k, v in out.items()})
+        return out
+    monkeypatch.setattr(target_cache.TargetCache, "read", spy)
+    for current, r in (("a", a), ("b", b)):
+        train(r, tmp_path / current, target_cache=tmp_path / "cache")
+        log = [json.loads(x) for x in (tmp_path / current / "log.jsonl").read_text().splitlines()]
+        assert [x["cached"] for x in log] == [1, 1, 0]
+    assert len(seen["a"]) == len(seen["b"]) == 2
+    for ea, eb in zip(seen["a"], seen["b"]):
+        assert ea.keys() == eb.keys() and all(torch.equal(ea[k], eb[k]) for k in ea)
+
+
+def test_the_build_resumes_where_it_stopped(small_world, random_teacher, tmp_path):
+    r = recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    folder = build_target_cache(r, tmp_path / "cache", steps=1)
+    first = np.load(folder / "z_end.npy")[:2].copy()
+    assert json.loads((folder / "progress.json").read_text())["done"] == 2
+    build_target_cache(r, tmp_path / "whole")
+    build_target_cache(r, tmp_path / "cache")
+    assert json.loads((folder / "progress.json").read_text())["done"] == 6
+    np.testing.assert_array_equal(np.load(folder / "z_end.npy")[:2], first)
+    whole = next((tmp_path / "whole").iterdir())
+    for f in ("noise", "z_end", "window", "s", "branch", "clip", "epoch"):
+        np.testing.assert_array_equal(np.load(folder / f"{f}.npy"), np.load(whole / f"{f}.npy"), err_msg=f)
+
+
+def test_a_missing_cache_or_an_uncacheable_kind_names_the_fix(small_world, random_teacher, tmp_path):
+    r = recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    with pytest.raises(InputError, match="train-cache build"):
+        train(r, tmp_path / "out", target_cache=tmp_path / "nothing")
+    with pytest.raises(InputError, match="no cacheable teacher targets"):
+        build_target_cache(recipe(tmp_path, small_world[0], random_teacher, "tcd_tiny"), tmp_path / "cache")

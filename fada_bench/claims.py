@@ -22,6 +22,10 @@ The rules, fixed before any of our numbers existed (so nothing is tuned per clai
   outside it, compared as "beats" on that one metric.
 - A claim whose methods (or sweep) have no values in the runs is "not measured yet", never
   inconclusive: that word is kept for intervals that overlap.
+
+Beside each claim, the same methods are compared on the metrics beyond the paper (CSIM, the paired
+landmark and expression errors, drift: every metric class with `paper = False`) with the "beats"
+rule on each metric. They are shown, never counted: the verdicts stay on the paper's metrics.
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ import pandas as pd
 from fada.errors import InputError
 
 from .registry import METHODS, METRICS
+from .tables import BEYOND, beyond_the_paper
 from .tables import paper_tables as _paper_tables
 
 PAPER_METRICS = ("IQA", "Sync-D", "FVD-R", "FID", "E-FID")
@@ -68,6 +73,7 @@ class Verdict:
     verdict: str
     ours: list[str] = field(default_factory=list)       # one line per comparison, our numbers
     paper: str = ""                                      # the same rule on the paper's numbers
+    beyond: list[str] = field(default_factory=list)     # the claim's methods on metrics beyond the paper
 
 
 # ---------------------------------------------------------------------------- the rules
@@ -141,6 +147,14 @@ class Numbers:
         higher = METRICS.get(f"{key[0]}[{key[1]}]").higher_is_better
         return Value(float(r["mean"]), float(r["ci95_low"]), float(r["ci95_high"])), f"{key[0]}[{key[1]}]", higher
 
+    def value(self, method: str, metric: str, backbone: str) -> Value | None:
+        s = self.summary
+        r = s[(s["method"] == method) & (s["metric"] == metric) & (s["backbone"] == backbone) & s["mean"].notna()]
+        if r.empty:
+            return None
+        r = r.iloc[0]
+        return Value(float(r["mean"]), float(r["ci95_low"]), float(r["ci95_high"]))
+
     @staticmethod
     def paper(method: str, paper_metric: str) -> float | None:
         """The paper's HDTF number for a card's row (Tables 2-4, where every row has HDTF columns)."""
@@ -211,6 +225,20 @@ def closes_most_of_gap(nums: Numbers, method: str, without: str, full: str) -> t
     return (tally(ours) if ours else NOT_RUN), lines, (tally(paper) if paper else "-")
 
 
+def beyond_lines(nums: Numbers, pairs) -> list[str]:
+    """Each pair (A, B) of methods on every metric beyond the paper, by the "beats" rule (`side`)."""
+    lines = []
+    for metric, backbone in beyond_the_paper(nums.summary):
+        key = f"{metric}[{backbone}]"
+        higher = METRICS.get(key).higher_is_better
+        for a, b in pairs:
+            va, vb = nums.value(a, metric, backbone), nums.value(b, metric, backbone)
+            if va is not None and vb is not None:
+                lines.append(f"{key} ({'higher' if higher else 'lower'} is better): {a} {_fmt(va)} vs "
+                             f"{b} {_fmt(vb)} -> {side(va, vb, higher)}")
+    return lines
+
+
 # ---------------------------------------------------------------------------- Figures 3-4
 
 def peak_in_region(sweep: pd.DataFrame, axis: str, fixed_axis: str, fixed: float, metric: str,
@@ -246,6 +274,16 @@ def read_sweep(folder: Path) -> pd.DataFrame:
 
 TABLE3_VARIANTS = ("student_b_fixed0", "fixed_0p2", "fixed_1p0", "fixed_0p2_only_a", "adaptive_unl_0p5",
                    "adaptive_unl_0p25", "adaptive_0p5")
+# The pairs each claim compares, shown on the metrics beyond the paper.
+CLAIM_PAIRS = {
+    "0": (("teacher", "static"), ("teacher", "vae_roundtrip"), ("teacher", "ground_truth")),
+    "1": (("fada_balanced", "teacher"), ("fada_fast", "teacher")),
+    "2": (("perflow", "tcd"), ("perflow", "rflow")),
+    "3a": (("student_b_fixed0", "perflow"), ("fada_balanced", "perflow")),
+    "3b": tuple(("fada_balanced", v) for v in TABLE3_VARIANTS),
+    "4": (("fada_fast", "no_cfg_distill"), ("fada_fast", "fada_balanced"), ("fada_fast", "cfg_time_embed"),
+          ("fada_fast", "cfg_layer")),
+}
 
 
 def _beats_each(nums: Numbers, a: str, others) -> tuple[list[str], list[str], list[str]]:
@@ -320,6 +358,8 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> li
         out.append(Verdict("5", "Quality (FVD, Sync-D) peaks near cfg_a >= 6.5 (Figure 3, cfg_r = 2.0) and "
                                 "cfg_r = 2.0 (Figure 4, cfg_a = 6.5; region 1.5-2.5)", combine(verdicts), lines,
                            "qualitative in the paper (figures only)"))
+    for v in out:
+        v.beyond = beyond_lines(nums, CLAIM_PAIRS.get(v.claim, ()))
     return out
 
 
@@ -415,6 +455,8 @@ def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None,
         lines.append(f"| {v.claim} | {v.statement} | **{v.verdict}** | {v.paper} |")
     for v in verdicts:
         lines += ["", f"## Claim {v.claim}: {v.verdict}", "", v.statement, "", "```"] + v.ours + ["```"]
+        if v.beyond:
+            lines += ["", f"The same methods {BEYOND} (shown, not part of the verdict):", "", "```"] + v.beyond + ["```"]
     if runs_root is not None:
         lines += ["", "## Training time per row", "",
                   "Hours of training steps on this machine (from each run's log.jsonl: steps done times "

@@ -43,13 +43,22 @@ def _fmt(x) -> str:
 
 
 def summary_table(summary: pd.DataFrame) -> str:
-    """Methods as rows, metrics as columns: "mean [low, high]" in each cell."""
+    """Methods as rows, metrics as columns: "mean [low, high]" in each cell. The metrics the paper
+    does not report come last, under a group heading of their own ("beyond the paper")."""
     if summary.empty:
         return "<p>No summary rows (no metric ran).</p>"
+    from .tables import BEYOND, beyond_the_paper
+
+    beyond = [f"{m}[{b}]" for m, b in beyond_the_paper(summary)]
     cols = list(dict.fromkeys(f"{m}[{b}]" for m, b in zip(summary["metric"], summary["backbone"])))
+    cols = [c for c in cols if c not in beyond] + beyond
     methods = list(dict.fromkeys(summary["method"]))
     cell = {(r.method, f"{r.metric}[{r.backbone}]"): r for r in summary.itertuples(index=False)}
-    out = ["<table><tr><th>method</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>"]
+    out = ["<table>"]
+    if beyond:
+        out.append(f"<tr><th></th><th colspan={len(cols) - len(beyond)}>the paper's metrics and costs</th>"
+                   f"<th colspan={len(beyond)}>{BEYOND}</th></tr>")
+    out.append("<tr><th>method</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
     for m in methods:
         row = [f"<td>{html.escape(m)}</td>"]
         for c in cols:

@@ -1,7 +1,7 @@
 """Paired metrics: each generated frame against the same frame of the sample's ground truth
 (beyond the paper; its peers report them). A distribution metric such as E-FID compares pooled
-sets and cannot tell a still image, or a mouth moving to another clip's audio, from the truth;
-these compare frame t with frame t, so both score badly here. Lower is better; each is a mean
+sets: a still image's expressions lie near the truth's average, and a mouth moving to another
+clip's audio gives the same pool; these compare frame t with frame t, so both score badly here. Lower is better; each is a mean
 over samples with a t interval.
 
 **LMD, landmark distance** (`lmd`), introduced by Chen et al. 2018 ("Lip Movements Generation at

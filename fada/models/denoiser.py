@@ -17,12 +17,10 @@ from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from torch import nn
 
+from ..cfg_modes import student_cfg_modes
 from ..errors import InputError
 from ..guidance import CFGScaleEmbedding, CFGTimeEmbedding, CFGTokenEmbedding
 from .attention import AudioCFGProcessor, CFGLayer, ForwardContext, ReferenceRead, ReferenceWrite, TemporalAttention
-
-CFG_MODES = ("none", "time_embed", "layer", "layer_tokens")
-
 
 def transformer_block_names(unet: UNet2DConditionModel) -> list[str]:
     return [n for n, m in unet.named_modules() if isinstance(m, BasicTransformerBlock)]
@@ -84,8 +82,8 @@ class FadaDenoiser(ModelMixin, ConfigMixin):
                  audio_tokens_per_frame: int = 1, temporal_heads: int = 8, cfg_mode: str = "none",
                  cfg_tokens: int = 4, prediction_type: str = "epsilon"):
         super().__init__()
-        if cfg_mode not in CFG_MODES:
-            raise InputError(f"unknown cfg_mode {cfg_mode!r}; known: {', '.join(CFG_MODES)}")
+        if cfg_mode != "none" and cfg_mode not in student_cfg_modes():
+            raise InputError(f"unknown denoiser cfg_mode {cfg_mode!r}; known: none, {', '.join(student_cfg_modes())}")
         self.unet = UNet2DConditionModel(**unet_config)
         cross = self.unet.config.cross_attention_dim
         self.ctx = ForwardContext()

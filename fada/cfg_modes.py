@@ -18,14 +18,15 @@ GUIDANCE = ("multi", "student", "none")
 
 @dataclass(frozen=True)
 class CfgMode:
-    guidance: str         # one of GUIDANCE
-    denoiser_mode: str    # the denoiser's `cfg_mode`: "none", or the student's CFG conditioning
+    guidance: str            # one of GUIDANCE
+    denoiser_mode: str       # the denoiser's `cfg_mode`: "none", or the student's CFG conditioning
+    cfg_layer: bool = False  # the student reads the scales through a CFG layer beside audio attention
 
 
 CFG_MODES: Registry = Registry("CFG mode")
 CFG_MODES.add("multi", CfgMode("multi", "none"))
-CFG_MODES.add("layer_tokens", CfgMode("student", "layer_tokens"))
-CFG_MODES.add("layer", CfgMode("student", "layer"))
+CFG_MODES.add("layer_tokens", CfgMode("student", "layer_tokens", cfg_layer=True))
+CFG_MODES.add("layer", CfgMode("student", "layer", cfg_layer=True))
 CFG_MODES.add("time_embed", CfgMode("student", "time_embed"))
 CFG_MODES.add("none", CfgMode("none", "none"))
 

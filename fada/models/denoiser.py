@@ -17,7 +17,7 @@ from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from torch import nn
 
-from ..cfg_modes import student_cfg_modes
+from ..cfg_modes import CFG_MODES, student_cfg_modes
 from ..errors import InputError
 from ..guidance import CFGScaleEmbedding, CFGTimeEmbedding, CFGTokenEmbedding
 from .attention import AudioCFGProcessor, CFGLayer, ForwardContext, ReferenceRead, ReferenceWrite, TemporalAttention
@@ -89,7 +89,7 @@ class FadaDenoiser(ModelMixin, ConfigMixin):
         self.ctx = ForwardContext()
         self.nfe = 0
         self.audio_proj = AudioProjection(audio_dim, audio_layers, audio_window, audio_tokens_per_frame, cross)
-        with_layer = cfg_mode in ("layer", "layer_tokens")
+        self.with_cfg_layer = with_layer = cfg_mode != "none" and CFG_MODES.get(cfg_mode).cfg_layer
         for name in transformer_block_names(self.unet):
             block = self.unet.get_submodule(name)
             block.attn1.set_processor(ReferenceRead(name, self.ctx))
@@ -124,7 +124,7 @@ class FadaDenoiser(ModelMixin, ConfigMixin):
             raise InputError(f"this denoiser is conditioned on CFG scales (cfg_mode={mode!r}): pass cfg_scales")
         self.ctx.frames = f
         self.ctx.bank = bank or {}
-        self.ctx.cfg_emb = self.cfg_embed(cfg_scales.to(sample.dtype)) if mode in ("layer", "layer_tokens") else None
+        self.ctx.cfg_emb = self.cfg_embed(cfg_scales.to(sample.dtype)) if self.with_cfg_layer else None
         class_labels = cfg_scales.repeat_interleave(f, dim=0).to(sample.dtype) if mode == "time_embed" else None
         try:
             out = self.unet(sample.flatten(0, 1), t, encoder_hidden_states=tokens, class_labels=class_labels).sample

@@ -32,7 +32,7 @@ def clips(tmp_path_factory):
     res = []
     for i, r in enumerate(sorted(build_world(out, cfg, workers=1), key=lambda r: r["id"])):
         gt = read_video(out / r["video"])
-        s = Sample(r["id"], gt.frames[0], gt.audio, gt.n_frames, 25.0, out / r["video"])
+        s = Sample(r["id"], gt.frames[0], gt.audio, gt.n_frames, 25.0, out / r["video"], out / r["params"])
         # a "generated" video that differs from the ground truth, so no cached output is reused
         noisy = np.clip(gt.frames.astype(np.int16) + np.random.default_rng(i).integers(-3, 4, gt.frames.shape), 0, 255)
         res.append((s, gt, Video(noisy.astype(np.uint8), 25.0, gt.audio)))
@@ -65,7 +65,8 @@ def test_feature_extraction_10_clips(benchmark, clips, metrics):
 def test_statistics_100_samples_from_cached_features(benchmark, clips, metrics):
     _clear_backbone_caches()
     gen = [[m.features(g, s) for m in metrics] for s, _, g in clips]
-    ref = [[None if m.per_sample else m.features(gt, s) for m in metrics] for s, gt, _ in clips]
+    ref = [[m.reference_features(gt, s) if (m.needs_reference or not m.per_sample) else None for m in metrics]
+           for s, gt, _ in clips]
 
     def run():
         out = {}

@@ -82,14 +82,23 @@ def _header(metric: str, backbone: str) -> str:
 
 def summary_table(summary: pd.DataFrame, anchors: set[str] = frozenset()) -> str:
     """Methods as rows, metrics as columns: the mean over its 95% CI in each cell; each header
-    says which way is better, and the best non-anchor value of each column is marked."""
+    says which way is better, and the best non-anchor value of each column is marked. The metrics
+    the paper does not report come last, under a group heading of their own ("beyond the paper")."""
     if summary.empty:
         return "<p>No summary rows (no metric ran).</p>"
+    from .tables import BEYOND, beyond_the_paper
+
+    beyond = [tuple(c) for c in beyond_the_paper(summary)]
     cols = list(dict.fromkeys(zip(summary["metric"], summary["backbone"])))
+    cols = [c for c in cols if c not in beyond] + beyond
     methods = list(dict.fromkeys(summary["method"]))
     cell = {(r.method, (r.metric, r.backbone)): r for r in summary.itertuples(index=False)}
     best = best_methods(summary, anchors)
-    out = ['<div class="wide"><table class="summary"><tr><th>method</th>' + "".join(_header(*c) for c in cols) + "</tr>"]
+    out = ['<div class="wide"><table class="summary">']
+    if beyond:
+        out.append(f"<tr><th></th><th colspan={len(cols) - len(beyond)}>the paper's metrics and costs</th>"
+                   f"<th colspan={len(beyond)}>{BEYOND}</th></tr>")
+    out.append("<tr><th>method</th>" + "".join(_header(*c) for c in cols) + "</tr>")
     for m in methods:
         label = html.escape(m) + (' <span class="backbone">(anchor)</span>' if m in anchors else "")
         row = [f"<td>{label}</td>"]

@@ -68,11 +68,18 @@ class Scorer:
 
     def features(self, key: str, files: VideoFiles, which: str, sha: str) -> np.ndarray:
         """Features of the generated (`which` = "gen") or ground-truth ("gt") video."""
-        cached = self.store.load_features(key, sha)
+        m = self.metrics[key]
+        # A recorded ground truth is not what the backbone sees in a video: it is cached apart, so
+        # a generated video with the ground truth's exact bytes still gets the backbone's view.
+        cache_key = f"{key}@record" if which == "gt" and m.reference_from_record else key
+        cached = self.store.load_features(cache_key, sha)
         if cached is not None:
             return cached
-        video = files.gen if which == "gen" else files.gt
-        return self.store.save_features(key, sha, self.metrics[key].features(video, files.sample))
+        if which == "gen":
+            feats = m.features(files.gen, files.sample)
+        else:
+            feats = m.reference_features(files.gt, files.sample)
+        return self.store.save_features(cache_key, sha, feats)
 
     def uses_ground_truth(self, key: str) -> bool:
         m = self.metrics[key]

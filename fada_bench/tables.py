@@ -8,6 +8,10 @@ columns, one per run and metric key, headed with the metric's backbone and the r
 (`fid[synthetic] @synthetic`), each cell the mean and its 95% interval. A run of HDTF or CelebV-HQ
 sits beside the paper's columns of that data set; a run of another suite (the synthetic world)
 beside the last paper column of each metric. A value our run lacks is "-".
+
+After the paper's columns comes a column group "beyond the paper": every metric of a run that the
+paper does not report (a metric class with `paper = False`: CSIM, the paired landmark and
+expression errors, long-video drift), headed `beyond the paper: lmd[synthetic] @synthetic`.
 """
 from __future__ import annotations
 
@@ -22,9 +26,22 @@ import yaml
 from fada.errors import InputError
 
 from .cards import MethodCard
-from .registry import ADAPTERS, METHODS
+from .registry import ADAPTERS, METHODS, METRICS
 
 FORMATS = ("md", "csv", "latex")
+BEYOND = "beyond the paper"
+
+
+def beyond_the_paper(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """(metric, backbone) of the summary's rows whose metric the paper does not report (its class
+    says `paper = False`), in the summary's order. Rows of no registered metric (counted NFE,
+    seconds) are not metrics of ours beyond the paper and are left out."""
+    out = []
+    for metric, backbone in summary[["metric", "backbone"]].drop_duplicates().itertuples(index=False):
+        key = f"{metric}[{backbone}]"
+        if key in METRICS and not METRICS.get(key).paper:
+            out.append((metric, backbone))
+    return out
 
 
 def paper_tables() -> dict:
@@ -105,10 +122,15 @@ def build_table(n: int, runs: list[Run], cards: list[MethodCard] | None = None) 
                      for m, b in keys]
             ours.setdefault(i, []).extend(found or [(f"{col['metric']} @{r.label}", r, "", None)])
 
+    # The column group beyond the paper: one column per run and metric, after the paper's columns.
+    beyond = [(f"{BEYOND}: {m}[{b}] @{r.label}", r, m, b) for r in runs for m, b in beyond_the_paper(r.summary)]
+    ours[len(spec["columns"])] = beyond
+
     header = ["method", "card"]
     for i, col in enumerate(spec["columns"]):
         header.append(f"{col['label']} (paper)")
         header += [h for h, *_ in ours.get(i, [])]
+    header += [h for h, *_ in beyond]
 
     def our_cells(method: str | None, i: int) -> list[str]:
         out = []
@@ -126,13 +148,13 @@ def build_table(n: int, runs: list[Run], cards: list[MethodCard] | None = None) 
         line = [row[0], method or "-"]
         for i, paper_value in enumerate(row[1:]):
             line += [paper_value, *our_cells(method, i)]
-        body.append(line)
+        body.append(line + our_cells(method, len(spec["columns"])))
     for method in anchors:
         if any(method in set(r.summary["method"]) for r in runs):
             line = [method.replace("_", " "), method]
             for i in range(len(spec["columns"])):
                 line += ["-", *our_cells(method, i)]
-            body.append(line)
+            body.append(line + our_cells(method, len(spec["columns"])))
     return spec["title"], pd.DataFrame(body, columns=header)
 
 

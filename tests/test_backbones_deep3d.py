@@ -279,3 +279,21 @@ def test_efid_leaves_out_the_frames_without_a_face():
 
     rows = ExpressionFrechetDistance.of(Stub()).features(types.SimpleNamespace(frames=np.zeros((4, 8, 8, 3), np.uint8)), None)
     assert rows.shape == (3, 64) and np.isfinite(rows).all()
+
+
+def test_expr_err_deep3d_pairs_the_networks_coefficients_frame_by_frame(tmp_path, empty_weight_dirs):
+    from fada_bench.metrics.paired import ExpressionError
+    from fada_bench.registry import METRICS, metric_available
+
+    cls = METRICS.get("expr_err[deep3d]")
+    assert metric_available(cls, "synthetic")[0] is False and "epoch_20.pth" in metric_available(cls, "real")[1]
+    save_checkpoint(tmp_path / "epoch_20.pth", reference_state())
+    ex = deep3d.Deep3DExpression(tmp_path, landmarks=_FixedLandmarks())
+    m = ExpressionError.of(ex)
+    rng = np.random.default_rng(1)
+    a, b = (rng.integers(1, 256, (3, 128, 128, 3), dtype=np.uint8) for _ in range(2))
+    a[1] = 0                                            # no face in frame 1 of the first video
+    fa, fb = (m.features(type("V", (), {"frames": f})(), None) for f in (a, b))
+    assert m.sample_value(fa, fa) == 0.0
+    want = np.abs(ex.expressions(a) - ex.expressions(b))[[0, 2]].mean()
+    assert m.sample_value(fa, fb) == pytest.approx(want)

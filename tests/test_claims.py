@@ -184,3 +184,19 @@ def test_training_hardware_names_what_each_stretch_of_steps_ran_on(tmp_path):
     assert training_hardware(runs / "r") == "not recorded before step 11; cpu x1 from step 11"
     log.write_text('{"step": 1, "sec": 2, "device": "cpu", "processor": "AMD EPYC", "threads": 1}\n')
     assert training_hardware(runs / "r") == "cpu (AMD EPYC) x1"
+
+
+def test_metrics_beyond_the_paper_are_shown_beside_a_claim_but_never_decide_it():
+    s = _paper_like({"static": 1.0})
+    extra = pd.DataFrame([
+        {"method": "teacher", "metric": "lmd", "backbone": "synthetic", "mean": 0.09, "ci95_low": 0.08,
+         "ci95_high": 0.1, "n": 16, "n_failed": 0},
+        {"method": "static", "metric": "lmd", "backbone": "synthetic", "mean": 0.05, "ci95_low": 0.04,
+         "ci95_high": 0.06, "n": 16, "n_failed": 0}])
+    v = {x.claim: x for x in check_claims(pd.concat([s, extra], ignore_index=True))}
+    # The teacher loses to static on lmd here, yet claim 0 still holds on Sync-D and E-FID.
+    assert v["0"].verdict == HOLDS
+    assert v["0"].beyond == ["lmd[synthetic] (lower is better): teacher 0.09 [0.08, 0.1] vs static 0.05 [0.04, 0.06] -> worse"]
+    assert v["2"].beyond == []                              # no lmd values for perflow and tcd
+    text = render(list(v.values()), "x")
+    assert "The same methods beyond the paper (shown, not part of the verdict):" in text

@@ -258,3 +258,20 @@ def test_speed_quality_plot_needs_wallclock_and_quality():
     png = speed_quality_png(df)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert speed_quality_png(df[df["metric"] != "sec_per_video_sec"]) is None
+
+
+def test_the_summary_puts_metrics_beyond_the_paper_in_a_group_of_their_own():
+    from fada_bench.report import summary_table
+    from fada_bench.summary import SUMMARY_COLUMNS
+
+    summary = pd.DataFrame([("teacher", "lmd", "synthetic", 0.05, 0.04, 0.06, 6, 0),
+                            ("teacher", "fid", "synthetic", 12.0, 11.0, 13.0, 6, 0),
+                            ("teacher", "nfe_d", "counted", 75.0, 75.0, 75.0, 6, 0)], columns=SUMMARY_COLUMNS)
+    page = Page()
+    page.feed(summary_table(summary))
+    heads = [attrs.get("colspan") for tag, attrs in page.tags if tag == "th"]
+    assert heads[:3] == [None, "2", "1"]            # empty, the paper's (fid, nfe_d), beyond (lmd)
+    html_text = summary_table(summary)
+    assert html_text.index("fid[synthetic]") < html_text.index("nfe_d[counted]") < html_text.index("lmd[synthetic]")
+    assert "beyond the paper" in html_text
+    assert page.cells == ["teacher", "12 [11, 13]", "75 [75, 75]", "0.05 [0.04, 0.06]"]

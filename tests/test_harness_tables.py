@@ -150,3 +150,31 @@ def test_machine_measurements_are_not_baselined(tmp_path):
     b = make_baseline(run, tmp_path / "b.json")
     assert {e["backbone"] for e in b["metrics"]}.isdisjoint({"wallclock", "memory"})
     assert check_run(tmp_path / "b.json", run) == ([], len(ROWS))
+
+
+def test_metrics_beyond_the_paper_form_a_column_group_after_the_papers_columns(tmp_path):
+    # csim and lmd say `paper = False` on their classes; fid is one of the paper's metrics.
+    run = fake_run(tmp_path / "r", "synthetic", ROWS + [
+        ("fada_fast", "lmd", "synthetic", 0.05, 0.04, 0.06, 6, 0),
+        ("static", "lmd", "synthetic", 0.09, 0.08, 0.1, 6, 0),
+        ("fada_fast", "csim", "synthetic", 0.8, 0.7, 0.9, 6, 0)])
+    _, df = build_table(1, [read_run(run)])
+    group = [c for c in df.columns if c.startswith("beyond the paper: ")]
+    assert group == ["beyond the paper: lmd[synthetic] @synthetic", "beyond the paper: csim[synthetic] @synthetic"]
+    assert list(df.columns[-2:]) == group                       # after every paper column
+    assert not any("fid" in c for c in group)
+    assert df.loc[df["card"] == "fada_fast", group[0]].item() == "0.05 [0.04, 0.06]"
+    assert df.loc[df["card"] == "static", group[0]].item() == "0.09 [0.08, 0.1]"
+    assert df.loc[df["card"] == "static", group[1]].item() == "-"
+    assert "beyond the paper: lmd[synthetic]" in render(2, [run], "md", only_ours=True)
+
+
+def test_the_group_is_driven_by_the_metric_classes_flag(tmp_path, monkeypatch):
+    from fada_bench.metrics.paired import LandmarkDistanceSynthetic
+    from fada_bench.tables import beyond_the_paper
+
+    run = fake_run(tmp_path / "r", "synthetic", ROWS + [("fada_fast", "lmd", "synthetic", 0.05, 0.04, 0.06, 6, 0)])
+    summary = read_run(run).summary
+    assert beyond_the_paper(summary) == [("lmd", "synthetic")]
+    monkeypatch.setattr(LandmarkDistanceSynthetic, "paper", True)
+    assert beyond_the_paper(summary) == []

@@ -1,5 +1,6 @@
-"""The paper's claims, as data: each an id, its statement and the check (built from the rules in
-`rules.py`) that gives its verdict, our lines and the verdict of the paper's own numbers."""
+"""The paper's claims, as data: each an id, its statement, the check (built from the rules in
+`rules.py`) that gives its verdict, our lines and the verdict of the paper's own numbers, and the
+method pairs shown beside it on the metrics beyond the paper."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,8 +9,8 @@ from typing import Callable
 import pandas as pd
 
 from .rules import (FAILS, HOLDS, NOT_COMPARABLE, NOT_RUN, NOT_TESTABLE, OPEN, PAPER_METRICS, WITHIN, Numbers, Verdict,
-                    _per_metric, all_of, beats, closes_most_of_gap, combine, keeps_quality, peak_in_region, ratio_premise,
-                    same_start, side)
+                    _per_metric, all_of, beats, beyond_lines, closes_most_of_gap, combine, keeps_quality, peak_in_region,
+                    ratio_premise, same_start, side)
 
 Outcome = tuple[str, list[str], str]      # verdict, our lines, the paper's numbers under the same rule
 
@@ -35,6 +36,8 @@ class Claim:
     statement: str
     # The outcome from our numbers and what else was given; None: nothing to check.
     check: Callable[[Numbers, Given], Outcome | None]
+    # The claim's method pairs (A, B), shown on the metrics beyond the paper; never part of the verdict.
+    beyond: tuple[tuple[str, str], ...] = ()
 
 
 def _gather(outcomes: list[tuple[str, str, Outcome]]) -> tuple[list[str], list[str], list[str]]:
@@ -152,19 +155,26 @@ def cfg_peaks(nums, given) -> Outcome | None:
 
 CLAIMS = (
     Claim("0", "The teacher beats static on Sync-D and E-FID (intervals apart); its IQA, FVD and FID "
-               "beside static, the VAE's round trip and the ground truth", teacher_beats_static),
+               "beside static, the VAE's round trip and the ground truth", teacher_beats_static,
+          beyond=(("teacher", "static"), ("teacher", "vae_roundtrip"), ("teacher", "ground_truth"))),
     Claim("1", "Distillation from 75 to 18 (FADA-Balanced) to 6 NFE (FADA-Fast) keeps most of the "
                f"teacher's quality (every metric within {WITHIN:.0%} of the teacher's)",
-          keep_quality(("fada_balanced", "fada_fast"), "teacher")),
-    Claim("2", "PeRFlow beats TCD and RFlow at 18 NFE (Table 2)", perflow_beats_baselines),
+          keep_quality(("fada_balanced", "fada_fast"), "teacher"),
+          beyond=(("fada_balanced", "teacher"), ("fada_fast", "teacher"))),
+    Claim("2", "PeRFlow beats TCD and RFlow at 18 NFE (Table 2)", perflow_beats_baselines,
+          beyond=(("perflow", "tcd"), ("perflow", "rflow"))),
     Claim("3a", "On the larger lenient set B a student beats one on A only with adaptive mixed "
                 "supervision: Fixed-0 on B does not beat A, Adaptive-0.25 on B does (Table 3)",
-          if_testable(lenient_set_needs_adaptive)),
+          if_testable(lenient_set_needs_adaptive),
+          beyond=(("student_b_fixed0", "perflow"), ("fada_balanced", "perflow"))),
     Claim("3b", "Adaptive-0.25 is the best weighting of Table 3",
-          if_testable(best_of("fada_balanced", TABLE3_VARIANTS))),
+          if_testable(best_of("fada_balanced", TABLE3_VARIANTS)),
+          beyond=tuple(("fada_balanced", v) for v in TABLE3_VARIANTS)),
     Claim("4", "CFG distillation with a CFG layer and tokens closes most of the gap left by dropping "
                "CFG (6 NFE, conditional output only, against 18 NFE multi-CFG), and beats the "
-               "time-embedding and token-free variants (Table 4)", cfg_layer_with_tokens),
+               "time-embedding and token-free variants (Table 4)", cfg_layer_with_tokens,
+          beyond=(("fada_fast", "no_cfg_distill"), ("fada_fast", "fada_balanced"), ("fada_fast", "cfg_time_embed"),
+                  ("fada_fast", "cfg_layer"))),
     Claim("5", "Quality (FVD, Sync-D) peaks near cfg_a >= 6.5 (Figure 3, cfg_r = 2.0) and "
                "cfg_r = 2.0 (Figure 4, cfg_a = 6.5; region 1.5-2.5)", cfg_peaks),
 )
@@ -172,10 +182,11 @@ CLAIMS = (
 
 def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None,
                  training: dict[str, dict] | None = None, ratios: pd.DataFrame | None = None) -> list[Verdict]:
-    """The verdict of every claim that can be checked (claim 5 needs the CFG sweep). `training`:
-    {recipe: training record} of the rows (`rows.training_records`), for claim 4's check that its
-    variants started alike. `ratios`: R per clip (`fada.train.ratio_log`), for claim 3's premise:
-    where it does not hold, claim 3 is not testable in this world."""
+    """The verdict of every claim that can be checked (claim 5 needs the CFG sweep), each with its
+    method pairs on the metrics beyond the paper beside it. `training`: {recipe: training record}
+    of the rows (`rows.training_records`), for claim 4's check that its variants started alike.
+    `ratios`: R per clip (`fada.train.ratio_log`), for claim 3's premise: where it does not hold,
+    claim 3 is not testable in this world."""
     nums = Numbers(summary)
     given = Given(sweep, training, ratios)
     out = []
@@ -183,5 +194,5 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None,
         outcome = claim.check(nums, given)
         if outcome is not None:
             verdict, lines, paper = outcome
-            out.append(Verdict(claim.id, claim.statement, verdict, lines, paper))
+            out.append(Verdict(claim.id, claim.statement, verdict, lines, paper, beyond_lines(nums, claim.beyond)))
     return out

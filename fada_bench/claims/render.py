@@ -1,6 +1,6 @@
-"""CLAIMS.md: the verdicts as a table and one section per claim, the training time per row (from
-the trainer's logs or the rows' training records) and the notes a person wrote under its Notes
-heading, kept on regeneration."""
+"""CLAIMS.md: the verdicts as a table and one section per claim (its methods on the metrics beyond
+the paper below its lines), the training time per row (from the trainer's logs or the rows'
+training records) and the notes a person wrote under its Notes heading, kept on regeneration."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +11,7 @@ from fada.errors import InputError
 from fada.train.log import training_hardware, training_hours, training_steps
 
 from ..registry import METHODS
+from ..tables import BEYOND
 from .rules import Verdict
 
 NOTES_HEADING = "## Notes"       # text below it in CLAIMS.md is kept when the file is regenerated
@@ -54,6 +55,8 @@ def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None,
         lines.append(f"| {v.claim} | {v.statement} | **{v.verdict}** | {v.paper} |")
     for v in verdicts:
         lines += ["", f"## Claim {v.claim}: {v.verdict}", "", v.statement, "", "```"] + v.ours + ["```"]
+        if v.beyond:
+            lines += ["", f"The same methods {BEYOND} (shown, not part of the verdict):", "", "```"] + v.beyond + ["```"]
     if runs_root is not None or training:
         lines += ["", "## Training time per row", "",
                   "Hours of training steps on this machine (from each run's log.jsonl: steps done times "

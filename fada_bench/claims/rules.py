@@ -23,6 +23,10 @@ The rules, fixed before any of our numbers existed (so nothing is tuned per clai
   outside it, compared as "beats" on that one metric.
 - A claim whose methods (or sweep) have no values in the runs is "not measured yet", never
   inconclusive: that word is kept for intervals that overlap.
+
+Beside each claim, the same methods are compared on the metrics beyond the paper (CSIM, the paired
+landmark and expression errors, drift: every metric class with `paper = False`) with the "beats"
+rule on each metric. They are shown, never counted: the verdicts stay on the paper's metrics.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ import pandas as pd
 from fada.errors import InputError
 
 from ..registry import METHODS, METRICS
+from ..tables import beyond_the_paper
 from ..tables import paper_tables as _paper_tables
 
 PAPER_METRICS = ("IQA", "Sync-D", "FVD-R", "FID", "E-FID")
@@ -69,6 +74,7 @@ class Verdict:
     verdict: str
     ours: list[str] = field(default_factory=list)       # one line per comparison, our numbers
     paper: str = ""                                      # the same rule on the paper's numbers
+    beyond: list[str] = field(default_factory=list)     # the claim's methods on metrics beyond the paper
 
 
 # ---------------------------------------------------------------------------- the rules
@@ -142,6 +148,14 @@ class Numbers:
         higher = METRICS.get(f"{key[0]}[{key[1]}]").higher_is_better
         return Value(float(r["mean"]), float(r["ci95_low"]), float(r["ci95_high"])), f"{key[0]}[{key[1]}]", higher
 
+    def value(self, method: str, metric: str, backbone: str) -> Value | None:
+        s = self.summary
+        r = s[(s["method"] == method) & (s["metric"] == metric) & (s["backbone"] == backbone) & s["mean"].notna()]
+        if r.empty:
+            return None
+        r = r.iloc[0]
+        return Value(float(r["mean"]), float(r["ci95_low"]), float(r["ci95_high"]))
+
     @staticmethod
     def paper(method: str, paper_metric: str) -> float | None:
         """The paper's HDTF number for a card's row (Tables 2-4, where every row has HDTF columns)."""
@@ -210,6 +224,20 @@ def closes_most_of_gap(nums: Numbers, method: str, without: str, full: str) -> t
                                             "worse": f"on {without}'s side of the midpoint",
                                             "tie": "interval spans the midpoint"})
     return (tally(ours) if ours else NOT_RUN), lines, (tally(paper) if paper else "-")
+
+
+def beyond_lines(nums: Numbers, pairs) -> list[str]:
+    """Each pair (A, B) of methods on every metric beyond the paper, by the "beats" rule (`side`)."""
+    lines = []
+    for metric, backbone in beyond_the_paper(nums.summary):
+        key = f"{metric}[{backbone}]"
+        higher = METRICS.get(key).higher_is_better
+        for a, b in pairs:
+            va, vb = nums.value(a, metric, backbone), nums.value(b, metric, backbone)
+            if va is not None and vb is not None:
+                lines.append(f"{key} ({'higher' if higher else 'lower'} is better): {a} {_fmt(va)} vs "
+                             f"{b} {_fmt(vb)} -> {side(va, vb, higher)}")
+    return lines
 
 
 # ---------------------------------------------------------------------------- Figures 3-4

@@ -4,6 +4,8 @@ A metric has two parts:
 - `features(video, sample)`: what its backbone sees in one video (a 1-D vector for a per-sample
   metric's inputs, or rows of feature vectors: per frame, per 16-frame clip). The runner caches
   these by the video's content hash and the metric key, so a video is seen by a backbone once.
+- `reference_features(video, sample)`: the same for the sample's ground truth (by default the
+  backbone's view of its video; the synthetic world's paired metrics read its recorded truth).
 - the statistic: `sample_value(gen, ref)` for a per-sample metric (Sync-D, IQA, CSIM: a mean over
   samples with a t interval), or `set_value(gen_rows, ref_rows)` for a per-set metric (FID, FVD,
   E-FID: one number for the set, with a bootstrap interval over samples).
@@ -34,6 +36,9 @@ class BenchMetric(Metric):
     # Measures change across a long video (the first against the last 10 s): scored only where a
     # suite's default list or --metrics names it, never by default on short clips.
     long_video: ClassVar[bool] = False
+    # False: a metric the paper does not report (ours, or its peers'); tables, the report and the
+    # claims show it in a column group of its own, "beyond the paper".
+    paper: ClassVar[bool] = True
     is_differentiable = False
     full_state_update = False
 
@@ -55,6 +60,16 @@ class BenchMetric(Metric):
     # --------------------------------------------------------------- what subclasses provide
     def features(self, video: Video, sample: Sample) -> np.ndarray:
         raise NotImplementedError
+
+    def reference_features(self, video: Video, sample: Sample) -> np.ndarray:
+        """Features of the sample's ground truth: by default what the backbone sees in its video.
+        A metric whose backbone has a recorded ground truth (the synthetic world's parameters and
+        landmarks) returns the record instead, and says so with `reference_from_record`."""
+        return self.features(video, sample)
+
+    @property
+    def reference_from_record(self) -> bool:
+        return False
 
     def sample_value(self, gen: np.ndarray, ref: np.ndarray | None) -> float:
         raise NotImplementedError

@@ -27,6 +27,7 @@ class IdentitySimilarity(BackboneMetric):
     protocol = IdentityEmbedder
     per_sample = True
     higher_is_better = True
+    paper = False
     sampling = "every frame against the sample's reference image"
 
     def features(self, video: Video, sample: Sample) -> np.ndarray:

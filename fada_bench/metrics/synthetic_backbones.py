@@ -29,7 +29,9 @@ from torch import nn
 
 from fada.data.dataset import _resize
 from fada.data.io import check_frames
-from fada.data.synthetic.params import EXPRESSION_DIM, IDENTITY_FIELDS, POSE_DIM
+from fada.data.synthetic.params import EXPRESSION_DIM, IDENTITY_DIM, IDENTITY_FIELDS, LANDMARK_NAMES, POSE_DIM
+from fada.data.synthetic.render import face_landmarks
+from fada.errors import InputError
 
 from .backbone_metric import content_digest
 # syncnet_python's audio side (int16-scale MFCC, 20-step windows), one implementation for both SyncNets
@@ -44,6 +46,9 @@ REBUILD_COMMAND = "python -m fada_bench.metrics.train_backbones"
 # The voice's pitch is an identity parameter that no image shows.
 VISIBLE_IDENTITY = tuple(f for f in IDENTITY_FIELDS if f != "voice_f0")
 VISIBLE_IDENTITY_IDX = np.array([IDENTITY_FIELDS.index(f) for f in VISIBLE_IDENTITY])
+# The world's landmarks (`LANDMARK_NAMES`) that the paired landmark distances align by and the mouth's.
+EYE_POINTS = ((LANDMARK_NAMES.index("eye_l"),), (LANDMARK_NAMES.index("eye_r"),))
+MOUTH_POINTS = tuple(LANDMARK_NAMES.index(n) for n in ("mouth_l", "mouth_r", "mouth_top", "mouth_bottom"))
 DEGRADATIONS = ("blur", "noise", "compression")
 
 CLIP_LEN = 16         # frames per FVD clip, as I3D and the 3D-ResNets
@@ -310,9 +315,12 @@ def _batched(fn, x: torch.Tensor, batch: int) -> list:
 
 
 class SyntheticInverseRenderer:
-    """FrameEmbedder, ExpressionExtractor and IdentityEmbedder in one network: FID, E-FID and
-    CSIM read different outputs of one forward pass, which is kept for the last few videos."""
+    """FrameEmbedder, ExpressionExtractor, IdentityEmbedder and LandmarkDetector in one network:
+    FID, E-FID, CSIM and the paired metrics read different outputs of one forward pass, which is
+    kept for the last few videos. `recorded(sample)` gives what the world recorded for a sample's
+    ground truth, the side of the paired metrics that needs no estimate."""
     name = BACKBONE_NAME
+    eye_points, mouth_points = EYE_POINTS, MOUTH_POINTS
 
     def __init__(self, net: InverseRendererNet, batch: int = 256):
         self.net, self.batch = net.eval(), batch
@@ -327,6 +335,7 @@ class SyntheticInverseRenderer:
         sl = self.net.slices()
         real = out * self.net.target_std + self.net.target_mean
         res = {"features": feats.numpy(), "identity": out[:, sl["identity"]].numpy(),
+               "identity_params": real[:, sl["identity"]].numpy(),
                "expression": real[:, sl["expression"]].numpy(), "pose": real[:, sl["pose"]].numpy(),
                "degradation": real[:, sl["degradation"]].numpy()}
         self._cache[key] = res
@@ -345,6 +354,40 @@ class SyntheticInverseRenderer:
         """Per-frame identity, standardised per field: a person and their scene, as a vector
         whose cosine similarity is about 0 between unrelated identities."""
         return self.analyse(frames)["identity"]
+
+    def face_landmarks(self, frames: np.ndarray, identity: np.ndarray | None = None) -> np.ndarray:
+        """Per-frame landmarks (T x 8 x 2 pixels, `LANDMARK_NAMES`): the world's own landmark
+        geometry applied to the expression and pose predicted for each frame, with the face's
+        shape from `identity` when it is known (a sample's recorded identity) or else predicted
+        per frame too."""
+        res = self.analyse(frames)
+        if identity is None:
+            identity = np.zeros((len(frames), IDENTITY_DIM), np.float32)
+            identity[:, VISIBLE_IDENTITY_IDX] = res["identity_params"]   # the voice's pitch places nothing
+        else:
+            identity = np.broadcast_to(np.asarray(identity, np.float32), (len(frames), IDENTITY_DIM))
+        size = frames.shape[1]
+        return np.stack([face_landmarks(i, e, p, size)
+                         for i, e, p in zip(identity, res["expression"], res["pose"])]).astype(np.float64)
+
+    @staticmethod
+    def recorded(sample) -> dict[str, np.ndarray]:
+        """The world's record of a sample's ground truth: per-frame `expression` and `landmarks`,
+        and the face's `identity`."""
+        from fada.data.manifest import load_npz
+
+        path = getattr(sample, "params_path", None)
+        if path is None:
+            raise InputError(f"sample {sample.id} has no recorded parameters: the synthetic world's paired "
+                             "metrics compare with the world's params/ID.npz, which only synthetic suites have")
+        try:
+            z = load_npz(path)
+            return {"expression": np.asarray(z["expression"], np.float64),
+                    "landmarks": np.asarray(z["landmarks"], np.float64),
+                    "identity": np.asarray(z["identity"], np.float32)}
+        except (OSError, KeyError, ValueError) as e:
+            raise InputError(f"{path}: not a readable synthetic-world record with 'expression', 'landmarks' "
+                             f"and 'identity' ({type(e).__name__}: {e}); rebuild the suite's cache") from None
 
 
 class SyntheticVideoNet:

@@ -64,17 +64,69 @@ def render_background(identity: np.ndarray, size: int, offset=(0.0, 0.0), gain: 
     return (img * gain).astype(np.float32)
 
 
+def face_layout(identity: np.ndarray, expression: np.ndarray, pose: np.ndarray) -> dict:
+    """Where the face's parts sit, in head-local coordinates, for one set of parameters: what the
+    renderer draws and the landmarks mark. Scalars are Python floats; `eyes` holds (x, y, width
+    scale) per eye, image left first."""
+    I, E, P = identity, expression, pose
+    g = {"jaw": float(np.clip(E[EX["jaw_open"]], 0.0, 1.0)),
+         "mwid": float(np.clip(E[EX["mouth_width"]], -1.0, 1.0)),
+         "blink": float(np.clip(E[EX["blink"]], 0.0, 1.0)),
+         "brow": float(np.clip(E[EX["brow"]], -1.0, 1.0)),
+         "yaw": float(P[PO["yaw"]]), "pitch": float(P[PO["pitch"]]), "roll": float(P[PO["roll"]]),
+         "s": float(P[PO["scale"]]), "cx": float(P[PO["shift_x"]]), "cy": 0.02 + float(P[PO["shift_y"]]),
+         "fw": float(I[ID["face_w"]]), "fh": float(I[ID["face_h"]])}
+    fw, fh, jaw = g["fw"], g["fh"], g["jaw"]
+    sy, cp = np.sin(g["yaw"]), np.cos(g["pitch"])
+    fdx = 0.5 * fw * sy                      # inner features slide with yaw
+    fdy = 0.35 * fh * np.sin(g["pitch"])     # and with pitch
+    odx = 0.12 * fw * sy                     # the outline slides less
+    g.update(sy=sy, cp=cp, fdx=fdx, fdy=fdy, odx=odx, chin=fh + 0.06 * jaw)
+
+    def fy(v):  # vertical feature position under pitch foreshortening
+        return fdy + v * cp
+
+    g["fy"] = fy
+    sp, ey0 = float(I[ID["eye_spacing"]]), float(I[ID["eye_y"]])
+    eyes = []
+    for sgn in (-1.0, 1.0):
+        wscale = float(np.clip(1.0 + sgn * 0.35 * sy, 0.3, 1.7))
+        eyes.append((sgn * sp * wscale ** 0.5 + fdx, fy(ey0), wscale))
+    g["eyes"] = eyes
+    g["nose_tip"] = (fdx * 1.2, fy(ey0 + float(I[ID["nose_len"]])))
+    g["mx"], g["my"] = fdx * 1.1, fy(float(I[ID["mouth_y"]]) + 0.03 * jaw)
+    g["ma"] = float(I[ID["mouth_w"]]) * (1.0 + 0.35 * g["mwid"]) * (1.0 - 0.12 * jaw)
+    g["lt"] = float(I[ID["lip_thick"]])
+    g["mb"] = g["lt"] + 0.085 * jaw
+    return g
+
+
+def face_landmarks(identity: np.ndarray, expression: np.ndarray, pose: np.ndarray, size: int,
+                   layout: dict | None = None) -> np.ndarray:
+    """The landmarks of one frame (`LANDMARK_NAMES`, (8, 2) float32, pixels of a `size` px frame),
+    from its parameters alone: what `render_face` records beside each frame, and what the metrics
+    compute from parameters that an inverse renderer predicts."""
+    g = face_layout(identity, expression, pose) if layout is None else layout
+    mx, my, ma, mb = g["mx"], g["my"], g["ma"], g["mb"]
+    pts = np.array([
+        g["eyes"][0][:2], g["eyes"][1][:2], g["nose_tip"],
+        (mx - ma, my), (mx + ma, my), (mx, my - mb), (mx, my + mb), (g["odx"], g["chin"]),
+    ], dtype=np.float64)
+    cr, sr, s = np.cos(g["roll"]), np.sin(g["roll"]), g["s"]
+    gx = g["cx"] + s * (cr * pts[:, 0] - sr * pts[:, 1])
+    gy = g["cy"] + s * (sr * pts[:, 0] + cr * pts[:, 1])
+    lm = np.stack([(gx + 1) * 0.5 * size - 0.5, (gy + 1) * 0.5 * size - 0.5], axis=1).astype(np.float32)
+    assert lm.shape[0] == len(LANDMARK_NAMES)
+    return lm
+
+
 def render_face(identity: np.ndarray, expression: np.ndarray, pose: np.ndarray, size: int,
                 background: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Render one frame. Returns (uint8 H x W x 3 image, landmarks (len(LANDMARK_NAMES), 2) in pixels)."""
-    I, E, P = identity, expression, pose
-    jaw = float(np.clip(E[EX["jaw_open"]], 0.0, 1.0))
-    mwid = float(np.clip(E[EX["mouth_width"]], -1.0, 1.0))
-    blink = float(np.clip(E[EX["blink"]], 0.0, 1.0))
-    brow = float(np.clip(E[EX["brow"]], -1.0, 1.0))
-    yaw, pitch, roll = float(P[PO["yaw"]]), float(P[PO["pitch"]]), float(P[PO["roll"]])
-    s = float(P[PO["scale"]])
-    cx, cy = float(P[PO["shift_x"]]), 0.02 + float(P[PO["shift_y"]])
+    I = identity
+    g = face_layout(identity, expression, pose)
+    jaw, blink, brow = g["jaw"], g["blink"], g["brow"]
+    s, cx, cy, roll = g["s"], g["cx"], g["cy"], g["roll"]
 
     img = (render_background(I, size) if background is None else background).copy()
     X, Y = _grid(size)
@@ -91,15 +143,9 @@ def render_face(identity: np.ndarray, expression: np.ndarray, pose: np.ndarray, 
     y = -sr * ux + cr * uy
     pix = pix_img / s
 
-    fw, fh = float(I[ID["face_w"]]), float(I[ID["face_h"]])
+    fw, fh = g["fw"], g["fh"]
     skin, hair = color(I, "skin"), color(I, "hair")
-    sy, cp = np.sin(yaw), np.cos(pitch)
-    fdx = 0.5 * fw * sy                      # inner features slide with yaw
-    fdy = 0.35 * fh * np.sin(pitch)          # and with pitch
-    odx = 0.12 * fw * sy                     # the outline slides less
-
-    def fy(v):  # vertical feature position under pitch foreshortening
-        return fdy + v * cp
+    sy, fdx, odx, fy = g["sy"], g["fdx"], g["odx"], g["fy"]
 
     # Neck.
     nk = coverage(capsule_sdf(x, y, odx * 0.3, 0.55 * fh, odx * 0.3, 1.8 * fh, 0.42 * fw), pix)
@@ -118,7 +164,7 @@ def render_face(identity: np.ndarray, expression: np.ndarray, pose: np.ndarray, 
         _over(img, skin * 0.9, ear)
 
     # Face, with the chin dropping as the jaw opens; lit from the upper left.
-    chin = fh + 0.06 * jaw
+    chin = g["chin"]
     taper = float(I[ID["jaw_taper"]])
     yy = np.clip((y - 0.0) / chin, 0.0, 1.0)
     a_face = fw * (1.0 - taper * yy * yy)
@@ -134,13 +180,8 @@ def render_face(identity: np.ndarray, expression: np.ndarray, pose: np.ndarray, 
 
     # Eyes: white, iris, pupil; a blink closes the lids to a lash line.
     es, ey0 = float(I[ID["eye_size"]]), float(I[ID["eye_y"]])
-    sp = float(I[ID["eye_spacing"]])
     iris_c = color(I, "iris")
-    lm_eyes = []
-    for sgn in (-1.0, 1.0):
-        wscale = float(np.clip(1.0 + sgn * 0.35 * sy, 0.3, 1.7))
-        ex, ey = sgn * sp * wscale ** 0.5 + fdx, fy(ey0)
-        lm_eyes.append((ex, ey))
+    for sgn, (ex, ey, wscale) in zip((-1.0, 1.0), g["eyes"]):
         ea, eb = es * 1.25 * wscale, es * 0.72 * (1.0 - blink) + 1e-3
         white = coverage(ellipse_sdf(x, y, ex, ey, ea, eb), pix)
         _over(img, np.array([0.95, 0.95, 0.93], np.float32), white)
@@ -156,18 +197,15 @@ def render_face(identity: np.ndarray, expression: np.ndarray, pose: np.ndarray, 
         bw = coverage(capsule_sdf(x, y, ex - sgn * ea * 0.95, by + 0.006, ex + sgn * ea * 0.95, by - 0.006, bt), pix)
         _over(img, hair * 0.75, bw)
 
-    # Nose.
-    nl = float(I[ID["nose_len"]])
-    nose = coverage(capsule_sdf(x, y, fdx * 1.05, fy(ey0 + 0.06), fdx * 1.2, fy(ey0 + nl), 0.014), pix)
+    # Nose: from the bridge to the tip.
+    tip_x, tip_y = g["nose_tip"]
+    nose = coverage(capsule_sdf(x, y, fdx * 1.05, fy(ey0 + 0.06), tip_x, tip_y, 0.014), pix)
     _over(img, skin * 0.8, nose * 0.7)
-    nos = coverage(ellipse_sdf(x, y, fdx * 1.2, fy(ey0 + nl + 0.01), 0.035, 0.012), pix)
+    nos = coverage(ellipse_sdf(x, y, tip_x, fy(ey0 + float(I[ID["nose_len"]]) + 0.01), 0.035, 0.012), pix)
     _over(img, skin * 0.6, nos * 0.6)
 
     # Mouth: lips, then the open interior with a row of teeth, then the lip line when closed.
-    mx, my = fdx * 1.1, fy(float(I[ID["mouth_y"]]) + 0.03 * jaw)
-    ma = float(I[ID["mouth_w"]]) * (1.0 + 0.35 * mwid) * (1.0 - 0.12 * jaw)
-    lt = float(I[ID["lip_thick"]])
-    mb = lt + 0.085 * jaw
+    mx, my, ma, mb = g["mx"], g["my"], g["ma"], g["mb"]
     lips = coverage(ellipse_sdf(x, y, mx, my, ma, mb), pix)
     _over(img, color(I, "lip"), lips)
     ib = 0.085 * jaw
@@ -180,14 +218,4 @@ def render_face(identity: np.ndarray, expression: np.ndarray, pose: np.ndarray, 
     _over(img, color(I, "lip") * 0.45, line)
 
     out = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-    # Landmarks in pixels: head-local -> image.
-    pts = np.array([
-        lm_eyes[0], lm_eyes[1], (fdx * 1.2, fy(ey0 + nl)),
-        (mx - ma, my), (mx + ma, my), (mx, my - mb), (mx, my + mb), (odx, chin),
-    ], dtype=np.float64)
-    gx = cx + s * (cr * pts[:, 0] - sr * pts[:, 1])
-    gy = cy + s * (sr * pts[:, 0] + cr * pts[:, 1])
-    lm = np.stack([(gx + 1) * 0.5 * size - 0.5, (gy + 1) * 0.5 * size - 0.5], axis=1).astype(np.float32)
-    assert lm.shape[0] == len(LANDMARK_NAMES)
-    return out, lm
+    return out, face_landmarks(identity, expression, pose, size, layout=g)

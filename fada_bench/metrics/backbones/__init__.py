@@ -55,6 +55,18 @@ class ExpressionExtractor(Protocol):
 
 
 @runtime_checkable
+class LandmarkDetector(Protocol):
+    """2-D face landmarks per frame for the paired landmark distances (LMD, mouth LMD): mediapipe's
+    face mesh, dlib's 68 points, or the synthetic world's landmark geometry. `eye_points` names the
+    landmarks whose mean is each eye's centre (image left first), `mouth_points` the mouth's."""
+    name: str
+    eye_points: tuple[tuple[int, ...], tuple[int, ...]]
+    mouth_points: tuple[int, ...]
+
+    def face_landmarks(self, frames: np.ndarray) -> np.ndarray: ...       # (T, K, 2) pixels, NaN: no face
+
+
+@runtime_checkable
 class QualityScorer(Protocol):
     """No-reference image quality per frame on Q-Align's 1-5 scale (or the scorer's own scale,
     named in its key)."""

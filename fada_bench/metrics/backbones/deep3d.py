@@ -44,6 +44,7 @@ from fada.data.io import check_frames
 
 from .. import weights_registry
 from ._common import batched, load_exact, read_state_dict
+from .mediapipe_expr import EYE_CORNERS
 
 WEIGHTS = "deep3d_epoch20"
 
@@ -67,7 +68,7 @@ RESCALE = 102.0          # align_img's rescale_factor: template units -> crop pi
 
 # mediapipe face-mesh points for the five (the usual mediapipe <-> 68-point correspondence:
 # 33/133 and 362/263 are the eye corners, 4 the nose tip, 61/291 the mouth corners).
-EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT = (33, 133), (362, 263)
+EYE_IMAGE_LEFT, EYE_IMAGE_RIGHT = EYE_CORNERS
 NOSE_TIP, MOUTH_IMAGE_LEFT, MOUTH_IMAGE_RIGHT = 4, 61, 291
 
 

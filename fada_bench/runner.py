@@ -46,6 +46,7 @@ class RunConfig:
     device: str = "cpu"
     data: Path | None = None
     method_folders: dict[str, Path] = field(default_factory=dict)
+    decoder: str = "vae"                   # the FADA generators' decoder: vae, or fast (fada.models.fast_decoder)
 
 
 @dataclass
@@ -164,9 +165,16 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
     metric_classes = resolve_metrics(cfg.metrics, suite.world)
     metrics = {k: make_metric(c, cfg.seed, suite.world, device) for k, c in metric_classes.items()}
 
+    from fada.pipeline import DECODERS
+
+    if cfg.decoder not in DECODERS:
+        raise InputError(f"--decoder takes {', '.join(DECODERS)}, got {cfg.decoder!r}")
     store = RunStore(cfg.out)
     store.check_writable()
     old = store.read_json("run.json")
+    if old and old.get("config", {}).get("decoder", "vae") != cfg.decoder:
+        raise InputError(f"{cfg.out} holds a run decoded with --decoder {old['config'].get('decoder', 'vae')}; "
+                         f"resume it with the same --decoder, or choose another --out")
     if old and (old.get("config", {}).get("suite_identity"), old.get("config", {}).get("seed")) != (
             _identity(suite), cfg.seed):
         raise InputError(f"{cfg.out} holds a run of suite {old['config'].get('suite')} with seed "
@@ -175,7 +183,7 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
     run_info = {
         "config": {"methods": [c.name for c in cards], "suite": suite.name, "suite_identity": _identity(suite),
                    "suite_info": suite.info(), "limit": cfg.limit, "n_samples": len(ids), "seed": cfg.seed,
-                   "metrics": list(metrics), "device": cfg.device, "processes": world_size,
+                   "metrics": list(metrics), "device": cfg.device, "processes": world_size, "decoder": cfg.decoder,
                    "cards": {c.name: {"path": str(c.path), "fingerprint": c.fingerprint(), "adapter": c.adapter,
                                       "checkpoint": c.checkpoint, "sampler": c.sampler, "steps": c.steps,
                                       "cfg": vars(c.cfg), "expected_nfe": c.expected_nfe} for c in cards}},
@@ -189,7 +197,7 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
     mine = ids[rank::world_size]
     suite.prepare(mine)
     scorer = Scorer(store, metrics)
-    ctx = RunContext(device=device, method_folders=dict(cfg.method_folders))
+    ctx = RunContext(device=device, method_folders=dict(cfg.method_folders), decoder=cfg.decoder)
     timed = {}
     for card in cards:
         adapter = make_adapter(card, ctx)

@@ -59,10 +59,12 @@ def device_peak(device: str, dtype: str, override: float | None) -> float | None
     return None
 
 
-def method_models(card, config: str, seed: int):
-    """Random-weight models for a method card: the teacher geometry, or a student with the card's CFG mode."""
+def method_models(card, config: str, seed: int, decoder: str = "vae"):
+    """Random-weight models for a method card: the teacher geometry, or a student with the card's
+    CFG mode; with `decoder="fast"`, a random-weight fast decoder of the config's geometry attached."""
     from fada.models.bundle import FadaModels, build_models
     from fada.models.denoiser import FadaDenoiser
+    from fada.models.fast_decoder import build_fast_decoder
 
     if card.adapter != "fada":
         raise InputError(f"speed measures FADA generators; {card.name} has adapter {card.adapter!r}")
@@ -70,6 +72,8 @@ def method_models(card, config: str, seed: int):
     if GUIDANCE[card.cfg.mode] == "student":
         base = FadaModels(config, FadaDenoiser.student_from_teacher(base.denoiser, card.cfg.mode), base.reference_net,
                           base.vae, base.audio_encoder, base.schedule, base.audio_source)
+    if decoder == "fast":
+        base.fast_decoder = build_fast_decoder(config, seed=seed)
     return base
 
 
@@ -113,14 +117,14 @@ def stage_flops(pipe, card, frames: int) -> dict[str, float]:
         "vae_encode": count_flops(lambda: encode_images(m.vae, ref)),
         "reference_net": windows * count_flops(lambda: m.reference_net(refs)),
         "denoise": calls * per_call,
-        "vae_decode": windows * count_flops(lambda: decode_latents(m.vae, torch.zeros((F, *lat.shape), device=dev, dtype=dt))),
+        "vae_decode": windows * count_flops(lambda: decode_latents(pipe.decoder, torch.zeros((F, *lat.shape), device=dev, dtype=dt))),
     }
 
 
 def measure_method(card, cfg: SpeedConfig) -> dict:
     from fada.pipeline import FadaPipeline
 
-    models = method_models(card, cfg.config, cfg.seed)
+    models = method_models(card, cfg.config, cfg.seed, cfg.fast.get("decoder", "vae"))
     if cfg.resolution:
         step = models.size_step()
         if cfg.resolution < step or cfg.resolution % step:
@@ -152,6 +156,7 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
     peak = device_peak(cfg.device, cfg.dtype, cfg.peak_tflops)
     med_total = statistics.median(totals)
     row = {"method": card.name, "config": cfg.config, "device": device_name(cfg.device),
+           "decoder": pipe.decoder_name,
            "processor": processor_name(), "threads": torch.get_num_threads(), "dtype": cfg.dtype,
            "resolution": res, "frames": cfg.frames, "repeats": cfg.repeats,
            "nfe_per_window": out.nfe_per_window, "nfe_total": out.nfe_total,
@@ -180,6 +185,10 @@ def run_speed(cfg: SpeedConfig, progress=None) -> list[dict]:
         raise InputError(f"--dtype takes {', '.join(DTYPES)}, got {cfg.dtype!r}")
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError("--device cuda, but torch sees no CUDA device here; use --device cpu")
+    from fada.pipeline import DECODERS
+
+    if cfg.fast.get("decoder", "vae") not in DECODERS:
+        raise InputError(f"--decoder takes {', '.join(DECODERS)}, got {cfg.fast['decoder']!r}")
     if cfg.frames < 1 or cfg.repeats < 1:
         raise InputError("--frames and --repeats must be at least 1")
     cards = [METHODS.get(n) for n in cfg.methods]

@@ -13,7 +13,7 @@ import yaml
 
 from ..errors import InputError
 
-KINDS = ("vae", "teacher", "perflow", "tcd", "rflow")
+KINDS = ("vae", "teacher", "perflow", "tcd", "rflow", "fast_decoder")
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 
 

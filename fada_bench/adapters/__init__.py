@@ -23,6 +23,7 @@ class RunContext:
     """What a run tells every adapter."""
     device: str = "cpu"
     method_folders: dict[str, Path] = field(default_factory=dict)   # --method-folder NAME=DIR
+    decoder: str = "vae"           # --decoder: the FADA generators' VAE decoder, or the fast one
 
 
 class Adapter:

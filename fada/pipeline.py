@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data.dataset import to_tensor_images
-from .data.io import FPS, SAMPLE_RATE, Video, fit_audio_to_frames
+from .data.io import FPS, SAMPLE_RATE, Video, fit_audio_to_frames, to_tensor_images
 from .decode_overlap import OverlappedDecoder
 from .errors import InputError
 from .guidance import multi_cfg

@@ -365,9 +365,7 @@ def speed(
     """Seconds per video-second, first-clip latency, peak memory and achieved TFLOP/s per method (random weights)."""
     import json
 
-    import pandas as pd
-
-    from fada.data.io import write_text_atomic
+    from fada.data.io import write_csv_atomic, write_text_atomic
 
     from .speed import STAGES, SpeedConfig, run_speed
 
@@ -378,13 +376,13 @@ def speed(
     with _progress("speed") as p:
         task = p.add_task("speed", total=len(cfg.methods))
         rows = run_speed(cfg, lambda name, done, total: p.update(task, completed=done, description=f"speed {name}"))
-    df = pd.DataFrame(rows)
+    csv_rows = [dict(r) for r in rows]
     for r in rows:
         r["fast_path"] = cfg.fast
     dev_tag = "cuda" if device.startswith("cuda") else "cpu"
     out = out or Path("results") / "perf" / f"speed-{config}-{dev_tag}-{dtype}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, df.to_csv(index=False))
+    write_csv_atomic(out, csv_rows)
     write_text_atomic(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
     from rich.table import Table
 

@@ -89,7 +89,7 @@ def count_flops(fn) -> int:
 def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     """FLOPs per clip of each stage: counted on one call of each network, times its calls per clip."""
     from fada.models.bundle import decode_latents, encode_images
-    from fada.data.dataset import to_tensor_images
+    from fada.data.io import to_tensor_images
 
     m, dev, dt = pipe.models, pipe.device, pipe.dtype
     F, M = m.frames, m.motion_frames

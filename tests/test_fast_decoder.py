@@ -143,3 +143,35 @@ def test_speed_row_names_the_decoder_and_counts_its_flops():
     assert fast["denoise_gflop"] == pytest.approx(vae["denoise_gflop"])
     with pytest.raises(InputError, match="--decoder takes"):
         run_speed(SpeedConfig(methods=["fada_fast"], fast={"decoder": "tiny"}))
+
+
+def test_shipped_on_its_own_and_found_by_the_run(tiny, tmp_path, monkeypatch):
+    # Stored as float16 beside the other shipped checkpoints (which stay as they were), assembled
+    # and verified on first use, and what `fada-bench run --decoder fast` loads for the tiny config.
+    import copy
+    import json
+
+    from fada_bench import shipped
+    from fada_bench.adapters.fada_pipeline import load_fast_decoder
+
+    monkeypatch.setattr(shipped, "BLOBS", tmp_path / "store" / "models")
+    monkeypatch.setattr(shipped, "MANIFEST", tmp_path / "store" / "models.json")
+    monkeypatch.setenv("FADA_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
+    (tmp_path / "store").mkdir()
+    shipped.MANIFEST.write_text(json.dumps({"teacher_tiny/model": {"fada.json": "0" * 64}}))
+    with pytest.raises(InputError, match="fada-bench train fast_decoder_tiny"):
+        load_fast_decoder("tiny")
+    m = copy.deepcopy(tiny)
+    m.fast_decoder = build_fast_decoder("tiny", m.vae, seed=4)
+    m.save(tmp_path / "trained")
+    entry = shipped.add_checkpoint("fast_decoder_tiny/model", tmp_path / "trained", "fast_decoder")
+    assert set(entry) == {"fast_decoder/config.json", "fast_decoder/diffusion_pytorch_model.safetensors"}
+    assert set(shipped.manifest()) == {"teacher_tiny/model", "fast_decoder_tiny/model"}
+    back = load_fast_decoder("tiny")
+    assert back.config.vae_digest == m.fast_decoder.config.vae_digest
+    z = torch.randn(2, 8, 16, 16)
+    with torch.no_grad():                 # float16 weights: within half precision of the original
+        torch.testing.assert_close(back.float()(z), m.fast_decoder(z), rtol=2e-2, atol=2e-2)
+    with pytest.raises(InputError, match="no fast decoder is known for the sd15"):
+        load_fast_decoder("sd15")

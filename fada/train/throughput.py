@@ -12,14 +12,12 @@ PeRFlow student needs a teacher folder: a random one is written to a temporary f
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import tempfile
 from dataclasses import replace
 
 import torch
 
-from ..data.io import FPS, SAMPLE_RATE, write_text_atomic
+from ..data.io import FPS, SAMPLE_RATE, write_csv_atomic
 from ..profiling import clock, device_name, peak_memory_gb, processor_name, reset_peak_memory
 from .recipe import load_recipe
 
@@ -86,14 +84,6 @@ def measure_training(kind: str, batch_size: int, steps: int = 5, warmup: int = 2
             "steps_per_s": 1.0 / sec, "samples_per_s": batch_size / sec, "peak_mem_gb": peak_memory_gb(device)}
 
 
-def write_rows(rows: list[dict], out) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(rows)
-    write_text_atomic(out, buf.getvalue())
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu")
@@ -113,8 +103,7 @@ def main(argv: list[str] | None = None) -> None:
                 except (RuntimeError, torch.OutOfMemoryError) as e:    # e.g. out of memory at 128: keep the rest
                     row = {"kind": kind, "batch_size": b, "compiled": mode == "compiled", "error": str(e)[:300]}
                 rows.append(row)
-                keys = list(dict.fromkeys(k for r in rows for k in r))
-                write_rows([{k: r.get(k, "") for k in keys} for r in rows], a.out)
+                write_csv_atomic(a.out, rows)
                 print(row, flush=True)
 
 

@@ -81,6 +81,10 @@ run_step() {
 
 # 0. Dependencies, from the wheel folder only.
 if [ -n "$WHEELS" ]; then
+  if ! "$PY" -c "import numpy" 2> /dev/null && ! ls "$WHEELS"/numpy-*.whl > /dev/null 2>&1; then
+    echo "gpu_run.sh: this Python has no numpy and $WHEELS has no numpy wheel (make_wheelhouse.sh --with-numpy)" >&2
+    exit 2
+  fi
   run_step install "$(( $(left) < 120 ? $(left) : 120 ))" \
     "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" -r "$ROOT/benchmarks/gpu-requirements.txt"
 fi

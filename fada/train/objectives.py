@@ -191,7 +191,7 @@ class FastDecoderObjective(Objective):
             target = vae.decode(z).sample.clamp(-1, 1)
         rec = fast(z * vae.config.scaling_factor)
         per = ((rec - target).abs() + (rec - target) ** 2).flatten(1).mean(1)
-        return per.view(b, f).mean(1), {"l1": float((rec - target).abs().mean())}
+        return per.view(b, f).mean(1), {"l1": float((rec - target).detach().abs().mean())}
 
 
 OBJECTIVES = {"vae": VAEObjective, "teacher": TeacherObjective, "fast_decoder": FastDecoderObjective}

@@ -31,14 +31,13 @@ import torch
 from .data.io import FPS, SAMPLE_RATE, Video, fit_audio_to_frames, to_tensor_images
 from .decode_overlap import OverlappedDecoder
 from .errors import InputError
+from .cfg_modes import GUIDANCE
 from .guidance import multi_cfg
 from .models.attention import sdpa_attention
 from .models.bundle import FadaModels, decode_latents, encode_images
 from .profiling import STAGES, clock, peak_memory_gb, reset_peak_memory
-from .schedulers.scheduling_perflow import PeRFlowScheduler
+from .samplers import SAMPLERS, make_scheduler
 
-SAMPLERS = ("ddim", "perflow", "rflow", "tcd")
-GUIDANCE = ("multi", "student", "none")
 DECODERS = ("vae", "fast")
 
 
@@ -51,24 +50,6 @@ class PipelineOutput:
     seconds: dict[str, float] = field(default_factory=dict)
     first_clip_latency: float = float("nan")     # inputs to the first decoded window, seconds
     peak_mem_gb: float = float("nan")            # see fada.profiling.peak_memory_gb
-
-
-def make_scheduler(sampler: str, schedule: dict, num_windows: int = 4):
-    """The sampler's scheduler on the generator's noise schedule."""
-    from diffusers import DDIMScheduler, TCDScheduler
-
-    common = {k: schedule[k] for k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type")}
-    if sampler == "ddim":
-        # trailing spacing: the first step is at the noisiest training step, as training saw it
-        return DDIMScheduler(**common, timestep_spacing="trailing", set_alpha_to_one=True, clip_sample=False)
-    if sampler == "perflow":
-        return PeRFlowScheduler(**common, num_windows=num_windows)
-    if sampler == "rflow":
-        # Rectified flow is the one-window case of the piecewise flow: one straight path from t = 1.
-        return PeRFlowScheduler(**common, num_windows=1)
-    if sampler == "tcd":
-        return TCDScheduler(**common, timestep_spacing="trailing", set_alpha_to_one=True, clip_sample=False)
-    raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
 
 
 def check_fast_decoder(models: FadaModels) -> None:
@@ -115,8 +96,7 @@ class FadaPipeline:
         if audio.ndim != 1 or audio.size < SAMPLE_RATE / FPS:
             raise InputError(f"audio must be mono 16 kHz and at least one frame ({SAMPLE_RATE // FPS} samples) long, "
                              f"got shape {audio.shape}")
-        if sampler not in SAMPLERS:
-            raise InputError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
+        SAMPLERS.canonical(sampler)     # an unknown name: the known ones and the closest match
         if guidance not in GUIDANCE:
             raise InputError(f"unknown guidance {guidance!r}; known: {', '.join(GUIDANCE)}")
         mode = self.models.denoiser.config.cfg_mode

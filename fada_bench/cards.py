@@ -1,23 +1,28 @@
-"""Method cards: one YAML file per method, `methods/NAME.yaml`, checked against a schema.
+"""Method cards: one YAML file per method, `NAME.yaml`, checked against a schema. The package ships
+its cards in `fada_bench/data/methods/`; FADA_BENCH_METHODS adds folders of the user's own.
 
     include: teacher.yaml       # optional: start from another card, then override fields
     name: teacher_b             # optional; must equal the file name
     description: Teacher trained on the lenient set B
-    adapter: fada               # fada | precomputed | command | ground_truth | static | vae_roundtrip
+    adapter: fada               # an adapter kind (`fada-bench list adapters`)
     checkpoint: teacher_b_tiny/model   # fada: model folder under the checkpoints folder (runs/), or absolute
     recipe: teacher_b_tiny      # fada: the training recipe that writes it [default: the checkpoint's first part]
-    sampler: ddim               # fada: ddim | perflow | rflow | tcd
+    sampler: ddim               # fada: a sampler of fada.samplers (ddim, perflow, rflow, tcd)
     steps: 25                   # fada: denoising steps per clip window
-    cfg: {mode: multi, audio: 6.5, ref: 2.5}   # mode: multi | layer_tokens | layer | time_embed | none
+    cfg: {mode: multi, audio: 6.5, ref: 2.5}   # mode: a CFG mode of fada.cfg_modes (multi, layer_tokens, ...)
     expected_nfe: 75            # shown by `list`; the run reports the counted value, never this
     paper: [{table: 2, row: Teacher with B}]   # rows of the paper's tables this method reproduces
     aliases: [student_b]        # other names for the same method (the same run)
     folder: data/baselines/x    # precomputed: FOLDER/SAMPLE_ID.mp4 [default: data/baselines/NAME]
     command: "tool --ref {ref} --audio {audio} --out {out}"   # command: a shell template
     timeout_s: 600              # command: seconds per sample
+    options: {pixels: 3}        # a plugin adapter's own settings (docs/plugins.md)
 
 `name`, `aliases` and `paper` describe one card and are not inherited through `include`; `cfg`
-is merged key by key; every other field of the included card is kept unless overridden.
+and `options` are merged key by key; every other field of the included card is kept unless overridden.
+
+Which of the adapter fields (`ADAPTER_FIELDS`) a card needs and may set is declared by its adapter
+class (`requires`, `accepts`); kinds, samplers and CFG modes are the registries' names.
 """
 from __future__ import annotations
 
@@ -25,21 +30,21 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from fada.cfg_modes import CFG_MODES
 from fada.errors import InputError
+from fada.registry import Registry, UnknownNameError
+from fada.samplers import SAMPLERS
 
 from .paths import methods_dirs
 
-ADAPTER_KINDS = ("fada", "precomputed", "command", "ground_truth", "static", "vae_roundtrip")
-SAMPLERS = ("ddim", "perflow", "rflow", "tcd")
-CFG_MODES = ("multi", "layer_tokens", "layer", "time_embed", "none")
-COMMAND_FIELDS = ("ref", "audio", "out", "n_frames", "fps")
 NOT_INHERITED = ("name", "aliases", "paper")
+# The fields a card hands to its adapter; each adapter class says which it needs and reads.
+ADAPTER_FIELDS = ("checkpoint", "recipe", "sampler", "steps", "cfg", "folder", "command", "timeout_s", "options")
 
 
 class CardError(InputError):
@@ -80,17 +85,21 @@ class MethodCard:
     folder: str | None = None
     command: str | None = None
     timeout_s: float = 600.0
+    options: dict = field(default_factory=dict, hash=False)
 
     def fingerprint(self) -> str:
         """A hash of the fields that decide what the method generates; a finished sample whose
         record carries another fingerprint is generated again."""
         keep = ("adapter", "checkpoint", "sampler", "steps", "cfg", "folder", "command")
         d = {k: dataclasses.asdict(self)[k] for k in keep}
+        if self.options:    # only when set, so the fingerprints of cards without options stay as they were
+            d["options"] = self.options
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def summary_line(self) -> dict[str, str]:
-        cfg = self.cfg.mode if self.adapter == "fada" else "-"
-        if self.adapter == "fada" and self.cfg.mode != "none":
+        guided = self.cfg.mode != "none"
+        cfg = self.cfg.mode if guided or self.sampler else "-"
+        if guided:
             scales = ", ".join(f"{k} {v:g}" for k, v in (("a", self.cfg.audio), ("r", self.cfg.ref)) if v is not None)
             cfg += f" ({scales})" if scales else ""
         return {"adapter": self.adapter, "sampler": self.sampler or "-",
@@ -143,8 +152,8 @@ def _raw_card(path: Path, dirs: list[Path], seen: tuple[Path, ...] = ()) -> dict
     parent = _raw_card(_find_include(parent_name, path, dirs), dirs, (*seen, path))
     merged = {k: v for k, v in parent.items() if k not in NOT_INHERITED}
     for k, v in data.items():
-        if k == "cfg" and isinstance(v, dict) and isinstance(merged.get("cfg"), dict):
-            merged["cfg"] = {**merged["cfg"], **v}
+        if k in ("cfg", "options") and isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = {**merged[k], **v}
         else:
             merged[k] = v
     return merged
@@ -160,12 +169,16 @@ def _number(path, name, v, kind=float, minimum=None, allow_none=True):
     return kind(v)
 
 
-def _choice(path, name, v, choices, required=False):
+def _registered(path, name, v, registry: Registry, required=False):
+    """A registered name (the canonical one, for an alias)."""
     if v is None and not required:
         return None
-    if v not in choices:
-        raise CardError(path, name, f"must be one of {', '.join(choices)}, got {v!r}")
-    return v
+    if not isinstance(v, str):
+        raise CardError(path, name, f"must be a name, got {v!r}")
+    try:
+        return registry.canonical(v)
+    except UnknownNameError as e:
+        raise CardError(path, name, str(e)) from None
 
 
 def _text(path, name, v, required=False):
@@ -184,7 +197,9 @@ def parse_card(path: str | Path, dirs: list[Path] | None = None) -> MethodCard:
     name = d.get("name", path.stem)
     if name != path.stem:
         raise CardError(path, "name", f"{name!r} differs from the file name {path.stem!r}; rename one")
-    adapter = _choice(path, "adapter", d.get("adapter"), ADAPTER_KINDS, required=True)
+    from .registry import ADAPTERS
+
+    adapter = _registered(path, "adapter", d.get("adapter"), ADAPTERS, required=True)
 
     cfg_raw = d.get("cfg") or {}
     if not isinstance(cfg_raw, dict):
@@ -192,7 +207,7 @@ def parse_card(path: str | Path, dirs: list[Path] | None = None) -> MethodCard:
     bad = [k for k in cfg_raw if k not in ("mode", "audio", "ref")]
     if bad:
         raise CardError(path, f"cfg.{bad[0]}", "unknown field; known fields: mode, audio, ref")
-    cfg = CfgSpec(mode=_choice(path, "cfg.mode", cfg_raw.get("mode", "none"), CFG_MODES, required=True),
+    cfg = CfgSpec(mode=_registered(path, "cfg.mode", cfg_raw.get("mode", "none"), CFG_MODES, required=True),
                   audio=_number(path, "cfg.audio", cfg_raw.get("audio"), minimum=0),
                   ref=_number(path, "cfg.ref", cfg_raw.get("ref"), minimum=0))
     if cfg.mode != "none" and (cfg.audio is None or cfg.ref is None):
@@ -208,6 +223,10 @@ def parse_card(path: str | Path, dirs: list[Path] | None = None) -> MethodCard:
         paper.append(PaperRow(_number(path, f"paper[{i}].table", p["table"], int, 1, False),
                               _text(path, f"paper[{i}].row", p["row"], True)))
 
+    options = d.get("options") or {}
+    if not isinstance(options, dict) or not all(isinstance(k, str) and k for k in options):
+        raise CardError(path, "options", "must be a mapping of setting: value, such as {pixels: 3}")
+
     aliases = d.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise CardError(path, "aliases", "must be a list of names")
@@ -216,40 +235,30 @@ def parse_card(path: str | Path, dirs: list[Path] | None = None) -> MethodCard:
         name=name, adapter=adapter, path=path, description=str(d.get("description", "") or ""),
         aliases=tuple(aliases), checkpoint=_text(path, "checkpoint", d.get("checkpoint")),
         recipe=_text(path, "recipe", d.get("recipe")),
-        sampler=_choice(path, "sampler", d.get("sampler"), SAMPLERS),
+        sampler=_registered(path, "sampler", d.get("sampler"), SAMPLERS),
         steps=_number(path, "steps", d.get("steps"), int, 1), cfg=cfg,
         expected_nfe=_number(path, "expected_nfe", d.get("expected_nfe"), int, 0),
         paper=tuple(paper), folder=_text(path, "folder", d.get("folder")),
         command=_text(path, "command", d.get("command")),
-        timeout_s=_number(path, "timeout_s", d.get("timeout_s", 600.0), float, 1, False))
+        timeout_s=_number(path, "timeout_s", d.get("timeout_s", 600.0), float, 1, False), options=options)
     _check_adapter_fields(card)
     return card
 
 
 def _check_adapter_fields(c: MethodCard) -> None:
-    needs = {"fada": ("checkpoint", "sampler", "steps"), "command": ("command",), "vae_roundtrip": ("checkpoint",)}
-    for f in needs.get(c.adapter, ()):
+    from .registry import ADAPTERS
+
+    cls = ADAPTERS.get(c.adapter)
+    for f in cls.requires:
         if getattr(c, f) is None:
             raise CardError(c.path, f, f"required by adapter {c.adapter}")
     # A field the adapter ignores is an error: a user who sets it expects it to act.
-    used = {"fada": {"checkpoint", "recipe", "sampler", "steps", "cfg"}, "precomputed": {"folder"},
-            "command": {"command", "timeout_s"}, "ground_truth": set(), "static": set(),
-            "vae_roundtrip": {"checkpoint", "recipe"}}[c.adapter]
+    used = {*cls.requires, *cls.accepts}
     defaults = MethodCard(name=c.name, adapter=c.adapter, path=c.path)
-    for f in ("checkpoint", "recipe", "sampler", "steps", "cfg", "folder", "command", "timeout_s"):
+    for f in ADAPTER_FIELDS:
         if f not in used and getattr(c, f) != getattr(defaults, f):
             raise CardError(c.path, f, f"not used by adapter {c.adapter}; remove it")
-    if c.command is not None:
-        try:
-            names = {n for _, n, _, _ in string.Formatter().parse(c.command) if n is not None}
-        except ValueError as e:
-            raise CardError(c.path, "command", f"bad template ({e}); write literal braces as {{{{ }}}}") from None
-        unknown = sorted(names - set(COMMAND_FIELDS))
-        if unknown:
-            raise CardError(c.path, "command", f"unknown placeholder {{{unknown[0]}}}; "
-                                               f"known: {', '.join('{' + n + '}' for n in COMMAND_FIELDS)}")
-        if "out" not in names:
-            raise CardError(c.path, "command", "the template must write the video to {out}")
+    cls.check_card(c)
 
 
 def load_cards(dirs: list[Path] | None = None) -> list[MethodCard]:

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from fada.cfg_modes import CFG_MODES
 from fada.data.io import FPS, SAMPLE_RATE
 from fada.errors import InputError
 from fada.profiling import STAGES, clock, device_name, processor_name
-
-from .adapters.fada_pipeline import GUIDANCE
 
 # Dense tensor-core peaks from the vendors' datasheets (SXM parts), TFLOP/s, for the fraction of
 # peak. Only hardware figures live here; every model FLOP is counted.
@@ -69,7 +68,7 @@ def method_models(card, config: str, seed: int, decoder: str = "vae"):
     if card.adapter != "fada":
         raise InputError(f"speed measures FADA generators; {card.name} has adapter {card.adapter!r}")
     base = build_models(config, "none", seed=seed, untrained_audio=True)
-    if GUIDANCE[card.cfg.mode] == "student":
+    if CFG_MODES.get(card.cfg.mode).guidance == "student":
         base = FadaModels(config, FadaDenoiser.student_from_teacher(base.denoiser, card.cfg.mode), base.reference_net,
                           base.vae, base.audio_encoder, base.schedule, base.audio_source)
     if decoder == "fast":
@@ -103,7 +102,7 @@ def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     wav = torch.zeros(1, int(frames / FPS * SAMPLE_RATE), device=dev)
     feats = m.audio_encoder(wav, windows * F).to(dt)
     feats = torch.nn.functional.pad(feats, (0, 0, 0, 0, w, w))[:, : F + 2 * w]
-    guidance = GUIDANCE[card.cfg.mode]
+    guidance = CFG_MODES.get(card.cfg.mode).guidance
     branches = 3 if guidance == "multi" else 1
     z = torch.zeros((branches, F, *lat.shape), device=dev, dtype=dt)
     t = torch.full((branches,), 500, device=dev)
@@ -136,7 +135,7 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
     rng = np.random.default_rng(cfg.seed)
     ref = rng.integers(0, 255, (res, res, 3), dtype=np.uint8)
     audio = (rng.standard_normal(int(np.ceil(cfg.frames / FPS * SAMPLE_RATE))) * 0.1).astype(np.float32)
-    kw = dict(sampler=card.sampler, steps=card.steps, guidance=GUIDANCE[card.cfg.mode], cfg_a=card.cfg.audio or 0.0,
+    kw = dict(sampler=card.sampler, steps=card.steps, guidance=CFG_MODES.get(card.cfg.mode).guidance, cfg_a=card.cfg.audio or 0.0,
               cfg_r=card.cfg.ref or 0.0, seed=cfg.seed)
     pipe(ref, audio, cfg.frames, **kw)                     # warm-up, untimed
     totals, latencies, stages, mems, busy = [], [], {s: [] for s in STAGES}, [], []

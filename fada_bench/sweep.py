@@ -4,13 +4,13 @@
   cfg_r = 2.0, cfg_r swept at cfg_a = 6.5), all generated and scored in one run folder, so the
   ground truth's features are computed once and a point already finished is not redone; then
   `figure3_cfg_a.{png,svg}`, `figure4_cfg_r.{png,svg}` and `sweep.csv` (every point's mean and CI).
-- `sweep tableN`: every card whose `paper` field names a row of Table N, plus the `ground_truth`
-  and `static` anchors. A card's checkpoint that does not exist yet is trained first with its
+- `sweep tableN`: every card whose `paper` field names a row of Table N, plus the anchors (the
+  cards whose adapter is an anchor: ground truth, static, the VAE round trip). A card's checkpoint that does not exist yet is trained first with its
   recipe, after the checkpoints that recipe starts from (its `vae`, `parent` and
   `objective.teacher`); then one run and `tableN.md`.
 
 Recipes name the checkpoints they start from as `runs/NAME/model`; the sweep reads `runs/` as the
-checkpoints folder (FADA_BENCH_CHECKPOINTS, default REPO/runs), where the cards look too.
+checkpoints folder (FADA_BENCH_CHECKPOINTS, default runs/ in the current folder), where the cards look too.
 """
 from __future__ import annotations
 
@@ -24,14 +24,13 @@ from fada.errors import InputError
 
 from .cards import CfgSpec, MethodCard
 from .paths import checkpoints_dir
-from .registry import METHODS
+from .registry import ADAPTERS, METHODS
 from .runner import Progress, RunConfig, RunResult, run_benchmark
 
 FIXED_A, FIXED_R = 6.5, 2.0          # the paper's defaults: each figure holds one of them
 DEFAULT_CFG_A = (1.0, 2.5, 4.0, 5.5, 6.5, 8.0)
 DEFAULT_CFG_R = (1.0, 1.5, 2.0, 2.5, 3.0)
 SWEEP_METRICS = ("fvd", "sync_d")
-ANCHORS = ("ground_truth", "static", "vae_roundtrip")
 
 
 # ---------------------------------------------------------------------------- CFG (Figures 3-4)
@@ -164,7 +163,8 @@ def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = No
     fada = [c for c in cards if c.adapter == "fada"]
     if train:
         train_missing([card_recipe(c) for c in fada], on_train, train_progress)
-    names = [c.name for c in cards if c.adapter != "precomputed"] + [a for a in ANCHORS if a not in {c.name for c in cards}]
+    names = [c.name for c in cards if c.adapter != "precomputed"]
+    names += [n for n, c in METHODS.items() if ADAPTERS.get(c.adapter).anchor and n not in names]
     result = run_benchmark(RunConfig(methods=names, suite=suite, out=out, limit=limit, seed=seed, metrics=metrics,
                                      device=device, data=data), progress)
     path = out / f"table{table}.md"

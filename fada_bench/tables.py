@@ -20,7 +20,7 @@ import yaml
 from fada.errors import InputError
 
 from .cards import MethodCard
-from .registry import METHODS
+from .registry import ADAPTERS, METHODS
 
 FORMATS = ("md", "csv", "latex")
 
@@ -73,7 +73,7 @@ def build_table(n: int, runs: list[Run], cards: list[MethodCard] | None = None) 
     spec, names = data["tables"][n], data["metrics"]
     cards = list(METHODS.items()) if cards is None else [(c.name, c) for c in cards]
     by_row = {p.row: name for name, c in cards for p in c.paper if p.table == n}
-    anchors = [name for name, c in cards if c.adapter in ("ground_truth", "vae_roundtrip", "static")]
+    anchors = [name for name, c in cards if ADAPTERS.get(c.adapter).anchor]
     suites = [r.suite for r in runs]
     for r in runs:
         r.label = r.suite if suites.count(r.suite) == 1 else f"{r.suite}:{r.path.name}"

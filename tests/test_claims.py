@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fada_bench.claims import (FAILS, HOLDS, NOT_RUN, OPEN, Value, check_claims, closes_gap, render, side, tally,
-                               training_hardware, training_hours, within)
+from fada.train.log import training_hardware, training_hours
+from fada_bench.claims import FAILS, HOLDS, NOT_RUN, OPEN, Value, check_claims, closes_gap, render, side, tally, within
 from fada_bench.cli import app
 
 # (metric, backbone) of the synthetic world for each paper column; IQA is the only higher-is-better.
@@ -147,7 +147,7 @@ def test_claims_file_keeps_its_notes_and_training_hours(tmp_path):
         '{"step": 10, "sec": 0.5}\n{"step": 20, "sec": 0.7}\n{"step": 20, "sec": 0.9}\n'   # 20 resumed
         '{"step": 30, "sec": 5000.0}\n{"step": 40, "sec": 0.6}\n')     # 30: paused inside the step
     # Steps 10, 20, 30, 40 at 0.5, 0.9, 5000, 0.6 s: 40 steps at the median 0.75 s.
-    assert training_hours(runs, "teacher_tiny") == pytest.approx(40 * 0.75 / 3600)
+    assert training_hours(runs / "teacher_tiny") == pytest.approx(40 * 0.75 / 3600)
     (runs / "teacher_tiny" / "recipe.json").write_text('{"steps": 100}')   # still training: 40 of 100
     run = tmp_path / "run"
     run.mkdir()
@@ -170,17 +170,17 @@ def test_training_hardware_names_what_each_stretch_of_steps_ran_on(tmp_path):
     (runs / "r").mkdir(parents=True)
     log = runs / "r" / "log.jsonl"
     log.write_text('{"step": 10, "sec": 1}\n')                                  # an old run: not recorded
-    assert training_hardware(runs, "r") == "-"
+    assert training_hardware(runs / "r") == "-"
     log.write_text('{"step": 1, "sec": 2, "device": "cpu", "threads": 2, "compiled": false}\n{"step": 10, "sec": 1}\n')
-    assert training_hardware(runs, "r") == "cpu x2"
+    assert training_hardware(runs / "r") == "cpu x2"
     with log.open("a") as f:       # resumed at step 11 twice: once alike, once on one thread, compiled
         f.write('{"step": 11, "sec": 2, "device": "cpu", "threads": 2}\n'
                 '{"step": 21, "sec": 2, "device": "cpu", "threads": 1, "compiled": true}\n')
-    assert training_hardware(runs, "r") == "cpu x2 from step 1; cpu x1 compiled from step 21"
+    assert training_hardware(runs / "r") == "cpu x2 from step 1; cpu x1 compiled from step 21"
     with log.open("a") as f:       # killed before its next checkpoint, resumed from step 21 on a GPU
         f.write('{"step": 21, "sec": 0.2, "device": "cuda:0", "threads": 16, "compiled": true}\n')
-    assert training_hardware(runs, "r") == "cpu x2 from step 1; cuda:0 x16 compiled from step 21"
+    assert training_hardware(runs / "r") == "cpu x2 from step 1; cuda:0 x16 compiled from step 21"
     log.write_text('{"step": 10, "sec": 1}\n{"step": 11, "sec": 2, "device": "cpu", "threads": 1}\n')
-    assert training_hardware(runs, "r") == "not recorded before step 11; cpu x1 from step 11"
+    assert training_hardware(runs / "r") == "not recorded before step 11; cpu x1 from step 11"
     log.write_text('{"step": 1, "sec": 2, "device": "cpu", "processor": "AMD EPYC", "threads": 1}\n')
-    assert training_hardware(runs, "r") == "cpu (AMD EPYC) x1"
+    assert training_hardware(runs / "r") == "cpu (AMD EPYC) x1"

@@ -7,7 +7,8 @@ import torch
 from fada.errors import InputError
 from fada.models.bundle import FadaModels, build_models, from_sd15, load_models
 from fada.models.configs import SD15_UNET, TINY_UNET, TINY_VAE
-from fada.models.denoiser import CFG_MODES, FadaDenoiser
+from fada.cfg_modes import student_cfg_modes
+from fada.models.denoiser import FadaDenoiser
 from fada.pipeline import FadaPipeline
 
 torch.set_num_threads(2)
@@ -55,7 +56,7 @@ def test_from_sd15_loads_both_unets_and_the_vae(tmp_path):
         from_sd15(tmp_path / "nowhere", config_name="tiny")
 
 
-@pytest.mark.parametrize("mode", [m for m in CFG_MODES if m != "none"])
+@pytest.mark.parametrize("mode", student_cfg_modes())
 def test_untrained_student_equals_the_teacher(tiny, mode):
     teacher = tiny.denoiser
     student = FadaDenoiser.student_from_teacher(teacher, mode)

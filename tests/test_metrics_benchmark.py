@@ -16,7 +16,7 @@ from fada.data.io import Video, read_video
 from fada.data.synthetic.build import WorldConfig, build_world
 from fada_bench.metrics import sync as sync_mod
 from fada_bench.metrics import synthetic_backbones as sb
-from fada_bench.paths import splits_dir
+from fada_bench.paths import find_split
 from fada_bench.registry import list_metrics
 from fada_bench.types import Sample
 
@@ -25,7 +25,7 @@ N_CLIPS = 10
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    world = json.loads((splits_dir() / "synthetic.json").read_text())["world"]
+    world = json.loads(find_split("synthetic").read_text())["world"]
     out = tmp_path_factory.mktemp("bench_suite")
     cfg = WorldConfig(n_train=0, n_test=N_CLIPS, n_openset=0, size=world["size"], seed=world["seed"],
                       seconds=world["seconds"])

@@ -18,7 +18,7 @@ from fada_bench.metrics.fid import FrechetInceptionDistanceSynthetic
 from fada_bench.metrics.fvd import FrechetVideoDistanceSynthetic
 from fada_bench.metrics.iqa import ImageQualitySynthetic
 from fada_bench.metrics.sync import SyncDistanceSynthetic, SyncOffsetSynthetic, lse_from_curve
-from fada_bench.paths import splits_dir
+from fada_bench.paths import find_split
 from fada_bench.types import Sample
 
 N_CLIPS = 8
@@ -33,7 +33,7 @@ def encoded(frames, audio, tmp):
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     """The first N_CLIPS clips of the synthetic test suite, built as the suite builds them."""
-    world = json.loads((splits_dir() / "synthetic.json").read_text())["world"]
+    world = json.loads(find_split("synthetic").read_text())["world"]
     out = tmp_path_factory.mktemp("metric_suite")
     cfg = WorldConfig(n_train=0, n_test=N_CLIPS, n_openset=0, size=world["size"], seed=world["seed"],
                       seconds=world["seconds"])

@@ -1,7 +1,7 @@
 """Seeded test splits: which clips of a prepared data folder a benchmark suite evaluates.
 
 The paper evaluates on 100 random clips each of HDTF and CelebV-HQ (following EchoMimic). The
-choice is recorded as a split file under results/splits/, so every run and every machine uses the
+choice is recorded as a split file (the harness keeps them in its split folders), so every run and every machine uses the
 same clips; it depends only on the manifest's clip ids and the seed.
 """
 from __future__ import annotations
@@ -16,8 +16,9 @@ import pandas as pd
 
 from ..errors import InputError
 from .manifest import read_manifest, write_split
+from .prepare import DATASETS
 
-SPLIT_DATASETS = ("hdtf", "celebvhq", "synthetic")
+SPLIT_DATASETS = (*DATASETS, "synthetic")
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,9 @@ def folder_dataset(data: Path) -> str | None:
     return None
 
 
-def make_test_split(dataset: str, data: str | os.PathLike, n: int = 100, seed: int = 0,
-                    out: str | os.PathLike | None = None) -> SplitResult:
-    """Choose the test clips of `dataset` from the folder `data` and write them to `out`
-    (results/splits/DATASET.json by default)."""
+def make_test_split(dataset: str, data: str | os.PathLike, n: int, seed: int,
+                    out: str | os.PathLike) -> SplitResult:
+    """Choose the test clips of `dataset` from the folder `data` and write them to the file `out`."""
     if dataset not in SPLIT_DATASETS:
         raise InputError(f"unknown data set {dataset!r}; expected one of {', '.join(SPLIT_DATASETS)}")
     if n < 1:
@@ -74,7 +74,7 @@ def make_test_split(dataset: str, data: str | os.PathLike, n: int = 100, seed: i
         raise InputError(f"{data} has no usable {dataset} clips (status ok"
                          + (", split test" if dataset == "synthetic" else "") + ")")
     chosen = choose_ids(ids, n, seed)
-    path = Path(out) if out is not None else Path("results") / "splits" / f"{dataset}.json"
+    path = Path(out)
     meta = {}
     if dataset == "synthetic" and (data / "world.json").is_file():
         # The world's settings travel with the split, so a suite can regenerate exactly these clips.

@@ -17,12 +17,10 @@ from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from torch import nn
 
+from ..cfg_modes import CFG_MODES, student_cfg_modes
 from ..errors import InputError
 from ..guidance import CFGScaleEmbedding, CFGTimeEmbedding, CFGTokenEmbedding
 from .attention import AudioCFGProcessor, CFGLayer, ForwardContext, ReferenceRead, ReferenceWrite, TemporalAttention
-
-CFG_MODES = ("none", "time_embed", "layer", "layer_tokens")
-
 
 def transformer_block_names(unet: UNet2DConditionModel) -> list[str]:
     return [n for n, m in unet.named_modules() if isinstance(m, BasicTransformerBlock)]
@@ -84,14 +82,14 @@ class FadaDenoiser(ModelMixin, ConfigMixin):
                  audio_tokens_per_frame: int = 1, temporal_heads: int = 8, cfg_mode: str = "none",
                  cfg_tokens: int = 4, prediction_type: str = "epsilon"):
         super().__init__()
-        if cfg_mode not in CFG_MODES:
-            raise InputError(f"unknown cfg_mode {cfg_mode!r}; known: {', '.join(CFG_MODES)}")
+        if cfg_mode != "none" and cfg_mode not in student_cfg_modes():
+            raise InputError(f"unknown denoiser cfg_mode {cfg_mode!r}; known: none, {', '.join(student_cfg_modes())}")
         self.unet = UNet2DConditionModel(**unet_config)
         cross = self.unet.config.cross_attention_dim
         self.ctx = ForwardContext()
         self.nfe = 0
         self.audio_proj = AudioProjection(audio_dim, audio_layers, audio_window, audio_tokens_per_frame, cross)
-        with_layer = cfg_mode in ("layer", "layer_tokens")
+        self.with_cfg_layer = with_layer = cfg_mode != "none" and CFG_MODES.get(cfg_mode).cfg_layer
         for name in transformer_block_names(self.unet):
             block = self.unet.get_submodule(name)
             block.attn1.set_processor(ReferenceRead(name, self.ctx))
@@ -126,7 +124,7 @@ class FadaDenoiser(ModelMixin, ConfigMixin):
             raise InputError(f"this denoiser is conditioned on CFG scales (cfg_mode={mode!r}): pass cfg_scales")
         self.ctx.frames = f
         self.ctx.bank = bank or {}
-        self.ctx.cfg_emb = self.cfg_embed(cfg_scales.to(sample.dtype)) if mode in ("layer", "layer_tokens") else None
+        self.ctx.cfg_emb = self.cfg_embed(cfg_scales.to(sample.dtype)) if self.with_cfg_layer else None
         class_labels = cfg_scales.repeat_interleave(f, dim=0).to(sample.dtype) if mode == "time_embed" else None
         try:
             out = self.unet(sample.flatten(0, 1), t, encoder_hidden_states=tokens, class_labels=class_labels).sample

@@ -6,15 +6,18 @@ nested sections (`data`, `optim`, `objective`) merge key by key.
 from __future__ import annotations
 
 import os
+from importlib import resources
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import yaml
 
 from ..errors import InputError
+from ..registry import UnknownNameError
+from .objectives import OBJECTIVES
 
-KINDS = ("vae", "teacher", "perflow", "tcd", "rflow", "fast_decoder")
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+# Shipped inside the package (a wheel installs it as files, so include: paths resolve).
+RECIPES_DIR = Path(str(resources.files("fada") / "recipes"))
 
 
 @dataclass
@@ -116,7 +119,9 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
     values = _read(path)
     values.setdefault("name", path.stem)
     recipe = _build(Recipe, values, path)
-    if recipe.kind not in KINDS:
-        raise InputError(f"{path}: kind {recipe.kind!r} is not one of {', '.join(KINDS)}")
+    try:
+        OBJECTIVES.canonical(recipe.kind)
+    except UnknownNameError as e:
+        raise InputError(f"{path}: field 'kind': {e}") from None
     recipe.source = str(path)
     return recipe

@@ -27,8 +27,8 @@ from torch.utils.data import default_collate
 
 from ..data.dataset import ClipDataset
 from ..data.io import write_text_atomic
-from ..profiling import processor_name
 from .latents import encode_clip_latents, latent_folder
+from .log import append_record, start_fields
 from .objectives import make_objective
 from .recipe import Recipe
 
@@ -115,7 +115,6 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "recipe.json", json.dumps(recipe.to_dict(), indent=1) + "\n")
-    log_path = out / "log.jsonl"
     end = recipe.steps if stop_at is None else min(stop_at, recipe.steps)
     B, accum = o.batch_size, o.grad_accum
     if B % (world * accum):
@@ -156,10 +155,8 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
             rec = {"step": step + 1, "loss": float(loss_sum) / B, "lr": opt.param_groups[0]["lr"],
                    "grad_norm": float(gnorm), "sec": time.perf_counter() - t0, **logs}
             if step == start:     # what the seconds were measured on
-                rec.update(device=str(acc.device), processor=processor_name(), threads=torch.get_num_threads(),
-                           compiled=compile)
-            with open(log_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
+                rec.update(start_fields(acc.device, compile))
+            append_record(out, rec)
         if progress:
             progress(step + 1, recipe.steps, float(loss_sum) / B)
         if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == end:

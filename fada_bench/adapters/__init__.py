@@ -1,7 +1,9 @@
 """Adapters: each kind turns a benchmark Sample into a Generation (a video and what it cost).
 
 A method card names its adapter kind; `make_adapter(card, ctx)` builds it. Adding a kind is one
-small class in this package, registered with `@ADAPTERS.register("kind")`.
+small class, registered with `@ADAPTERS.register("kind")`, in this package or in a plugin
+(`docs/plugins.md`). The class declares the card fields it needs and reads, so the card parser
+checks every card against its adapter without a list of its own.
 """
 from __future__ import annotations
 
@@ -27,7 +29,15 @@ class RunContext:
 
 
 class Adapter:
-    kind: ClassVar[str]
+    # The kind's name is the one it is registered under (`ADAPTERS.register`), written once.
+    # Card fields (of `ADAPTER_FIELDS` in cards.py) that the kind needs, and those it reads besides;
+    # a card that sets a field its adapter does not read is an error, since its author expects it
+    # to act.
+    requires: ClassVar[tuple[str, ...]] = ()
+    accepts: ClassVar[tuple[str, ...]] = ()
+    # A sanity anchor (ground truth, the reference repeated, ...): every table shows it beside the
+    # methods, and table sweeps run it.
+    anchor: ClassVar[bool] = False
     # Whether generation time measures the method's speed. Reading a file (ground truth,
     # precomputed videos) or repeating a frame says nothing about a method's speed, so those
     # report no seconds per video second.
@@ -35,6 +45,10 @@ class Adapter:
 
     def __init__(self, card: MethodCard, ctx: RunContext):
         self.card, self.ctx = card, ctx
+
+    @classmethod
+    def check_card(cls, card: MethodCard) -> None:
+        """Checks of the card's fields beyond present and allowed; raise `cards.CardError`."""
 
     def setup(self) -> None:
         """Load what every sample needs. An InputError here fails every sample of the method with

@@ -10,7 +10,7 @@ from . import Adapter, fit_frames, with_sample_audio
 
 @ADAPTERS.register("ground_truth")
 class GroundTruth(Adapter):
-    kind = "ground_truth"
+    anchor = True
 
     def generate(self, sample: Sample, seed: int) -> Generation:
         gt = sample.ground_truth()
@@ -19,7 +19,7 @@ class GroundTruth(Adapter):
 
 @ADAPTERS.register("static")
 class Static(Adapter):
-    kind = "static"
+    anchor = True
 
     def generate(self, sample: Sample, seed: int) -> Generation:
         frames = np.repeat(sample.reference[None], sample.n_frames, axis=0)

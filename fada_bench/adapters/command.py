@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import string
 import subprocess
 import tempfile
 import time
@@ -20,15 +21,34 @@ import cv2
 from fada.data.io import MediaError, fit_audio_to_frames, read_video, write_audio
 from fada.errors import InputError
 
+from ..cards import CardError, MethodCard
 from ..registry import ADAPTERS
 from ..types import Generation, Sample
 from . import Adapter, fit_frames, with_sample_audio
 
 
+# The placeholders a template may use; each is filled per sample.
+COMMAND_FIELDS = ("ref", "audio", "out", "n_frames", "fps")
+
+
 @ADAPTERS.register("command")
 class Command(Adapter):
-    kind = "command"
+    requires = ("command",)
+    accepts = ("timeout_s",)
     timed = True
+
+    @classmethod
+    def check_card(cls, card: MethodCard) -> None:
+        try:
+            names = {n for _, n, _, _ in string.Formatter().parse(card.command) if n is not None}
+        except ValueError as e:
+            raise CardError(card.path, "command", f"bad template ({e}); write literal braces as {{{{ }}}}") from None
+        unknown = sorted(names - set(COMMAND_FIELDS))
+        if unknown:
+            raise CardError(card.path, "command", f"unknown placeholder {{{unknown[0]}}}; "
+                                                  f"known: {', '.join('{' + n + '}' for n in COMMAND_FIELDS)}")
+        if "out" not in names:
+            raise CardError(card.path, "command", "the template must write the video to {out}")
 
     def generate(self, sample: Sample, seed: int) -> Generation:
         with tempfile.TemporaryDirectory(prefix="fada-bench-cmd-") as tmp:

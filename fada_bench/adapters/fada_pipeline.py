@@ -10,17 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from fada.cfg_modes import CFG_MODES
 from fada.errors import InputError
 
-from ..paths import REPO_ROOT, checkpoints_dir
+from ..paths import checkpoints_dir
 from ..registry import ADAPTERS
 from ..types import Generation, Sample
 from . import Adapter, fit_frames, with_sample_audio
-
-# Card CFG mode -> the pipeline's guidance: Eq. 9's three branches per step, one pass of a
-# CFG-distilled student that takes the scales as a condition (Eq. 10 and Table 4's variants),
-# or the conditional output alone.
-GUIDANCE = {"multi": "multi", "layer_tokens": "student", "layer": "student", "time_embed": "student", "none": "none"}
 
 
 def trained_folder(card) -> Path:
@@ -79,7 +75,8 @@ def load_fast_decoder(config_name: str):
         folder = shipped.model_folder(name)
     if not (folder / "fast_decoder" / "config.json").is_file():
         raise InputError(f"--decoder fast: no fast decoder in {folder / 'fast_decoder'}; make it with "
-                         f"`fada-bench train {Path(name).parts[0]}` (run from {REPO_ROOT})")
+                         f"`fada-bench train {Path(name).parts[0]}` (it writes runs/ in the current folder), or set "
+                         "FADA_BENCH_CHECKPOINTS to the folder that holds it")
     return FastDecoder.from_pretrained(folder / "fast_decoder")
 
 
@@ -91,14 +88,15 @@ def load_card_models(card):
     ckpt = checkpoint_path(card)
     if not (ckpt / "fada.json").is_file():
         raise InputError(f"{card.name}: checkpoint {ckpt} not found (no fada.json there); make it with "
-                         f"`fada-bench train {recipe}` (run from {REPO_ROOT}), or set FADA_BENCH_CHECKPOINTS "
+                         f"`fada-bench train {recipe}` (it writes runs/ in the current folder), or set FADA_BENCH_CHECKPOINTS "
                          "to the folder that holds it")
     return ckpt, load_models(ckpt)
 
 
 @ADAPTERS.register("fada")
 class Fada(Adapter):
-    kind = "fada"
+    requires = ("checkpoint", "sampler", "steps")
+    accepts = ("recipe", "cfg")
     timed = True
 
     def setup(self) -> None:
@@ -109,7 +107,7 @@ class Fada(Adapter):
                              "install the project with `pip install -e .`") from None
         ckpt, models = load_card_models(self.card)
         trained = models.denoiser.config.cfg_mode
-        want = "none" if GUIDANCE[self.card.cfg.mode] != "student" else self.card.cfg.mode
+        want = CFG_MODES.get(self.card.cfg.mode).denoiser_mode
         if trained != want:
             raise InputError(f"{self.card.name}: the card asks for CFG mode {self.card.cfg.mode!r}, but the denoiser "
                              f"in {ckpt} was trained with cfg_mode {trained!r}")
@@ -129,7 +127,7 @@ class Fada(Adapter):
         audio = np.zeros(int(round(n / FPS * SAMPLE_RATE)), np.float32)
         audio[:: SAMPLE_RATE // 200] = 0.1
         cfg = self.card.cfg
-        self.pipe(ref, audio, n, seed=0, sampler=self.card.sampler, steps=self.card.steps, guidance=GUIDANCE[cfg.mode],
+        self.pipe(ref, audio, n, seed=0, sampler=self.card.sampler, steps=self.card.steps, guidance=CFG_MODES.get(cfg.mode).guidance,
                   cfg_a=cfg.audio or 0.0, cfg_r=cfg.ref or 0.0)
 
     def generate(self, sample: Sample, seed: int) -> Generation:
@@ -137,7 +135,7 @@ class Fada(Adapter):
         ref = to_resolution(sample.reference[None], res)[0]
         cfg = self.card.cfg
         out = self.pipe(ref, sample.audio, sample.n_frames, seed=seed, sampler=self.card.sampler,
-                        steps=self.card.steps, guidance=GUIDANCE[cfg.mode],
+                        steps=self.card.steps, guidance=CFG_MODES.get(cfg.mode).guidance,
                         cfg_a=cfg.audio if cfg.audio is not None else 0.0,
                         cfg_r=cfg.ref if cfg.ref is not None else 0.0)
         video = out.video
@@ -155,7 +153,9 @@ class Fada(Adapter):
 class VaeRoundtrip(Adapter):
     """The ground truth through a checkpoint's VAE at the generator's resolution and back: the best
     any generator decoding with that VAE can score (an upper anchor beside ground truth and static)."""
-    kind = "vae_roundtrip"
+    requires = ("checkpoint",)
+    accepts = ("recipe",)
+    anchor = True
 
     def setup(self) -> None:
         _, models = load_card_models(self.card)

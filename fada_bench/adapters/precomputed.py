@@ -21,7 +21,7 @@ def method_folder(card, ctx) -> Path:
 
 @ADAPTERS.register("precomputed")
 class Precomputed(Adapter):
-    kind = "precomputed"
+    accepts = ("folder",)
 
     def generate(self, sample: Sample, seed: int) -> Generation:
         folder = method_folder(self.card, self.ctx)

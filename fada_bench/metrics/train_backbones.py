@@ -40,7 +40,7 @@ from fada.data.synthetic.world import apply_degradation, make_clip
 
 from . import synthetic_backbones as sb
 
-SUITE_SIZE = 128          # the synthetic suite's frame side (results/splits/synthetic.json, world.size)
+SUITE_SIZE = 128          # the synthetic suite's frame side (its split file's world.size)
 STREAM = 0xFADA_B0E       # first word of every backbone-training seed: apart from the world builder's
 HELDOUT = 1               # purpose codes within the stream
 TRAIN = 0
@@ -98,10 +98,11 @@ def identity_seed(seed: int, purpose: int, recipe: int, i: int) -> np.random.See
 def suite_identities() -> list[np.ndarray]:
     """The synthetic test suite's identities, rebuilt from its split file's world settings."""
     from fada.data.synthetic.build import WorldConfig, plan
-    from fada_bench.paths import splits_dir
+    from fada_bench.paths import find_split
 
-    path = splits_dir() / "synthetic.json"
-    if not path.is_file():
+    try:
+        path = find_split("synthetic")
+    except FileNotFoundError:
         return []
     split = json.loads(path.read_text())
     w = split.get("world", {})
@@ -115,7 +116,7 @@ def suite_identities() -> list[np.ndarray]:
 def check_apart_from_suite(identities: list[np.ndarray], log) -> None:
     test = {t.tobytes() for t in suite_identities()}
     if not test:
-        log("note: results/splits/synthetic.json not found; the apart-from-the-suite check was skipped")
+        log("note: no synthetic split file found; the apart-from-the-suite check was skipped")
         return
     clash = sum(x.tobytes() in test for x in identities)
     if clash:

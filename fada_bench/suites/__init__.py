@@ -1,4 +1,4 @@
-"""Suites: the samples a benchmark runs on, each a recorded split file under results/splits/.
+"""Suites: the samples a benchmark runs on, each a recorded split file (`fada_bench.paths.find_split`).
 
 A suite lists its sample ids in a fixed order (`--limit N` takes the first N), makes sure their
 files exist (`prepare`), and loads one `Sample` at a time: the reference is the first frame of
@@ -13,7 +13,7 @@ from typing import ClassVar
 from fada.data.io import read_video
 from fada.errors import InputError
 
-from ..paths import splits_dir
+from ..paths import find_split
 from ..registry import SUITES
 from ..types import Sample
 
@@ -42,9 +42,7 @@ def make_suite(name: str, data: Path | None = None) -> Suite:
 
 
 def read_split_file(name: str) -> tuple[Path, dict]:
-    path = splits_dir() / f"{name}.json"
-    if not path.is_file():
-        raise FileNotFoundError(path)
+    path = find_split(name)
     try:
         split = json.loads(path.read_text())
         if not isinstance(split.get("ids"), list):

@@ -1,6 +1,6 @@
 """The synthetic world's suites, regenerated on first use from the split file's world settings.
 
-The split file (results/splits/synthetic.json) records the world's config; the clips are rendered
+The split file (synthetic.json, shipped in fada_bench/data/splits) records the world's config; the clips are rendered
 into a cache folder named by a hash of that config, so there is no preparation step and every
 machine evaluates the same clips. Only the clips a run needs are rendered (every clip has its own
 seed, so rendering a prefix of the test set gives the same clips as rendering all of it).

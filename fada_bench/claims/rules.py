@@ -1,9 +1,10 @@
-"""`fada-bench claims`: each claim of the paper checked on our runs, with a verdict.
+"""The comparison rules of `fada-bench claims`, and the numbers they compare.
 
-A claim is a comparison between method cards on the metrics of Tables 1-4 (IQA, Sync-D, FVD-R,
-FID, E-FID), or a statement about the CFG sweep of Figures 3-4. Every comparison reads a mean and
-its 95% interval from the runs' `summary.csv`; the same rule is applied to the paper's printed
-numbers (points, no intervals), so each row shows what the paper's own numbers say under it.
+A claim (`paper_claims.py`) is a comparison between method cards on the metrics of Tables 1-4 (IQA,
+Sync-D, FVD-R, FID, E-FID), or a statement about the CFG sweep of Figures 3-4. Every comparison
+reads a mean and its 95% interval from the runs' `summary.csv`; the same rule is applied to the
+paper's printed numbers (points, no intervals), so each row shows what the paper's own numbers say
+under it.
 
 The rules, fixed before any of our numbers existed (so nothing is tuned per claim):
 - "A beats B" on a metric: A's interval lies wholly on the better side of B's -> better; wholly on
@@ -25,8 +26,6 @@ The rules, fixed before any of our numbers existed (so nothing is tuned per clai
 """
 from __future__ import annotations
 
-import json
-import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -35,14 +34,13 @@ import pandas as pd
 
 from fada.errors import InputError
 
-from .registry import METHODS, METRICS
-from .tables import paper_tables as _paper_tables
+from ..registry import METHODS, METRICS
+from ..tables import paper_tables as _paper_tables
 
 PAPER_METRICS = ("IQA", "Sync-D", "FVD-R", "FID", "E-FID")
 WITHIN = 0.10                    # "keeps most of the quality": within 10% of the teacher
 HOLDS, FAILS, OPEN = "holds", "does not hold", "inconclusive"
 NOT_RUN = "not measured yet"     # a method the claim compares has no value in the runs
-NOTES_HEADING = "## Notes"       # text below it in CLAIMS.md is kept when the file is regenerated
 
 
 @lru_cache(maxsize=1)
@@ -240,198 +238,3 @@ def read_sweep(folder: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{folder} has no sweep.csv: make it with `fada-bench sweep cfg --out {folder}`")
     return pd.read_csv(path)
-
-
-# ---------------------------------------------------------------------------- the claims
-
-TABLE3_VARIANTS = ("student_b_fixed0", "fixed_0p2", "fixed_1p0", "fixed_0p2_only_a", "adaptive_unl_0p5",
-                   "adaptive_unl_0p25", "adaptive_0p5")
-
-
-def _beats_each(nums: Numbers, a: str, others) -> tuple[list[str], list[str], list[str]]:
-    """A against each of `others`: (verdicts, lines, the paper's verdicts)."""
-    verdicts, lines, paper = [], [], []
-    for other in others:
-        v, ls, p = beats(nums, a, other)
-        verdicts.append(v)
-        paper.append(f"vs {other}: {p}")
-        lines += [f"{a} vs {other} ({v}):"] + [f"  {x}" for x in ls]
-    return verdicts, lines, paper
-
-
-def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None) -> list[Verdict]:
-    nums = Numbers(summary)
-    out = []
-
-    # Not a claim of the paper: the condition for reading the others (issue 7). A teacher that does
-    # not beat the reference frame repeated on lip sync and expressions has nothing to distil.
-    sides, _, lines = _per_metric(nums, ("teacher", "static"), lambda v, h: side(v[0], v[1], h), ("Sync-D", "E-FID"))
-    _, _, more = _per_metric(nums, ("teacher", "static", "vae_roundtrip", "ground_truth"), lambda v, h: "tie",
-                             ("IQA", "FVD-R", "FID"))
-    out.append(Verdict("0", "The teacher beats static on Sync-D and E-FID (intervals apart); its IQA, FVD and FID "
-                            "beside static, the VAE's round trip and the ground truth",
-                       all_of(sides + ["tie"] * (2 - len(sides))) if sides else NOT_RUN, lines + [x.replace(" -> tie", "") for x in more],
-                       "-"))
-
-    lines, verdicts, paper = [], [], []
-    for student in ("fada_balanced", "fada_fast"):
-        v, ls, p = keeps_quality(nums, student, "teacher")
-        verdicts.append(v)
-        paper.append(f"{student}: {p}")
-        lines += [f"{student} ({v}):"] + [f"  {x}" for x in ls]
-    out.append(Verdict("1", "Distillation from 75 to 18 (FADA-Balanced) to 6 NFE (FADA-Fast) keeps most of the "
-                            f"teacher's quality (every metric within {WITHIN:.0%} of the teacher's)",
-                       combine(verdicts), lines, "; ".join(paper)))
-
-    verdicts, lines, paper = _beats_each(nums, "perflow", ("tcd", "rflow"))
-    out.append(Verdict("2", "PeRFlow beats TCD and RFlow at 18 NFE (Table 2)", combine(verdicts), lines,
-                       "; ".join(paper)))
-
-    v1, l1, p1 = beats(nums, "student_b_fixed0", "perflow")
-    v2, l2, p2 = beats(nums, "fada_balanced", "perflow")
-    not_v1 = {HOLDS: FAILS, FAILS: HOLDS, OPEN: OPEN, NOT_RUN: NOT_RUN}[v1]
-    not_p1 = {HOLDS: FAILS, FAILS: HOLDS, OPEN: OPEN}.get(p1, "-")
-    out.append(Verdict("3a", "On the larger lenient set B a student beats one on A only with adaptive mixed "
-                             "supervision: Fixed-0 on B does not beat A, Adaptive-0.25 on B does (Table 3)",
-                       combine([not_v1, v2]),
-                       [f"student_b_fixed0 vs perflow (beats: {v1}):"] + [f"  {x}" for x in l1]
-                       + [f"fada_balanced vs perflow (beats: {v2}):"] + [f"  {x}" for x in l2],
-                       f"Fixed-0 does not beat A: {not_p1}; Adaptive-0.25 beats A: {p2}"))
-
-    verdicts, lines, paper = _beats_each(nums, "fada_balanced", TABLE3_VARIANTS)
-    out.append(Verdict("3b", "Adaptive-0.25 is the best weighting of Table 3", combine(verdicts), lines,
-                       "; ".join(paper)))
-
-    v, ls, p = closes_most_of_gap(nums, "fada_fast", "no_cfg_distill", "fada_balanced")
-    verdicts, lines, paper = _beats_each(nums, "fada_fast", ("cfg_time_embed", "cfg_layer"))
-    out.append(Verdict("4", "CFG distillation with a CFG layer and tokens closes most of the gap left by dropping "
-                            "CFG (6 NFE, conditional output only, against 18 NFE multi-CFG), and beats the "
-                            "time-embedding and token-free variants (Table 4)", combine([v, *verdicts]),
-                       [f"fada_fast between no_cfg_distill and fada_balanced ({v}):"] + [f"  {x}" for x in ls] + lines,
-                       f"closes the gap: {p}; " + "; ".join(paper)))
-
-    if sweep is not None:
-        lines, verdicts = [], []
-        for metric in sorted(set(sweep["metric"])):
-            va, la = peak_in_region(sweep, "cfg_a", "cfg_r", 2.0, metric, lambda a: a >= 6.5 - 1e-9)
-            vr, lr = peak_in_region(sweep, "cfg_r", "cfg_a", 6.5, metric, lambda r: abs(r - 2.0) <= 0.5 + 1e-9)
-            verdicts += [va, vr]
-            lines += [f"({va}) {x}" for x in la] + [f"({vr}) {x}" for x in lr]
-        out.append(Verdict("5", "Quality (FVD, Sync-D) peaks near cfg_a >= 6.5 (Figure 3, cfg_r = 2.0) and "
-                                "cfg_r = 2.0 (Figure 4, cfg_a = 6.5; region 1.5-2.5)", combine(verdicts), lines,
-                           "qualitative in the paper (figures only)"))
-    return out
-
-
-# ---------------------------------------------------------------------------- CLAIMS.md
-
-def merged_summary(run_dirs: list[Path]) -> pd.DataFrame:
-    """One summary from several runs; a method in several runs is taken from the first."""
-    frames, seen = [], set()
-    for d in run_dirs:
-        csv = Path(d) / "summary.csv"
-        if not csv.is_file():
-            raise InputError(f"{d} has no summary.csv: is it a finished run folder?")
-        s = pd.read_csv(csv)
-        s = s[~s["method"].isin(seen)]
-        seen |= set(s["method"])
-        frames.append(s)
-    return pd.concat(frames, ignore_index=True)
-
-
-def _log_records(runs_root: Path, recipe: str) -> list[dict]:
-    """The records of a run's log.jsonl that name their step; empty when the run has no log."""
-    log = runs_root / recipe / "log.jsonl"
-    out = []
-    for line in (log.read_text().splitlines() if log.is_file() else []):
-        try:
-            rec = json.loads(line)
-            rec["step"] = int(rec["step"])
-        except (ValueError, KeyError, TypeError):
-            continue
-        out.append(rec)
-    return out
-
-
-def logged_step_seconds(runs_root: Path, recipe: str) -> dict[int, float]:
-    """Logged seconds per step (a step repeated after a resume: the last)."""
-    by_step = {}
-    for rec in _log_records(runs_root, recipe):
-        try:
-            by_step[rec["step"]] = float(rec["sec"])
-        except (KeyError, TypeError, ValueError):
-            continue
-    return by_step
-
-
-def training_hardware(runs_root: Path, recipe: str) -> str:
-    """What the seconds were measured on, from the record each (re)start of the trainer writes:
-    "cpu (AMD EPYC) x1" (device, processor where recorded, threads), with the step each change
-    took effect after a resume; "-" where the log does not say (runs started before the trainer
-    recorded it)."""
-    spans = []
-    for rec in _log_records(runs_root, recipe):
-        if "threads" in rec:
-            while spans and spans[-1][0] >= rec["step"]:     # steps redone from an earlier checkpoint
-                spans.pop()
-            cpu = f" ({rec['processor']})" if rec.get("processor") else ""
-            label = f"{rec.get('device', '?')}{cpu} x{rec['threads']}" + (" compiled" if rec.get("compiled") else "")
-            if not spans or spans[-1][1] != label:
-                spans.append((rec["step"], label))
-    if not spans:
-        return "-"
-    first_step = spans[0][0]
-    if first_step == 1 and len(spans) == 1:
-        return spans[0][1]
-    text = "; ".join(f"{label} from step {step}" for step, label in spans)
-    return text if first_step == 1 else f"not recorded before step {first_step}; {text}"
-
-
-def training_hours(runs_root: Path, recipe: str) -> float | None:
-    """Hours of training steps: the steps done times the median logged seconds per step (start-up
-    and saves excluded). The median, not the sum of the sampled steps times the logging interval,
-    because a trainer paused (SIGSTOP) for an hour inside one logged step would add ten hours to
-    that sum."""
-    by_step = logged_step_seconds(runs_root, recipe)
-    return max(by_step) * statistics.median(by_step.values()) / 3600 if by_step else None
-
-
-def training_steps(runs_root: Path, recipe: str) -> str:
-    """"done of planned" steps, so a row still training is not read as finished."""
-    by_step, meta = logged_step_seconds(runs_root, recipe), runs_root / recipe / "recipe.json"
-    if not by_step:
-        return "-"
-    planned = json.loads(meta.read_text()).get("steps") if meta.is_file() else None
-    return f"{max(by_step)} of {planned}" if planned else str(max(by_step))
-
-
-def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None, notes: str = "") -> str:
-    lines = ["# Claims of the paper, checked in the synthetic world", "",
-             f"Generated by `{command}`; the rules are in `fada_bench/claims.py` (fixed before our numbers "
-             "existed). Our values are means with 95% intervals from synthetic backbones; the paper's are "
-             "its HDTF numbers (Tables 2-4) under the same rule.", "",
-             "| claim | statement | ours | paper's numbers |", "|---|---|---|---|"]
-    for v in verdicts:
-        lines.append(f"| {v.claim} | {v.statement} | **{v.verdict}** | {v.paper} |")
-    for v in verdicts:
-        lines += ["", f"## Claim {v.claim}: {v.verdict}", "", v.statement, "", "```"] + v.ours + ["```"]
-    if runs_root is not None:
-        lines += ["", "## Training time per row", "",
-                  "Hours of training steps on this machine (from each run's log.jsonl: steps done times "
-                  "the median logged seconds per step), and what they ran on (device (processor) x threads).", "",
-                  "| recipe | steps | hours | ran on |", "|---|---|---|---|"]
-        for card in sorted({c.recipe or Path(c.checkpoint).parts[0] for _, c in METHODS.items()
-                            if c.adapter == "fada" and c.checkpoint}):
-            h = training_hours(runs_root, card)
-            lines.append(f"| {card} | {training_steps(runs_root, card)} | {'-' if h is None else f'{h:.2f}'} "
-                         f"| {training_hardware(runs_root, card)} |")
-    lines += ["", NOTES_HEADING, "", notes.strip() or "(none yet)", ""]
-    return "\n".join(lines)
-
-
-def kept_notes(path: Path) -> str:
-    if not path.is_file():
-        return ""
-    text = path.read_text()
-    i = text.find("\n" + NOTES_HEADING + "\n")
-    return text[i + len(NOTES_HEADING) + 2:] if i >= 0 else ""

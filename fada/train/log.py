@@ -1,0 +1,95 @@
+"""The trainer's log, `RUN/log.jsonl`: one JSON record per logged step, written by the trainer
+(`append_record`) and read back here for what it tells (`fada-bench claims --training-logs`).
+
+Each record has step, loss, lr, grad_norm, sec (seconds of that step) and the objective's own logs;
+the first step after each (re)start also says what the seconds were measured on: device,
+processor, threads and whether the networks were compiled.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+LOG_NAME = "log.jsonl"
+
+
+def start_fields(device, compiled: bool) -> dict:
+    """What a (re)started trainer's first record adds: what its seconds are measured on."""
+    import torch
+
+    from ..profiling import processor_name
+
+    return {"device": str(device), "processor": processor_name(), "threads": torch.get_num_threads(),
+            "compiled": compiled}
+
+
+def append_record(run: Path, rec: dict) -> None:
+    with open(Path(run) / LOG_NAME, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+def read_log(run: Path) -> list[dict]:
+    """The records of a run's log.jsonl that name their step; empty when the run has no log."""
+    log = Path(run) / LOG_NAME
+    out = []
+    for line in (log.read_text().splitlines() if log.is_file() else []):
+        try:
+            rec = json.loads(line)
+            rec["step"] = int(rec["step"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        out.append(rec)
+    return out
+
+
+def logged_step_seconds(run: Path) -> dict[int, float]:
+    """Logged seconds per step (a step repeated after a resume: the last)."""
+    by_step = {}
+    for rec in read_log(run):
+        try:
+            by_step[rec["step"]] = float(rec["sec"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return by_step
+
+
+def training_hardware(run: Path) -> str:
+    """What the seconds were measured on, from the record each (re)start of the trainer writes:
+    "cpu (AMD EPYC) x1" (device, processor where recorded, threads), with the step each change
+    took effect after a resume; "-" where the log does not say (runs started before the trainer
+    recorded it)."""
+    spans = []
+    for rec in read_log(run):
+        if "threads" in rec:
+            while spans and spans[-1][0] >= rec["step"]:     # steps redone from an earlier checkpoint
+                spans.pop()
+            cpu = f" ({rec['processor']})" if rec.get("processor") else ""
+            label = f"{rec.get('device', '?')}{cpu} x{rec['threads']}" + (" compiled" if rec.get("compiled") else "")
+            if not spans or spans[-1][1] != label:
+                spans.append((rec["step"], label))
+    if not spans:
+        return "-"
+    first_step = spans[0][0]
+    if first_step == 1 and len(spans) == 1:
+        return spans[0][1]
+    text = "; ".join(f"{label} from step {step}" for step, label in spans)
+    return text if first_step == 1 else f"not recorded before step {first_step}; {text}"
+
+
+def training_hours(run: Path) -> float | None:
+    """Hours of training steps: the steps done times the median logged seconds per step (start-up
+    and saves excluded). The median, not the sum of the sampled steps times the logging interval,
+    because a trainer paused (SIGSTOP) for an hour inside one logged step would add ten hours to
+    that sum."""
+    by_step = logged_step_seconds(run)
+    return max(by_step) * statistics.median(by_step.values()) / 3600 if by_step else None
+
+
+def training_steps(run: Path) -> str:
+    """"done of planned" steps, so a row still training is not read as finished."""
+    by_step, meta = logged_step_seconds(run), Path(run) / "recipe.json"
+    if not by_step:
+        return "-"
+    planned = json.loads(meta.read_text()).get("steps") if meta.is_file() else None
+    return f"{max(by_step)} of {planned}" if planned else str(max(by_step))

@@ -1,0 +1,3 @@
+from fada_bench.cli import main
+
+main()

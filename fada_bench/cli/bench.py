@@ -1,0 +1,282 @@
+"""The benchmark commands: run, list, sweep, report, speed, table, claims, baseline, check."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from .common import (InputError, _method_folders, _progress, _report, _run_with_progress, _split_names, app, console,
+                     escape)
+
+
+@app.command("run")
+def run(
+    methods: str = typer.Option(..., "--methods", help="Comma-separated method names (`fada-bench list methods`)."),
+    suite: str = typer.Option("synthetic", "--suite", help="Suite name (`fada-bench list suites`)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the suite's first N samples."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder; a second run on it resumes (default: runs/SUITE)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds generation (per sample) and the bootstrap."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric keys, or 'none' "
+                                          "(default: every metric whose backbone is available for the suite)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq (default: data/SUITE)."),
+    method_folder: list[str] = typer.Option([], "--method-folder", help="NAME=DIR: videos of a precomputed method (repeatable)."),
+    decoder: str = typer.Option("vae", "--decoder", help="FADA generators decode with their VAE (vae) or the small decoder distilled from it (fast); use a separate --out for each."),
+):
+    """Generate and score: writes run.json, samples.parquet, summary.csv/.json and videos/ under --out."""
+    import torch
+
+    from ..runner import RunConfig, run_benchmark
+
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise InputError(f"--device must be cpu or cuda, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda, but torch sees no CUDA device here; use --device cpu")
+    names = None if metrics is None else ([] if metrics.strip().lower() == "none" else _split_names(metrics))
+    cfg = RunConfig(methods=_split_names(methods), suite=suite, out=out or Path("runs") / suite, limit=limit,
+                    seed=seed, metrics=names, device=device, data=data, method_folders=_method_folders(method_folder),
+                    decoder=decoder)
+    result = _run_with_progress(lambda advance, _: run_benchmark(cfg, advance), cfg.out)
+    _report(result)
+
+
+
+@app.command("list")
+def list_(what: str = typer.Argument(..., help="methods, suites, metrics or adapters")):
+    """Print the registered methods, suites, metrics or adapter kinds, one line each."""
+    from rich.table import Table
+
+    from ..registry import ADAPTERS, METHODS, METRICS, SUITES, list_metrics
+
+    if what not in ("methods", "suites", "metrics", "adapters"):
+        raise InputError(f"list takes methods, suites, metrics or adapters, got {what!r}")
+    table = Table(box=None, pad_edge=False)
+    if what == "methods":
+        for col in ("method", "adapter", "sampler", "steps", "cfg", "expected NFE", "also", "description"):
+            table.add_column(col, overflow="fold")
+        for name, card in METHODS.items():
+            s = card.summary_line()
+            table.add_row(name, s["adapter"], s["sampler"], s["steps"], s["cfg"], s["expected_nfe"],
+                          ", ".join(METHODS.aliases_of(name)), escape(card.description))
+    elif what == "adapters":
+        for col in ("adapter", "needs", "also reads", "anchor", "defined in"):
+            table.add_column(col, overflow="fold")
+        for name, cls in ADAPTERS.items():
+            table.add_row(name, ", ".join(cls.requires) or "-", ", ".join(cls.accepts) or "-",
+                          "yes" if cls.anchor else "", cls.__module__)
+    elif what == "suites":
+        for col in ("suite", "world", "description"):
+            table.add_column(col)
+        for name, cls in SUITES.items():
+            table.add_row(name, cls.world, cls.description)
+    else:
+        for col in ("metric", "backbone", "kind", "synthetic world", "real world"):
+            table.add_column(col, overflow="fold")
+        synthetic = {k: (ok, why) for k, _, ok, why in list_metrics("synthetic")}
+        for key, cls, ok, why in list_metrics("real"):
+            state = lambda ok, why: "weights present" if ok else escape(f"missing: {why}")   # noqa: E731
+            table.add_row(escape(key), cls.backbone, "per sample" if cls.per_sample else "per set",
+                          state(*synthetic[key]), state(ok, why))
+        if not len(METRICS.names()):
+            console.print("no metrics registered")
+    Console(width=200).print(table)
+
+
+@app.command("sweep")
+def sweep(
+    what: str = typer.Argument(..., help="cfg (Figures 3-4), or table1, table2, table3, table4."),
+    method: str = typer.Option("fada_fast", "--method", help="sweep cfg: the method whose guidance scales are swept."),
+    suite: str = typer.Option("synthetic", "--suite", help="Suite name (`fada-bench list suites`)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the suite's first N samples."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder; resumes (default: runs/sweep-WHAT-SUITE)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds generation (per sample) and the bootstrap."),
+    cfg_a: Optional[str] = typer.Option(None, "--cfg-a", help="sweep cfg: cfg_a values at cfg_r = 2.0 (default: 1,2.5,4,5.5,6.5,8)."),
+    cfg_r: Optional[str] = typer.Option(None, "--cfg-r", help="sweep cfg: cfg_r values at cfg_a = 6.5 (default: 1,1.5,2,2.5,3)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: fvd,sync_d for cfg; every available for tables)."),
+    train_missing: bool = typer.Option(True, "--train/--no-train", help="Tables: train the rows' missing checkpoints first."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq (default: data/SUITE)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+):
+    """Figures 3-4 (a CFG sweep, PNG and SVG) or every row of a paper table (training missing checkpoints)."""
+    from .. import sweep as sw
+
+    out = out or Path("runs") / f"sweep-{what}-{suite}"
+    names = None if metrics is None else _split_names(metrics)
+    if what == "cfg":
+        floats = lambda text, default: default if text is None else tuple(float(x) for x in _split_names(text))  # noqa: E731
+        try:
+            a_values, r_values = floats(cfg_a, sw.DEFAULT_CFG_A), floats(cfg_r, sw.DEFAULT_CFG_R)
+        except ValueError:
+            raise InputError(f"--cfg-a and --cfg-r take comma-separated numbers, got {cfg_a!r}, {cfg_r!r}") from None
+        result, paths = _run_with_progress(
+            lambda advance, _: sw.run_cfg_sweep(method, suite, out, limit=limit, seed=seed, a_values=a_values,
+                                             r_values=r_values, metrics=tuple(names or sw.SWEEP_METRICS),
+                                             data=data, device=device, progress=advance), out)
+        _report(result)
+        for p in paths:
+            console.print(f"wrote {p}")
+        return
+    if what not in ("table1", "table2", "table3", "table4"):
+        raise InputError(f"sweep takes cfg, table1, table2, table3 or table4, got {what!r}")
+    table_no = int(what[-1])
+
+    def job(advance, bars):
+        task = {}
+
+        def on_train(name):
+            task["id"] = bars.add_task(f"train {name}", total=None)
+
+        def step(done, total, loss):
+            bars.update(task["id"], completed=done, total=total, description=f"train loss {loss:.4f}")
+        return sw.run_table_sweep(table_no, suite, out, limit=limit, seed=seed, train=train_missing,
+                                  metrics=names, data=data, device=device, progress=advance,
+                                  on_train=on_train, train_progress=step)
+    result, path = _run_with_progress(job, out)
+    _report(result)
+    if result.summary is not None:
+        console.print(f"wrote {path}")
+
+
+@app.command("report")
+def report(
+    run_dir: Path = typer.Argument(..., help="A finished run folder."),
+    per_method: int = typer.Option(3, "--per-method", help="Sample videos shown per method."),
+    link_videos: bool = typer.Option(False, "--link-videos", help="Link the mp4 files instead of embedding them."),
+):
+    """One self-contained HTML page: summary with CIs, figures, sample videos beside the ground truth, run.json."""
+    from ..report import build_report
+
+    console.print(f"wrote {build_report(run_dir, per_method, embed_videos=not link_videos)}")
+
+
+@app.command("speed")
+def speed(
+    methods: str = typer.Option("teacher,fada_balanced,fada_fast", "--methods", help="Comma-separated FADA method cards."),
+    config: str = typer.Option("tiny", "--config", help="Model config: tiny or sd15 (random weights; no file is read)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16 (the models' weights and activations)."),
+    frames: int = typer.Option(16, "--frames", help="Frames per timed clip (25 fps)."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Frame size in pixels (default: the config's, tiny 64, sd15 512)."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed clips per method, after one untimed warm-up clip."),
+    peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="The device's peak TFLOP/s for the fraction of peak (default: datasheet for known GPUs)."),
+    compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser."),
+    sdpa: bool = typer.Option(True, "--sdpa/--no-sdpa", help="PyTorch SDPA attention kernels (off: the classic softmax attention)."),
+    batch_cfg: bool = typer.Option(True, "--batch-cfg/--no-batch-cfg", help="Eq. 9's three branches in one denoiser call."),
+    vae_chunk: int = typer.Option(8, "--vae-chunk", help="Frames per VAE decoder call."),
+    overlap_decode: bool = typer.Option(False, "--overlap-decode/--no-overlap-decode", help="Decode each window beside the next one's denoising (a CUDA side stream; a worker thread on CPU). Needs --frames above one window."),
+    decoder: str = typer.Option("vae", "--decoder", help="vae, or fast: the small decoder distilled from the VAE's (fada.models.fast_decoder)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="CSV to write (default: results/perf/speed-CONFIG-DEVICE-DTYPE.csv); a .json beside it."),
+):
+    """Seconds per video-second, first-clip latency, peak memory and achieved TFLOP/s per method (random weights)."""
+    import json
+
+    from fada.data.io import write_csv_atomic, write_text_atomic
+
+    from ..speed import STAGES, SpeedConfig, run_speed
+
+    cfg = SpeedConfig(methods=_split_names(methods), config=config, device=device, dtype=dtype, frames=frames,
+                      repeats=repeats, peak_tflops=peak_tflops, resolution=resolution,
+                      fast={"compile": compile_, "sdpa": sdpa, "batch_cfg": batch_cfg, "vae_chunk": vae_chunk,
+                            "overlap_decode": overlap_decode, "decoder": decoder})
+    with _progress("speed") as p:
+        task = p.add_task("speed", total=len(cfg.methods))
+        rows = run_speed(cfg, lambda name, done, total: p.update(task, completed=done, description=f"speed {name}"))
+    csv_rows = [dict(r) for r in rows]
+    for r in rows:
+        r["fast_path"] = cfg.fast
+    dev_tag = "cuda" if device.startswith("cuda") else "cpu"
+    out = out or Path("results") / "perf" / f"speed-{config}-{dev_tag}-{dtype}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(out, csv_rows)
+    write_text_atomic(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
+    from rich.table import Table
+
+    t = Table(title=f"speed: {config}, {rows[0]['device']} ({rows[0]['processor']}, {rows[0]['threads']} threads), {dtype}, {frames} frames, median of {repeats}")
+    for col in ("method", "NFE/window", "s per video-s (min-max)", "first clip s", "peak GB", "GFLOP/clip",
+                "TFLOP/s", "of peak", *[f"{s} s" for s in STAGES]):
+        t.add_column(col, justify="left" if col == "method" else "right")
+    for r in rows:
+        t.add_row(r["method"], str(r["nfe_per_window"]),
+                  f"{r['sec_per_video_sec']:.3g} ({r['sec_per_video_sec_min']:.3g}-{r['sec_per_video_sec_max']:.3g})",
+                  f"{r['first_clip_latency_s']:.3g}", f"{r['peak_mem_gb']:.2f}", f"{r['gflop_per_clip']:.4g}",
+                  f"{r['achieved_tflops']:.3g}", "-" if r["peak_fraction"] != r["peak_fraction"] else f"{r['peak_fraction']:.1%}",
+                  *[f"{r[f'{s}_s']:.3g}" for s in STAGES])
+    Console(width=220).print(t)
+    console.print(f"wrote {out} and {out.with_suffix('.json')}")
+
+
+@app.command("table")
+def table(
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders (their summary.csv and run.json)."),
+    paper: int = typer.Option(..., "--paper", help="The paper's table: 1, 2, 3 or 4."),
+    fmt: str = typer.Option("md", "--format", help="md, csv or latex."),
+    ours_only: bool = typer.Option(False, "--ours-only", help="Only our columns, and only the rows we have values for (no paper numbers)."),
+):
+    """The paper's table with its numbers and ours side by side (ours: mean [95% CI], with backbone)."""
+    from ..tables import render
+
+    typer.echo(render(paper, run_dirs, fmt, only_ours=ours_only), nl=False)
+
+
+@app.command("claims")
+def claims(
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders holding the cards of Tables 1-4 (a method in several: the first)."),
+    sweep: Optional[Path] = typer.Option(None, "--sweep", help="A `fada-bench sweep cfg` folder (its sweep.csv), for Figures 3-4."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write CLAIMS.md here (text under its '## Notes' heading is kept); default: print."),
+    runs_root: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose log.jsonl give each row's steps, training time and device (default: none)."),
+):
+    """Each claim of the paper with our numbers, the paper's and a verdict (holds, does not hold, inconclusive, not measured yet)."""
+    import shlex
+    import sys
+
+    from ..claims import check_claims, kept_notes, merged_summary, read_sweep, render
+    from fada.data.io import write_text_atomic
+
+    verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None)
+    command = "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["claims"] else "fada-bench claims"
+    text = render(verdicts, command, runs_root, kept_notes(out) if out else "")
+    if out is None:
+        typer.echo(text)
+        return
+    write_text_atomic(out, text)
+    for v in verdicts:
+        console.print(f"claim {v.claim}: {v.verdict}")
+    console.print(f"wrote {out}")
+
+
+@app.command("baseline")
+def baseline(run_dir: Path = typer.Argument(..., help="A finished run folder."),
+             out: Path = typer.Option(Path("results/baselines/synthetic.json"), "--out", help="Baseline file to write.")):
+    """Write a drift baseline from a run: each metric's mean and its tolerance (from its CI)."""
+    from ..drift import make_baseline
+
+    b = make_baseline(run_dir, out)
+    console.print(f"wrote {len(b['metrics'])} metrics of {run_dir} to {out} ({b['rule']})")
+
+
+@app.command("check")
+def check(run_dir: Path = typer.Argument(..., help="A finished run folder (with --rerun: where to make it)."),
+          baseline: Path = typer.Option(..., "--baseline", help="Baseline file (`fada-bench baseline`)."),
+          rerun: bool = typer.Option(False, "--rerun", help="First repeat the run the baseline was made from "
+                                     "(its methods, suite, sample count, seed and metrics) into RUN_DIR; resumes.")):
+    """Compare a run with a baseline; exit 1 and name each metric that drifted past its tolerance."""
+    from ..drift import check_run, rerun_config
+
+    if rerun:
+        from ..runner import run_benchmark
+
+        cfg = rerun_config(baseline, run_dir)
+        result = _run_with_progress(lambda advance, _: run_benchmark(cfg, advance), cfg.out)
+        if result.n_failed:
+            for m, sid, err in result.failures[:5]:
+                console.print(escape(f"failed: {m} {sid}: {err}"), highlight=False)
+    drifts, n = check_run(baseline, run_dir)
+    if drifts:
+        for d in drifts:
+            typer.echo(f"DRIFT {d}")
+        typer.echo(f"{len(drifts)} of {n} metrics drifted past their tolerance")
+        raise typer.Exit(1)
+    typer.echo(f"ok: {n} metrics within tolerance of {baseline}")
+

@@ -40,6 +40,7 @@ from fada.errors import InputError
 from fada.registry import Registry, UnknownNameError
 from fada.samplers import SAMPLERS
 
+from .options import check_name
 from .paths import methods_dirs
 
 NOT_INHERITED = ("name", "aliases", "paper")
@@ -195,6 +196,7 @@ def parse_card(path: str | Path, dirs: list[Path] | None = None) -> MethodCard:
     dirs = methods_dirs() if dirs is None else dirs
     d = _raw_card(path, dirs)
     name = d.get("name", path.stem)
+    check_name("method name", name, path)         # a method's name is a folder of the run
     if name != path.stem:
         raise CardError(path, "name", f"{name!r} differs from the file name {path.stem!r}; rename one")
     from .registry import ADAPTERS
@@ -230,6 +232,8 @@ def parse_card(path: str | Path, dirs: list[Path] | None = None) -> MethodCard:
     aliases = d.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise CardError(path, "aliases", "must be a list of names")
+    for a in aliases:
+        check_name("method alias", a, path)
 
     card = MethodCard(
         name=name, adapter=adapter, path=path, description=str(d.get("description", "") or ""),

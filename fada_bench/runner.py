@@ -27,6 +27,8 @@ from fada.profiling import processor_name
 
 from .adapters import RunContext, make_adapter
 from .cards import MethodCard
+from .options import (OptionError, check_choice, check_device, check_dtype, check_int, default_dtype,
+                      decoder_names, method_names, metric_names, suite_names)
 from .registry import METHODS, METRICS, metric_available
 from .paths import REPO_ROOT
 from .scoring import Scorer, VideoFiles, error_text, make_metric
@@ -35,18 +37,51 @@ from .suites import Suite, make_suite
 from .summary import MethodPlan, generated, sample_status, samples_frame, scored, summary_frame
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunConfig:
-    methods: list[str]
+    """What `fada-bench run` does, checked when made: an unknown method, suite, metric, device or
+    dtype is an OptionError listing the valid values, before any suite is read or model loaded."""
+    methods: tuple[str, ...]
     suite: str
     out: Path
     limit: int | None = None
     seed: int = 0
-    metrics: list[str] | None = None       # None: every available metric; []: none
+    metrics: tuple[str, ...] | None = None      # None: every available metric; (): none
     device: str = "cpu"
+    dtype: str | None = None                    # fp32, bf16 or fp16; None: fp32 on a CPU, bf16 on a GPU
+    compile: bool = False                       # torch.compile the denoiser
     data: Path | None = None
     method_folders: dict[str, Path] = field(default_factory=dict)
     decoder: str = "vae"                   # the FADA generators' decoder: vae, or fast (fada.models.fast_decoder)
+
+    def __post_init__(self):
+        put = lambda k, v: object.__setattr__(self, k, v)   # noqa: E731  (frozen: set once, here)
+        put("methods", tuple(self.methods))
+        if not self.methods:
+            raise OptionError(f"--methods is empty; valid: {', '.join(method_names())}")
+        for m in self.methods:
+            check_choice("method", m, method_names())
+        check_choice("suite", self.suite, suite_names())
+        put("out", Path(self.out))
+        check_int("--limit", self.limit, minimum=1, allow_none=True)
+        check_int("--seed", self.seed)
+        if self.metrics is not None:
+            put("metrics", tuple(self.metrics))
+            for n in self.metrics:
+                check_choice("metric", n, metric_names())
+        check_device(self.device)
+        put("dtype", check_dtype(self.dtype or default_dtype(self.device)))
+        put("compile", bool(self.compile))
+        check_choice("--decoder", self.decoder, decoder_names())
+        if self.data is not None:
+            put("data", Path(self.data))
+        folders = {str(k): Path(v) for k, v in dict(self.method_folders).items()}
+        named = {METHODS.canonical(m) for m in self.methods}
+        for name in folders:
+            if name not in METHODS or METHODS.canonical(name) not in named:
+                raise OptionError(f"--method-folder {name}=...: {name!r} is not one of --methods "
+                                  f"({', '.join(self.methods)}); the folder would not be used")
+        put("method_folders", folders)
 
 
 @dataclass
@@ -74,9 +109,7 @@ def sample_seed(seed: int, sample_id: str) -> int:
 
 # ---------------------------------------------------------------------------- setup
 
-def resolve_methods(names: list[str]) -> list[MethodCard]:
-    if not names:
-        raise InputError(f"--methods is empty; known methods: {', '.join(METHODS.names())}")
+def resolve_methods(names) -> list[MethodCard]:
     cards, seen = [], set()
     for n in names:
         card = METHODS.get(n)
@@ -155,8 +188,6 @@ def _identity(suite: Suite) -> dict:
 def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     cards = resolve_methods(cfg.methods)
     suite = make_suite(cfg.suite, cfg.data)
-    if cfg.limit is not None and cfg.limit < 1:
-        raise InputError(f"--limit must be at least 1, got {cfg.limit}")
     ids = suite.ids()[: cfg.limit]
     if not ids:
         raise InputError(f"suite {suite.name} has no samples")
@@ -165,25 +196,24 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
     metric_classes = resolve_metrics(cfg.metrics, suite.world)
     metrics = {k: make_metric(c, cfg.seed, suite.world, device) for k, c in metric_classes.items()}
 
-    from fada.pipeline import DECODERS
-
-    if cfg.decoder not in DECODERS:
-        raise InputError(f"--decoder takes {', '.join(DECODERS)}, got {cfg.decoder!r}")
     store = RunStore(cfg.out)
     store.check_writable()
-    old = store.read_json("run.json")
-    if old and old.get("config", {}).get("decoder", "vae") != cfg.decoder:
-        raise InputError(f"{cfg.out} holds a run decoded with --decoder {old['config'].get('decoder', 'vae')}; "
+    old = (store.read_json("run.json") or {}).get("config")
+    # Runs made before --decoder existed decoded with the VAE.
+    if old and old.get("decoder", "vae") != cfg.decoder:
+        raise InputError(f"{cfg.out} holds a run decoded with --decoder {old.get('decoder', 'vae')}; "
                          f"resume it with the same --decoder, or choose another --out")
-    if old and (old.get("config", {}).get("suite_identity"), old.get("config", {}).get("seed")) != (
-            _identity(suite), cfg.seed):
-        raise InputError(f"{cfg.out} holds a run of suite {old['config'].get('suite')} with seed "
-                         f"{old['config'].get('seed')}; resume it with the same --suite and --seed, "
+    # Runs made before --dtype existed ran in float32.
+    if old and (old.get("suite_identity"), old.get("seed"), old.get("dtype", "fp32")) != (
+            _identity(suite), cfg.seed, cfg.dtype):
+        raise InputError(f"{cfg.out} holds a run of suite {old.get('suite')} with seed {old.get('seed')} in "
+                         f"{old.get('dtype', 'fp32')}; resume it with the same --suite, --seed and --dtype, "
                          "or choose another --out")
     run_info = {
         "config": {"methods": [c.name for c in cards], "suite": suite.name, "suite_identity": _identity(suite),
                    "suite_info": suite.info(), "limit": cfg.limit, "n_samples": len(ids), "seed": cfg.seed,
-                   "metrics": list(metrics), "device": cfg.device, "processes": world_size, "decoder": cfg.decoder,
+                   "metrics": list(metrics), "device": cfg.device, "dtype": cfg.dtype,
+                   "compile": cfg.compile, "processes": world_size, "decoder": cfg.decoder,
                    "cards": {c.name: {"path": str(c.path), "fingerprint": c.fingerprint(), "adapter": c.adapter,
                                       "checkpoint": c.checkpoint, "sampler": c.sampler, "steps": c.steps,
                                       "cfg": vars(c.cfg), "expected_nfe": c.expected_nfe} for c in cards}},
@@ -197,7 +227,8 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
     mine = ids[rank::world_size]
     suite.prepare(mine)
     scorer = Scorer(store, metrics)
-    ctx = RunContext(device=device, method_folders=dict(cfg.method_folders), decoder=cfg.decoder)
+    ctx = RunContext(device=device, dtype=cfg.dtype, compile=cfg.compile, method_folders=dict(cfg.method_folders),
+                     decoder=cfg.decoder)
     timed = {}
     for card in cards:
         adapter = make_adapter(card, ctx)
@@ -276,6 +307,7 @@ def _generate(card: MethodCard, adapter, sid: str, suite: Suite, store: RunStore
                       "nfe_per_window": gen.nfe_per_window, "nfe_total": gen.nfe_total, "windows": gen.windows,
                       "stage_seconds": gen.seconds, "first_clip_latency_s": gen.first_clip_latency,
                       "peak_mem_gb": gen.peak_mem_gb, "device": gen.device, "dtype": gen.dtype,
+                      "compiled": gen.compiled,
                       "resolution": gen.resolution}
     except StorageError:
         raise

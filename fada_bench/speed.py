@@ -26,17 +26,31 @@ from fada.data.io import FPS, SAMPLE_RATE
 from fada.errors import InputError
 from fada.profiling import STAGES, clock, device_name, processor_name
 
+from .options import (DTYPES, OptionError, check_choice, check_device, check_dtype, check_int, decoder_names,
+                      method_names, model_config_names)
+
 # Dense tensor-core peaks from the vendors' datasheets (SXM parts), TFLOP/s, for the fraction of
 # peak. Only hardware figures live here; every model FLOP is counted.
 PEAK_TFLOPS = {("H100", "bf16"): 989.4, ("H100", "fp16"): 989.4, ("H100", "fp32"): 66.9,
                ("H200", "bf16"): 989.4, ("H200", "fp16"): 989.4, ("H200", "fp32"): 66.9,
                ("A100", "bf16"): 312.0, ("A100", "fp16"): 312.0, ("A100", "fp32"): 19.5}
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-@dataclass
+def fast_path_switches() -> list[str]:
+    """The fast-path switches: FadaPipeline's keyword-only arguments."""
+    import inspect
+
+    from fada.pipeline import FadaPipeline
+
+    params = inspect.signature(FadaPipeline.__init__).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+@dataclass(frozen=True)
 class SpeedConfig:
-    methods: list[str]
+    """`fada-bench speed`, checked when made: methods (FADA cards), model config, device, dtype,
+    sizes and fast-path switches, before any model is built."""
+    methods: tuple[str, ...]
     config: str = "tiny"
     device: str = "cpu"
     dtype: str = "fp32"
@@ -46,6 +60,33 @@ class SpeedConfig:
     peak_tflops: float | None = None
     resolution: int | None = None                # default: the config's (tiny 64, sd15 512)
     fast: dict = field(default_factory=dict)     # FadaPipeline fast-path switches
+
+    def __post_init__(self):
+        from fada.models.configs import size_step
+
+        from .registry import METHODS
+
+        object.__setattr__(self, "methods", tuple(self.methods))
+        if not self.methods:
+            raise OptionError(f"--methods is empty; valid: {', '.join(method_names())}")
+        for n in self.methods:
+            card = METHODS.get(check_choice("method", n, method_names()))
+            if card.adapter != "fada":
+                raise OptionError(f"speed measures FADA generators; {card.name} has adapter {card.adapter!r}")
+        check_choice("--config", self.config, model_config_names())
+        check_device(self.device)
+        check_dtype(self.dtype)
+        check_int("--frames", self.frames, minimum=1)
+        check_int("--repeats", self.repeats, minimum=1)
+        step = size_step(self.config)
+        if check_int("--resolution", self.resolution, minimum=1, allow_none=True) and self.resolution % step:
+            raise OptionError(f"--resolution {self.resolution}: the {self.config} config needs a multiple of {step} "
+                              f"(its VAE and UNet downsample by that much)")
+        if self.peak_tflops is not None and not self.peak_tflops > 0:
+            raise OptionError(f"--peak-tflops must be positive, got {self.peak_tflops}")
+        for k in self.fast:
+            check_choice("fast-path switch", k, fast_path_switches())
+        check_choice("--decoder", self.fast.get("decoder", "vae"), decoder_names())
 
 
 def device_peak(device: str, dtype: str, override: float | None) -> float | None:
@@ -125,10 +166,6 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
 
     models = method_models(card, cfg.config, cfg.seed, cfg.fast.get("decoder", "vae"))
     if cfg.resolution:
-        step = models.size_step()
-        if cfg.resolution < step or cfg.resolution % step:
-            raise InputError(f"--resolution {cfg.resolution}: the {cfg.config} config needs a multiple of {step} "
-                             f"(its VAE and UNet downsample by that much)")
         models.size = cfg.resolution
     pipe = FadaPipeline(models, device=cfg.device, dtype=DTYPES[cfg.dtype], **cfg.fast)
     res = models.resolution
@@ -180,16 +217,6 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
 def run_speed(cfg: SpeedConfig, progress=None) -> list[dict]:
     from .registry import METHODS
 
-    if cfg.dtype not in DTYPES:
-        raise InputError(f"--dtype takes {', '.join(DTYPES)}, got {cfg.dtype!r}")
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda, but torch sees no CUDA device here; use --device cpu")
-    from fada.pipeline import DECODERS
-
-    if cfg.fast.get("decoder", "vae") not in DECODERS:
-        raise InputError(f"--decoder takes {', '.join(DECODERS)}, got {cfg.fast['decoder']!r}")
-    if cfg.frames < 1 or cfg.repeats < 1:
-        raise InputError("--frames and --repeats must be at least 1")
     cards = [METHODS.get(n) for n in cfg.methods]
     rows = []
     for i, card in enumerate(cards):

@@ -69,9 +69,27 @@ def safe_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", key)
 
 
+def _plain(kind: str, name: str) -> str:
+    from .options import check_name
+
+    return check_name(kind, name, "the run store")
+
+
 class RunStore:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+
+    def inside(self, *parts: str) -> Path:
+        """ROOT/parts..., refused unless it stays inside the folder: method names and sample ids
+        must be plain names (the suites check ids where they read them; this is the second line).
+        The check is on the names, not on resolved links, so a folder the user links elsewhere
+        (videos/ on a bigger disk) keeps working."""
+        from .options import OptionError
+
+        rel = os.path.normpath(os.path.join(*parts))
+        if os.path.isabs(rel) or rel == os.pardir or rel.startswith(os.pardir + os.sep) or rel == os.curdir:
+            raise OptionError(f"refusing to write {os.path.join(*parts)!r}: it is outside the run folder {self.root}")
+        return self.root / rel
 
     # ------------------------------------------------------------------ the folder
     def check_writable(self) -> None:
@@ -84,12 +102,12 @@ class RunStore:
             probe.unlink(missing_ok=True)
 
     def write_json(self, name: str, obj) -> None:
-        path = self.root / name
+        path = self.inside(name)
         with storage(path):
             write_text_atomic(path, dumps(obj))
 
     def write_text(self, name: str, text: str) -> None:
-        path = self.root / name
+        path = self.inside(name)
         with storage(path):
             write_text_atomic(path, text)
 
@@ -104,7 +122,7 @@ class RunStore:
 
     # ------------------------------------------------------------------ per-sample records
     def record_path(self, method: str, sample_id: str) -> Path:
-        return self.root / "records" / method / f"{sample_id}.json"
+        return self.inside("records", _plain("method name", method), f"{_plain('sample id', sample_id)}.json")
 
     def methods_on_disk(self) -> list[str]:
         """Methods with per-sample records in this folder (those of earlier runs into it too)."""
@@ -127,7 +145,7 @@ class RunStore:
 
     # ------------------------------------------------------------------ videos
     def video_path(self, method: str, sample_id: str) -> Path:
-        return self.root / "videos" / method / f"{sample_id}.mp4"
+        return self.inside("videos", _plain("method name", method), f"{_plain('sample id', sample_id)}.mp4")
 
     def write_video(self, method: str, sample_id: str, video: Video) -> tuple[Path, str]:
         path = self.video_path(method, sample_id)
@@ -137,7 +155,7 @@ class RunStore:
 
     # ------------------------------------------------------------------ feature cache
     def features_path(self, key: str, sha: str) -> Path:
-        return self.root / "features" / safe_name(key) / f"{sha}.npz"
+        return self.inside("features", safe_name(key), f"{safe_name(sha)}.npz")
 
     def load_features(self, key: str, sha: str) -> np.ndarray | None:
         """Cached features, or None when absent or not to be trusted: unreadable, written for

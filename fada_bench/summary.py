@@ -70,7 +70,8 @@ def samples_frame(plans: list[MethodPlan], records: dict, metrics: dict[str, Ben
                    "windows": g.get("windows"), "seed": (rec or {}).get("seed"),
                    "video": g.get("video"), "video_sha256": g.get("video_sha256"),
                    "first_clip_latency_s": g.get("first_clip_latency_s"), "peak_mem_gb": g.get("peak_mem_gb"),
-                   "device": g.get("device"), "dtype": g.get("dtype"), "resolution": g.get("resolution")}
+                   "device": g.get("device"), "dtype": g.get("dtype"), "compiled": g.get("compiled"),
+                   "resolution": g.get("resolution")}
             for stage in STAGES:
                 row[f"sec_{stage}"] = (g.get("stage_seconds") or {}).get(stage)
             for k, m in metrics.items():

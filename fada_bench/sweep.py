@@ -15,6 +15,7 @@ checkpoints folder (FADA_BENCH_CHECKPOINTS, default runs/ in the current folder)
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -23,10 +24,12 @@ import pandas as pd
 from fada.errors import InputError
 
 from .cards import CfgSpec, MethodCard
+from .options import OptionError, check_choice, method_names, sweep_names
 from .paths import checkpoints_dir
 from .registry import ADAPTERS, METHODS
 from .runner import Progress, RunConfig, RunResult, run_benchmark
 
+SWEEPS = ("cfg", "table1", "table2", "table3", "table4")
 FIXED_A, FIXED_R = 6.5, 2.0          # the paper's defaults: each figure holds one of them
 DEFAULT_CFG_A = (1.0, 2.5, 4.0, 5.5, 6.5, 8.0)
 DEFAULT_CFG_R = (1.0, 1.5, 2.0, 2.5, 3.0)
@@ -52,7 +55,7 @@ def cfg_variants(card: MethodCard, grid: list[tuple[float, float]]) -> list[Meth
 
 def run_cfg_sweep(method: str, suite: str, out: Path, *, limit: int | None = None, seed: int = 0,
                   a_values=DEFAULT_CFG_A, r_values=DEFAULT_CFG_R, metrics=SWEEP_METRICS,
-                  data: Path | None = None, device: str = "cpu",
+                  data: Path | None = None, device: str = "cpu", dtype: str | None = None, compile: bool = False,
                   progress: Progress | None = None) -> tuple[RunResult, list[Path]]:
     from .plots import cfg_figure, sweep_points
     from .store import RunStore
@@ -64,7 +67,8 @@ def run_cfg_sweep(method: str, suite: str, out: Path, *, limit: int | None = Non
         METHODS.add(v.name, v)
     try:
         result = run_benchmark(RunConfig(methods=[v.name for v in variants], suite=suite, out=out, limit=limit,
-                                         seed=seed, metrics=list(metrics), device=device, data=data), progress)
+                                         seed=seed, metrics=list(metrics), device=device, dtype=dtype,
+                                         compile=compile, data=data), progress)
     finally:
         for v in variants:
             METHODS.remove(v.name)
@@ -115,7 +119,7 @@ def training_order(recipe_names: list[str]) -> list[str]:
         if name in stack:
             raise InputError(f"recipes start from each other in a cycle: {' -> '.join(stack + (name,))}")
         r = load_recipe(name)
-        for dep in (r.vae, r.parent, r.objective.get("teacher")):
+        for dep in (r.vae, r.parent, getattr(r.objective, "teacher", None)):
             dep_name = _checkpoint_recipe(dep)
             if dep_name:
                 visit(dep_name, stack + (name,))
@@ -138,9 +142,10 @@ def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | Non
         if (out / "model" / "fada.json").is_file():
             continue
         r = load_recipe(name)
-        r.vae, r.parent = _in_checkpoints(r.vae), _in_checkpoints(r.parent)
-        if "teacher" in r.objective:
-            r.objective["teacher"] = _in_checkpoints(r.objective["teacher"])
+        objective = r.objective
+        if getattr(objective, "teacher", None):
+            objective = dataclasses.replace(objective, teacher=_in_checkpoints(objective.teacher))
+        r = dataclasses.replace(r, vae=_in_checkpoints(r.vae), parent=_in_checkpoints(r.parent), objective=objective)
         if on_train:
             on_train(name)
         train(r, out, progress=progress)
@@ -154,7 +159,8 @@ def card_recipe(card: MethodCard) -> str:
 
 def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = None, seed: int = 0,
                     train: bool = True, metrics: list[str] | None = None, data: Path | None = None,
-                    device: str = "cpu", progress: Progress | None = None,
+                    device: str = "cpu", dtype: str | None = None, compile: bool = False,
+                    progress: Progress | None = None,
                     on_train: Callable[[str], None] | None = None, train_progress=None) -> tuple[RunResult, Path]:
     from .store import RunStore
     from .tables import render
@@ -166,8 +172,71 @@ def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = No
     names = [c.name for c in cards if c.adapter != "precomputed"]
     names += [n for n, c in METHODS.items() if ADAPTERS.get(c.adapter).anchor and n not in names]
     result = run_benchmark(RunConfig(methods=names, suite=suite, out=out, limit=limit, seed=seed, metrics=metrics,
-                                     device=device, data=data), progress)
+                                     device=device, dtype=dtype, compile=compile, data=data), progress)
     path = out / f"table{table}.md"
     if result.summary is not None:
         RunStore(out).write_text(path.name, render(table, [out], "md"))
     return result, path
+
+
+# ---------------------------------------------------------------------------- the command's options
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """`fada-bench sweep WHAT`, checked when made: the sweep's name, its method (cfg), every row's
+    card (tables), the suite, metrics, device and dtype, before any world is rendered, checkpoint
+    trained or model loaded."""
+    what: str
+    suite: str = "synthetic"
+    out: Path | None = None                      # default: runs/sweep-WHAT-SUITE
+    method: str = "fada_fast"                    # cfg: the method whose guidance scales are swept
+    limit: int | None = None
+    seed: int = 0
+    a_values: tuple[float, ...] = DEFAULT_CFG_A
+    r_values: tuple[float, ...] = DEFAULT_CFG_R
+    metrics: tuple[str, ...] | None = None       # default: fvd, sync_d for cfg; every available for tables
+    train: bool = True                           # tables: train the rows' missing checkpoints first
+    data: Path | None = None
+    device: str = "cpu"
+    dtype: str | None = None
+    compile: bool = False
+
+    def __post_init__(self):
+        put = lambda k, v: object.__setattr__(self, k, v)   # noqa: E731  (frozen: set once, here)
+        check_choice("sweep", self.what, sweep_names())
+        put("out", Path(self.out) if self.out is not None else Path("runs") / f"sweep-{self.what}-{self.suite}")
+        for name, option in (("a_values", "--cfg-a"), ("r_values", "--cfg-r")):
+            values = tuple(getattr(self, name))
+            if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in values):
+                raise OptionError(f"{option} takes non-negative numbers, got {values!r}")
+            put(name, tuple(float(v) for v in values))
+        if self.what == "cfg":
+            put("metrics", tuple(self.metrics or SWEEP_METRICS))
+            check_choice("method", self.method, method_names())
+            cfg_variants(METHODS.get(self.method), [(FIXED_A, FIXED_R)])      # a FADA card with guidance
+            methods = (self.method,)
+        else:
+            methods = tuple(c.name for c in table_cards(self.table))
+        # The run's own checks (suite, metrics, limit, seed, device, dtype), made now.
+        probe = RunConfig(methods=methods, suite=self.suite, out=self.out, limit=self.limit, seed=self.seed,
+                          metrics=self.metrics, device=self.device, dtype=self.dtype, compile=self.compile,
+                          data=self.data)
+        put("dtype", probe.dtype)
+        put("metrics", probe.metrics)
+
+    @property
+    def table(self) -> int:
+        return int(self.what[-1])
+
+
+def run_sweep(cfg: SweepConfig, progress: Progress | None = None, on_train=None, train_progress=None):
+    """(RunResult, the files written besides the run's own)."""
+    common = dict(limit=cfg.limit, seed=cfg.seed, data=cfg.data, device=cfg.device, dtype=cfg.dtype,
+                  compile=cfg.compile, progress=progress)
+    if cfg.what == "cfg":
+        return run_cfg_sweep(cfg.method, cfg.suite, cfg.out, a_values=cfg.a_values, r_values=cfg.r_values,
+                             metrics=cfg.metrics, **common)
+    result, path = run_table_sweep(cfg.table, cfg.suite, cfg.out, train=cfg.train,
+                                   metrics=None if cfg.metrics is None else list(cfg.metrics),
+                                   on_train=on_train, train_progress=train_progress, **common)
+    return result, [path] if result.summary is not None else []

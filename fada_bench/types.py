@@ -48,5 +48,6 @@ class Generation:
     first_clip_latency: float | None = None                   # inputs to the first decoded window, s
     peak_mem_gb: float | None = None                          # fada.profiling.peak_memory_gb
     device: str | None = None                                 # e.g. "cpu", "NVIDIA H100 80GB HBM3"
-    dtype: str | None = None
+    dtype: str | None = None                                  # the generator's weights: float32, bfloat16, ...
+    compiled: bool | None = None                              # denoiser run through torch.compile
     resolution: int | None = None                             # the generator's frame size

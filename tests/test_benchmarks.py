@@ -120,4 +120,4 @@ def test_train_step_perflow_tiny(benchmark, small_world, tmp_path):
     assert np.isfinite(loss)
     if benchmark.stats:
         benchmark.extra_info["steps_per_second"] = 1.0 / benchmark.stats.stats.mean
-        benchmark.extra_info["phi_steps"] = int(r.objective["phi_steps"])
+        benchmark.extra_info["phi_steps"] = int(r.objective.phi_steps)

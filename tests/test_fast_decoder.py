@@ -85,8 +85,8 @@ def test_objective_target_is_the_vae_decoders_output(tiny, tmp_path):
         exact_loss, _ = obj.loss({"target": x}, gens())
     assert exact_loss.shape == (2,) and float(exact_loss.abs().max()) < 1e-6
     assert float(random_loss.min()) > 1e-3
-    with pytest.raises(InputError, match="needs `vae:`"):
-        make_objective(_recipe(tmp_path, tmp_path / "teacher", vae=None))
+    with pytest.raises(InputError, match="needs `vae:`"):      # refused when read, before any model loads
+        _recipe(tmp_path, tmp_path / "teacher", vae=None)
 
 
 def test_trainer_trains_and_saves_a_fast_decoder(small_world, tiny, tmp_path):

@@ -16,6 +16,7 @@ import pytest
 
 from fada.data.io import read_video
 from fada.errors import InputError
+from fada_bench.options import OptionError
 from fada_bench.registry import METHODS, METRICS, UnknownNameError
 from fada_bench.runner import RunConfig, run_benchmark
 from fada_bench.store import RunStore, StorageError, sha256_file
@@ -114,9 +115,9 @@ def test_no_metrics_still_writes_every_file(env, tmp_path):
 
 
 def test_unknown_names_are_input_errors_listing_known_ones(env, tmp_path):
-    with pytest.raises(UnknownNameError, match="fada_fast"):
+    with pytest.raises(OptionError, match="fada_fast"):
         run_benchmark(config(tmp_path / "r", methods=["fada_fastt"]))
-    with pytest.raises(UnknownNameError, match="toy_brightness"):
+    with pytest.raises(OptionError, match="toy_brightness"):
         run_benchmark(config(tmp_path / "r", metrics=["toy_brightnes"]))
     assert not (tmp_path / "r").exists()     # nothing written before the names are checked
 
@@ -345,11 +346,28 @@ def test_full_disk_mid_run_is_a_clear_error_and_leaves_nothing_half_written(env,
     pd.testing.assert_frame_equal(read_summary(out), read_summary(finished[0]))
 
 
-def test_resuming_with_another_suite_or_seed_is_refused(finished, tmp_path):
+def test_resuming_with_another_suite_seed_or_dtype_is_refused(finished, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(finished[0], out)
-    with pytest.raises(InputError, match="same --suite and --seed"):
+    with pytest.raises(InputError, match="same --suite, --seed and --dtype"):
         run_benchmark(config(out, seed=1))
+    with pytest.raises(InputError, match="in fp32; resume it with the same --suite, --seed and --dtype"):
+        run_benchmark(config(out, dtype="bf16"))
+    made = json.loads((finished[0] / "run.json").read_text())["config"]
+    assert (made["dtype"], made["compile"]) == ("fp32", False)
+
+
+def test_a_run_folder_from_before_dtype_was_recorded_resumes_as_fp32(finished, tmp_path):
+    out = tmp_path / "old"
+    shutil.copytree(finished[0], out)
+    info = json.loads((out / "run.json").read_text())
+    del info["config"]["dtype"], info["config"]["compile"]
+    (out / "run.json").write_text(json.dumps(info))
+    with pytest.raises(InputError, match="in fp32; resume it"):
+        run_benchmark(config(out, dtype="bf16"))
+    before = {p: p.stat().st_mtime_ns for p in (out / "videos").rglob("*.mp4")}
+    assert run_benchmark(config(out)).n_failed == 0
+    assert before == {p: p.stat().st_mtime_ns for p in (out / "videos").rglob("*.mp4")}     # nothing redone
 
 
 @pytest.mark.slow

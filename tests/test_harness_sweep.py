@@ -108,7 +108,7 @@ def test_train_missing_skips_existing_checkpoints(env, monkeypatch):
     import fada.train.trainer as trainer
 
     calls = []
-    monkeypatch.setattr(trainer, "train", lambda r, out, progress=None: calls.append((r.name, r.parent, r.objective.get("teacher"))))
+    monkeypatch.setattr(trainer, "train", lambda r, out, progress=None: calls.append((r.name, r.parent, getattr(r.objective, "teacher", None))))
     for name in ("vae_tiny", "teacher_tiny"):
         (env / "runs" / name / "model").mkdir(parents=True, exist_ok=True)
         (env / "runs" / name / "model" / "fada.json").write_text("{}")

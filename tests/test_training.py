@@ -1,4 +1,5 @@
 """The training loop: recipes, condition dropout, loss goes down, exact resume."""
+import dataclasses
 import json
 
 import numpy as np
@@ -33,10 +34,121 @@ def test_recipes_in_the_repository_load():
 def test_unknown_recipe_field_names_the_file_and_field(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text(yaml.safe_dump({"include": str(RECIPES_DIR / "teacher_tiny.yaml"), "optim": {"learning_rate": 1}}))
-    with pytest.raises(InputError, match=r"bad.yaml.*optim.learning_rate"):
+    with pytest.raises(InputError, match=r"bad.yaml: unknown recipe key 'optim.learning_rate'"):
         load_recipe(p)
     with pytest.raises(InputError, match="known: .*teacher_tiny"):
         load_recipe("no_such_recipe")
+
+
+def test_every_shipped_recipe_parses_into_its_kinds_dataclass():
+    from fada.train.recipe import OBJECTIVE_SPECS
+
+    names = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
+    assert len(names) >= 17
+    for name in names:
+        r = load_recipe(name)
+        assert isinstance(r.objective, OBJECTIVE_SPECS[r.kind]), name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            r.steps = 1
+    fast = load_recipe("fada_fast_tiny").objective        # three files deep: fada_fast -> _cfg_distill -> ...
+    assert (fast.cfg_mode, fast.cfg_a_range, fast.mixed.kind, fast.phi_steps) == ("layer_tokens", (1.0, 8.0), "adaptive", 8)
+    assert load_recipe("student_b_fixed0_tiny").objective.mixed == "none"
+    assert load_recipe("perflow_tiny").objective.mixed is None
+    assert load_recipe("rflow_tiny").objective.phi_steps == 25
+
+
+def test_recipe_kinds_are_the_registered_objectives_and_each_names_its_section(tmp_path):
+    # One list: the kinds a recipe may name, and the dataclass of each kind's `objective` section,
+    # are read from the objectives registry; an objective registered later (a plugin's) is a kind at once.
+    from fada.train.objectives import OBJECTIVES
+    from fada.train.objectives.base import Objective
+    from fada.train.recipe import OBJECTIVE_SPECS, ObjectiveSpec, recipe_kinds
+
+    assert set(recipe_kinds()) == set(OBJECTIVES.names()) == set(OBJECTIVE_SPECS)
+    assert {"vae", "teacher", "perflow", "rflow", "tcd"} <= set(recipe_kinds())
+    for kind in recipe_kinds():
+        assert OBJECTIVE_SPECS[kind] is OBJECTIVES.get(kind).spec and issubclass(OBJECTIVE_SPECS[kind], ObjectiveSpec)
+
+    @dataclasses.dataclass(frozen=True)
+    class ToySpec(ObjectiveSpec):
+        strength: float = 1.0
+
+    @OBJECTIVES.register("toy_kind")
+    class Toy(Objective):
+        spec = ToySpec
+
+    try:
+        p = tmp_path / "toy.yaml"
+        p.write_text(yaml.safe_dump({"kind": "toy_kind", "objective": {"strength": 3.0}}))
+        r = load_recipe(p)
+        assert r.kind == "toy_kind" and r.objective == ToySpec(strength=3.0)
+        p.write_text(yaml.safe_dump({"kind": "toy_kind", "objective": {"strenght": 3.0}}))
+        with pytest.raises(InputError, match=r"unknown recipe key 'objective.strenght' \(did you mean 'objective.strength'\?\)"):
+            load_recipe(p)
+    finally:
+        OBJECTIVES.remove("toy_kind")
+    assert "toy_kind" not in recipe_kinds()
+    p.write_text(yaml.safe_dump({"kind": "toy_kind"}))
+    with pytest.raises(InputError, match="kind 'toy_kind' is not valid"):
+        load_recipe(p)
+
+
+@pytest.mark.parametrize("section,key,closest", [("objective", "phi_step", "phi_steps"),
+                                                 ("objective", "cfg_mod", "cfg_mode"),
+                                                 ("data", "tier", "tiers"),
+                                                 (None, "ema_decy", "ema_decay")])
+def test_a_misspelt_key_names_itself_its_file_and_the_closest_key(tmp_path, section, key, closest):
+    p = tmp_path / "typo.yaml"
+    p.write_text(yaml.safe_dump({"include": str(RECIPES_DIR / "perflow_tiny.yaml"),
+                                 **({section: {key: 2}} if section else {key: 2})}))
+    dotted = f"{section}.{key}" if section else key
+    near = f"{section}.{closest}" if section else closest
+    with pytest.raises(InputError) as e:
+        load_recipe(p)
+    assert str(e.value).startswith(f"{p}: unknown recipe key '{dotted}' (did you mean '{near}'?); valid: ")
+
+
+def test_a_key_misspelt_in_an_included_file_names_that_file(tmp_path):
+    parent = tmp_path / "_parent.yaml"
+    parent.write_text(yaml.safe_dump({"include": str(RECIPES_DIR / "perflow_tiny.yaml"),
+                                      "objective": {"mixed": {"kind": "fixed", "w_0": 0.2}}}))
+    child = tmp_path / "child.yaml"
+    child.write_text(yaml.safe_dump({"include": "_parent.yaml", "steps": 3}))
+    with pytest.raises(InputError, match=rf"^{parent}: unknown recipe key 'objective.mixed.w_0' \(did you mean 'objective.mixed.w0'\?\)"):
+        load_recipe(child)
+
+
+@pytest.mark.parametrize("over,words", [({"kind": "perflw"}, "kind 'perflw' is not valid (did you mean 'perflow'?)"),
+                                        ({"config": "huge"}, "config 'huge' is not valid"),
+                                        ({"objective": {"cfg_mode": "layers"}}, "cfg_mode 'layers' is not valid"),
+                                        ({"objective": {"p_drop_audio": 1.5}}, "p_drop_audio must be a number from 0 to 1"),
+                                        ({"data": {"tiers": ["C"]}}, "tier 'C' is not valid"),
+                                        ({"objective": {"mixed": {"kind": "adaptiv"}}}, "unknown mixed supervision kind")])
+def test_a_bad_value_names_its_field_and_file(tmp_path, over, words):
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump({"include": str(RECIPES_DIR / "perflow_tiny.yaml"), **over}))
+    with pytest.raises(InputError) as e:
+        load_recipe(p)
+    assert str(e.value).startswith(str(p)) and words in str(e.value), str(e.value)
+
+
+def test_train_refuses_a_typo_before_any_checkpoint_loads(tmp_path, monkeypatch, capsys):
+    # The teacher named here does not exist: had anything been loaded, that would be the error.
+    import subprocess
+    import sys
+
+    from fada_bench.cli import main
+
+    p = tmp_path / "typo.yaml"
+    p.write_text(yaml.safe_dump({"include": str(RECIPES_DIR / "perflow_tiny.yaml"),
+                                 "objective": {"teacher": str(tmp_path / "no_teacher"), "phi_step": 2}}))
+    monkeypatch.setattr(sys, "argv", ["fada-bench", "train", str(p), "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err
+    assert f"{p}: unknown recipe key 'objective.phi_step' (did you mean 'objective.phi_steps'?)" in err.replace("\n", "")
+    assert not (tmp_path / "out").exists()
 
 
 def test_condition_dropout_proportions():
@@ -114,7 +226,7 @@ def test_teacher_loss_goes_down(small_world, tmp_path):
                      optim={"batch_size": 2, "warmup_steps": 1, "lr": 2e-3})
     before = _fixed_batch_loss(r, folder)
     train(r, tmp_path / "out")
-    r.parent = str(tmp_path / "out" / "model")
+    r = dataclasses.replace(r, parent=str(tmp_path / "out" / "model"))
     after = _fixed_batch_loss(r, folder)
     assert after < 0.7 * before, (before, after)
 
@@ -170,7 +282,7 @@ def test_distillation_loss_goes_down(small_world, random_teacher, tmp_path, name
     folder = small_world[0]
     build_models("tiny", seed=11).save(tmp_path / "far_student")
     r = _distill_recipe(tmp_path, folder, random_teacher, name, phi_steps=1)
-    r.steps, r.ema_decay, r.parent = 20, 0.0, str(tmp_path / "far_student")
+    r = dataclasses.replace(r, steps=20, ema_decay=0.0, parent=str(tmp_path / "far_student"))
 
     def fixed_loss(recipe):
         obj = make_objective(recipe)
@@ -182,7 +294,7 @@ def test_distillation_loss_goes_down(small_world, random_teacher, tmp_path, name
 
     before = fixed_loss(r)
     train(r, tmp_path / "out")
-    r.parent = str(tmp_path / "out" / "model")
+    r = dataclasses.replace(r, parent=str(tmp_path / "out" / "model"))
     after = fixed_loss(r)
     assert after < 0.8 * before, (before, after)
 
@@ -190,7 +302,7 @@ def test_distillation_loss_goes_down(small_world, random_teacher, tmp_path, name
 def test_tcd_kill_and_resume_keeps_the_target_network(small_world, random_teacher, tmp_path):
     # TCD carries state besides the weights (its EMA target network): a resumed run must restore it.
     r = _distill_recipe(tmp_path, small_world[0], random_teacher, "tcd_tiny")
-    r.steps, r.checkpoint_every = 4, 2
+    r = dataclasses.replace(r, steps=4, checkpoint_every=2)
     train(r, tmp_path / "full")
     train(r, tmp_path / "split", stop_at=2)
     train(r, tmp_path / "split")

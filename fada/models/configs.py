@@ -52,3 +52,9 @@ def get_config(name: str) -> dict:
     if name not in CONFIGS:
         raise KeyError(f"unknown model config {name!r}; known: {', '.join(CONFIGS)}")
     return copy.deepcopy(CONFIGS[name])
+
+
+def size_step(name: str) -> int:
+    """Frame sizes of a config must be multiples of this: its VAE's downsampling times its UNet's."""
+    c = CONFIGS[name]
+    return 2 ** (len(c["vae"]["block_out_channels"]) - 1) * 2 ** (len(c["unet"]["block_out_channels"]) - 1)

@@ -111,9 +111,12 @@ class Fada(Adapter):
         if trained != want:
             raise InputError(f"{self.card.name}: the card asks for CFG mode {self.card.cfg.mode!r}, but the denoiser "
                              f"in {ckpt} was trained with cfg_mode {trained!r}")
+        from ..options import DTYPES
+
         if self.ctx.decoder == "fast" and models.fast_decoder is None:
             models.fast_decoder = load_fast_decoder(models.config_name)
-        self.pipe = FadaPipeline(models, device=self.ctx.device, decoder=self.ctx.decoder)
+        self.pipe = FadaPipeline(models, device=self.ctx.device, dtype=DTYPES[self.ctx.dtype], compile=self.ctx.compile,
+                                 decoder=self.ctx.decoder)
         self.resolution = models.resolution
         self._warm_up(models)
 
@@ -146,7 +149,7 @@ class Fada(Adapter):
                           windows=out.windows, seconds=dict(out.seconds), first_clip_latency=out.first_clip_latency,
                           peak_mem_gb=out.peak_mem_gb, resolution=res,
                           device=device_name(self.pipe.device),
-                          dtype=str(self.pipe.dtype).replace("torch.", ""))
+                          dtype=str(self.pipe.dtype).replace("torch.", ""), compiled=self.ctx.compile)
 
 
 @ADAPTERS.register("vae_roundtrip")

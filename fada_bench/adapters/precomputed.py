@@ -5,6 +5,7 @@ from pathlib import Path
 
 from fada.data.io import MediaError, read_video
 
+from ..options import check_name
 from ..paths import baselines_dir
 from ..registry import ADAPTERS
 from ..types import Generation, Sample
@@ -25,7 +26,7 @@ class Precomputed(Adapter):
 
     def generate(self, sample: Sample, seed: int) -> Generation:
         folder = method_folder(self.card, self.ctx)
-        path = folder / f"{sample.id}.mp4"
+        path = folder / f"{check_name('sample id', sample.id, folder)}.mp4"     # read inside the folder only
         if not path.is_file():
             hint = (f"; the folder {folder} does not exist: put {self.card.name}'s videos there "
                     f"or point to them with --method-folder {self.card.name}=DIR") if not folder.is_dir() else ""

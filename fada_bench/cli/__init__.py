@@ -17,7 +17,7 @@ def main():
         load_plugins()
         app()
     except (InputError, FileNotFoundError) as e:
-        console.print(f"[red]error[/red]: {escape(str(e))}", highlight=False)
+        console.print(f"[red]error[/red]: {escape(str(e))}", highlight=False, soft_wrap=True)   # one line
         raise SystemExit(2)
 
 

@@ -20,24 +20,20 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seeds generation (per sample) and the bootstrap."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric keys, or 'none' "
                                           "(default: every metric whose backbone is available for the suite)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N (or mps where torch has it)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="fp32, bf16 or fp16: the generators' weights and activations (default: fp32 on cpu, bf16 on a GPU)."),
+    compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser (pays off on a GPU)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq (default: data/SUITE)."),
     method_folder: list[str] = typer.Option([], "--method-folder", help="NAME=DIR: videos of a precomputed method (repeatable)."),
     decoder: str = typer.Option("vae", "--decoder", help="FADA generators decode with their VAE (vae) or the small decoder distilled from it (fast); use a separate --out for each."),
 ):
     """Generate and score: writes run.json, samples.parquet, summary.csv/.json and videos/ under --out."""
-    import torch
-
     from ..runner import RunConfig, run_benchmark
 
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise InputError(f"--device must be cpu or cuda, got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda, but torch sees no CUDA device here; use --device cpu")
     names = None if metrics is None else ([] if metrics.strip().lower() == "none" else _split_names(metrics))
     cfg = RunConfig(methods=_split_names(methods), suite=suite, out=out or Path("runs") / suite, limit=limit,
-                    seed=seed, metrics=names, device=device, data=data, method_folders=_method_folders(method_folder),
-                    decoder=decoder)
+                    seed=seed, metrics=names, device=device, dtype=dtype, compile=compile_, data=data,
+                    method_folders=_method_folders(method_folder), decoder=decoder)
     result = _run_with_progress(lambda advance, _: run_benchmark(cfg, advance), cfg.out)
     _report(result)
 
@@ -97,30 +93,24 @@ def sweep(
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: fvd,sync_d for cfg; every available for tables)."),
     train_missing: bool = typer.Option(True, "--train/--no-train", help="Tables: train the rows' missing checkpoints first."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq (default: data/SUITE)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda (cuda:N)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N (or mps where torch has it)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="fp32, bf16 or fp16 (default: fp32 on cpu, bf16 on a GPU)."),
+    compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser (pays off on a GPU)."),
 ):
     """Figures 3-4 (a CFG sweep, PNG and SVG) or every row of a paper table (training missing checkpoints)."""
     from .. import sweep as sw
 
-    out = out or Path("runs") / f"sweep-{what}-{suite}"
-    names = None if metrics is None else _split_names(metrics)
-    if what == "cfg":
-        floats = lambda text, default: default if text is None else tuple(float(x) for x in _split_names(text))  # noqa: E731
+    def floats(option: str, text: Optional[str], default):
         try:
-            a_values, r_values = floats(cfg_a, sw.DEFAULT_CFG_A), floats(cfg_r, sw.DEFAULT_CFG_R)
+            return default if text is None else tuple(float(x) for x in _split_names(text))
         except ValueError:
-            raise InputError(f"--cfg-a and --cfg-r take comma-separated numbers, got {cfg_a!r}, {cfg_r!r}") from None
-        result, paths = _run_with_progress(
-            lambda advance, _: sw.run_cfg_sweep(method, suite, out, limit=limit, seed=seed, a_values=a_values,
-                                             r_values=r_values, metrics=tuple(names or sw.SWEEP_METRICS),
-                                             data=data, device=device, progress=advance), out)
-        _report(result)
-        for p in paths:
-            console.print(f"wrote {p}")
-        return
-    if what not in ("table1", "table2", "table3", "table4"):
-        raise InputError(f"sweep takes cfg, table1, table2, table3 or table4, got {what!r}")
-    table_no = int(what[-1])
+            raise InputError(f"{option} takes comma-separated numbers, got {text!r}") from None
+
+    cfg = sw.SweepConfig(what=what, method=method, suite=suite, out=out, limit=limit, seed=seed,
+                         a_values=floats("--cfg-a", cfg_a, sw.DEFAULT_CFG_A),
+                         r_values=floats("--cfg-r", cfg_r, sw.DEFAULT_CFG_R),
+                         metrics=None if metrics is None else _split_names(metrics), train=train_missing,
+                         data=data, device=device, dtype=dtype, compile=compile_)
 
     def job(advance, bars):
         task = {}
@@ -130,13 +120,11 @@ def sweep(
 
         def step(done, total, loss):
             bars.update(task["id"], completed=done, total=total, description=f"train loss {loss:.4f}")
-        return sw.run_table_sweep(table_no, suite, out, limit=limit, seed=seed, train=train_missing,
-                                  metrics=names, data=data, device=device, progress=advance,
-                                  on_train=on_train, train_progress=step)
-    result, path = _run_with_progress(job, out)
+        return sw.run_sweep(cfg, advance, on_train, step)
+    result, paths = _run_with_progress(job, cfg.out)
     _report(result)
-    if result.summary is not None:
-        console.print(f"wrote {path}")
+    for p in paths:
+        console.print(f"wrote {p}")
 
 
 @app.command("report")

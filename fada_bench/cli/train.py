@@ -1,6 +1,7 @@
 """`fada-bench train RECIPE`."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Optional
@@ -24,9 +25,9 @@ def train_cmd(
     from fada.train.recipe import load_recipe
     from fada.train.trainer import export_checkpoint, train
 
-    r = load_recipe(recipe)
+    r = load_recipe(recipe)           # every field checked here, before any checkpoint loads
     if steps is not None:
-        r.steps = steps
+        r = dataclasses.replace(r, steps=steps)
     out = out or Path("runs") / r.name
     if export is not None:
         step = export_checkpoint(r, out, export)

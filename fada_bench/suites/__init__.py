@@ -13,6 +13,7 @@ from typing import ClassVar
 from fada.data.io import read_video
 from fada.errors import InputError
 
+from ..options import check_name
 from ..paths import find_split
 from ..registry import SUITES
 from ..types import Sample
@@ -41,7 +42,14 @@ def make_suite(name: str, data: Path | None = None) -> Suite:
     return SUITES.get(name)(data)
 
 
+def check_sample_ids(ids, source) -> list[str]:
+    """The ids, each checked to be a plain name (ids become file names in a run folder); an id
+    that is a path is an error naming it and `source`, the file it came from."""
+    return [check_name("sample id", i, source) for i in ids]
+
+
 def read_split_file(name: str) -> tuple[Path, dict]:
+    """The split file's path and content; its ids are checked to be plain names."""
     path = find_split(name)
     try:
         split = json.loads(path.read_text())
@@ -49,6 +57,7 @@ def read_split_file(name: str) -> tuple[Path, dict]:
             raise ValueError("no list of ids")
     except ValueError as e:
         raise InputError(f"{path}: not a split file ({e}); write it again with `fada-bench data split {name}`") from None
+    check_sample_ids(split["ids"], path)
     return path, split
 
 

@@ -9,7 +9,7 @@ from fada.errors import InputError
 from ..paths import data_candidates
 from ..registry import SUITES
 from ..types import Sample
-from . import Suite, load_sample, read_split_file
+from . import Suite, check_sample_ids, load_sample, read_split_file
 
 
 class _Prepared(Suite):
@@ -25,13 +25,14 @@ class _Prepared(Suite):
                              f"`fada-bench data prepare {n} --raw RAW --out data/{n}` and "
                              f"`fada-bench data split {n} --data data/{n}`, or give the folder with --data DIR")
         self.folder = found[0]
+        df = read_manifest(self.folder)
+        self.rows = {i: r for i, r in zip(check_sample_ids([str(r["id"]) for r in df.to_dict("records")],
+                                                           self.folder / MANIFEST), df.to_dict("records"))}
         try:
             self.split_path, split = read_split_file(n)
         except FileNotFoundError as e:
             raise InputError(f"no {n} split file at {e.args[0]}; choose the test clips with "
                              f"`fada-bench data split {n} --data {self.folder}`") from None
-        df = read_manifest(self.folder)
-        self.rows = {str(r["id"]): r for r in df.to_dict("records")}
         missing = [i for i in split["ids"] if i not in self.rows]
         if missing:
             raise InputError(f"{self.split_path} names {len(missing)} clips that {self.folder / MANIFEST} lacks "

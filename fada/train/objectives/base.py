@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ...models.bundle import FadaModels, encode_images
+from ..recipe import ObjectiveSpec
 
 
 def betas_cumprod(schedule: dict) -> torch.Tensor:
@@ -35,6 +36,7 @@ def randint(gens: list[torch.Generator], high: int) -> torch.Tensor:
 
 class Objective:
     models: FadaModels
+    spec: type[ObjectiveSpec] = ObjectiveSpec   # the recipe's `objective` section for this kind (no keys here)
     latent_space = False     # trains on VAE latents: the trainer pre-encodes the clips once
 
     def trainable(self) -> list[nn.Module]:

@@ -15,28 +15,26 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import InputError
 from ...losses.teacher import apply_dropout, sample_branches
 from ...models.bundle import FadaModels, load_models
-from ..recipe import Recipe
+from ..recipe import DistillSpec, Recipe
 from .base import Objective, rand
 
 
 class DistillObjective(Objective):
+    spec = DistillSpec
     latent_space = True
 
     def __init__(self, recipe: Recipe):
         from ...models.denoiser import FadaDenoiser
         from ...schedulers.scheduling_perflow import PeRFlowScheduler
 
-        o = recipe.objective
-        if "teacher" not in o:
-            raise InputError(f"{recipe.source}: objective.teacher (the teacher checkpoint folder) is required")
-        teacher = load_models(o["teacher"])
+        o = recipe.objective               # a DistillSpec: checked when the recipe was read
+        teacher = load_models(o.teacher)
         self.teacher = teacher.denoiser.requires_grad_(False).eval()
         for mod in (teacher.reference_net, teacher.audio_encoder, teacher.vae):
             mod.requires_grad_(False).eval()
-        self.cfg_mode = o.get("cfg_mode", "none")
+        self.cfg_mode = o.cfg_mode
         # The student starts from its parent (or the teacher); CFG layers new to it start at zero.
         base = load_models(recipe.parent).denoiser if recipe.parent else self.teacher
         student = FadaDenoiser.student_from_teacher(base, self.cfg_mode)
@@ -45,12 +43,10 @@ class DistillObjective(Objective):
         # The continuous-time view of the teacher's discrete schedule (alpha(t), model timestep).
         self.sched = PeRFlowScheduler(**{k: teacher.schedule[k] for k in ("num_train_timesteps", "beta_start", "beta_end",
                                                                           "beta_schedule", "prediction_type")},
-                                      num_windows=1 if recipe.kind == "rflow" else int(o.get("num_windows", 4)))
-        self.phi_steps = int(o.get("phi_steps", 8))
-        self.cfg_a_range = tuple(o.get("cfg_a_range", [6.5, 6.5]))
-        self.cfg_r_range = tuple(o.get("cfg_r_range", [2.5, 2.5]))
-        self.p_drop_audio = float(o.get("p_drop_audio", 0.1))
-        self.p_drop_both = float(o.get("p_drop_both", 0.1))
+                                      num_windows=1 if recipe.kind == "rflow" else o.num_windows)
+        self.phi_steps = o.phi_steps
+        self.cfg_a_range, self.cfg_r_range = o.cfg_a_range, o.cfg_r_range
+        self.p_drop_audio, self.p_drop_both = o.p_drop_audio, o.p_drop_both
         self.prediction_type = teacher.schedule["prediction_type"]
 
     def trainable(self):

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import torch
 
-from ...errors import InputError
 from ...models.bundle import load_models
-from ..recipe import Recipe
+from ..recipe import FastDecoderSpec, Recipe
 from . import OBJECTIVES
 from .base import Objective, randn
 
@@ -19,11 +18,11 @@ class FastDecoderObjective(Objective):
     each clean latent, as generated latents are never exactly on it), and the loss is the VAE
     recipe's L1 + L2, against the VAE decoder's output on that latent."""
 
+    spec = FastDecoderSpec
+
     def __init__(self, recipe: Recipe):
         from ...models.fast_decoder import build_fast_decoder
 
-        if not recipe.vae:
-            raise InputError(f"{recipe.source}: a fast_decoder recipe needs `vae:` (the model folder whose VAE it imitates)")
         self.models = load_models(Path(recipe.vae).expanduser())
         self.models.vae.requires_grad_(False).eval()
         self.models.fast_decoder = build_fast_decoder(self.models.config_name, self.models.vae, seed=recipe.seed)

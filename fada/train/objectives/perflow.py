@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ..recipe import Recipe
+from ..recipe import PerflowSpec, Recipe
 from . import OBJECTIVES
 from .base import rand, randn
 from .distillation import DistillObjective
@@ -16,13 +16,15 @@ class PerflowObjective(DistillObjective):
     flow (Table 2's RFlow): one straight path from noise; its velocity target z_0 - z_1 is the Eq. 4
     epsilon target through the fixed linear map of Eq. 4 at t = 1."""
 
+    spec = PerflowSpec
+
     def __init__(self, recipe: Recipe):
         super().__init__(recipe)
         from ...losses.mixed_supervision import MixedSupervision
 
         self.K = self.sched.config.num_windows
-        mixed = recipe.objective.get("mixed")
-        self.mixed = None if mixed in (None, "none") else MixedSupervision(**mixed)
+        mixed = recipe.objective.mixed
+        self.mixed = mixed if isinstance(mixed, MixedSupervision) else None
         self.use_gt = mixed is not None   # Fixed-0 ("none") still logs R but adds no L_gt gradient
 
     def loss(self, batch, gens):

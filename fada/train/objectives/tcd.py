@@ -5,7 +5,7 @@ import copy
 
 import torch
 
-from ..recipe import Recipe
+from ..recipe import Recipe, TCDSpec
 from . import OBJECTIVES
 from .base import rand, randn
 from .distillation import DistillObjective
@@ -17,11 +17,12 @@ class TCDObjective(DistillObjective):
     against a target network (an EMA of the student with decay `target_ema`) on one teacher DDIM
     step of the `ddim_steps`-point grid. Sampled with diffusers' TCDScheduler."""
 
+    spec = TCDSpec
+
     def __init__(self, recipe: Recipe):
         super().__init__(recipe)
         o = recipe.objective
-        self.num_steps = int(o.get("ddim_steps", 50))
-        self.target_ema = float(o.get("target_ema", 0.95))
+        self.num_steps, self.target_ema = o.ddim_steps, o.target_ema
         self.target = copy.deepcopy(self.models.denoiser).requires_grad_(False).eval()
 
     def after_step(self):

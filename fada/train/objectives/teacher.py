@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ...losses.teacher import apply_dropout, diffusion_target, sample_branches, teacher_loss
 from ...models.bundle import build_models, load_models
-from ..recipe import Recipe
+from ..recipe import Recipe, TeacherSpec
 from . import OBJECTIVES
 from .base import Objective, betas_cumprod, rand, randint, randn
 
@@ -12,6 +12,7 @@ from .base import Objective, betas_cumprod, rand, randint, randn
 class TeacherObjective(Objective):
     """Eq. 1 on set A, with condition dropout for the three guidance branches."""
 
+    spec = TeacherSpec
     latent_space = True
 
     def __init__(self, recipe: Recipe):
@@ -23,8 +24,7 @@ class TeacherObjective(Objective):
                 self.models.vae = load_models(recipe.vae).vae
         self.models.vae.requires_grad_(False).eval()
         o = recipe.objective
-        self.p_drop_audio = float(o.get("p_drop_audio", 0.1))
-        self.p_drop_both = float(o.get("p_drop_both", 0.1))
+        self.p_drop_audio, self.p_drop_both = float(o.p_drop_audio), float(o.p_drop_both)
         self.alphas = betas_cumprod(self.models.schedule)
         self.prediction_type = self.models.schedule["prediction_type"]
 

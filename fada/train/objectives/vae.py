@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ...models.bundle import build_models, load_models
-from ..recipe import Recipe
+from ..recipe import Recipe, VaeSpec
 from . import OBJECTIVES
 from .base import Objective, randn
 
@@ -13,9 +13,11 @@ from .base import Objective, randn
 class VAEObjective(Objective):
     """A tiny AutoencoderKL for the synthetic world: L1 + L2 reconstruction and a small KL term."""
 
+    spec = VaeSpec
+
     def __init__(self, recipe: Recipe):
         self.models = load_models(recipe.parent) if recipe.parent else build_models(recipe.config, seed=recipe.seed)
-        self.kl_weight = float(recipe.objective.get("kl_weight", 1e-4))
+        self.kl_weight = float(recipe.objective.kl_weight)
         self._latent_sq, self._latent_n = 0.0, 0
 
     def trainable(self):

@@ -1,5 +1,8 @@
 """benchmarks/gpu_run.sh end to end on a CPU at its smallest settings (the tiny config, one method,
-two switches, one repeat, batch 4 training): every step runs, and each writes its files."""
+two switches, one repeat, batch 4 training): every step runs, and each writes its files.
+
+It runs the whole script (many minutes on a CPU), so it lives beside the script, outside the
+default test path (`tests/`): run it with `python -m pytest benchmarks/`."""
 from __future__ import annotations
 
 import csv

@@ -146,3 +146,22 @@ def add_checkpoint(checkpoint: str, folder: Path, under: str) -> dict[str, str]:
     man = {**manifest(), checkpoint: entry}
     write_text_atomic(MANIFEST, json.dumps(man, indent=1, sort_keys=True) + "\n")
     return entry
+
+
+def trained_or_shipped(folder: str) -> str:
+    """A model folder a recipe names as `runs/CHECKPOINT` (where `fada-bench train` writes it): the
+    trained one when it is there, else the shipped checkpoint of that name (assembled and verified),
+    else the path as given (the objective then names what is missing)."""
+    from .paths import checkpoints_dir
+
+    p = Path(folder).expanduser()
+    if (p / "fada.json").is_file():
+        return folder
+    for root in (checkpoints_dir(), Path("runs")):
+        try:
+            name = p.relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if is_shipped(name):
+            return str(model_folder(name))
+    return folder

@@ -2,6 +2,8 @@
 the VAE decoder's output, the trainer trains and saves one, and the pipeline's `decoder` switch."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -175,3 +177,39 @@ def test_shipped_on_its_own_and_found_by_the_run(tiny, tmp_path, monkeypatch):
         torch.testing.assert_close(back.float()(z), m.fast_decoder(z), rtol=2e-2, atol=2e-2)
     with pytest.raises(InputError, match="no fast decoder is known for the sd15"):
         load_fast_decoder("sd15")
+
+
+def test_recipe_vae_takes_the_shipped_teacher_where_none_was_trained(tiny, tmp_path, monkeypatch):
+    # fast_decoder_tiny names its VAE's folder `runs/teacher_tiny/model`, as the other recipes name
+    # their parents: `fada-bench train` uses a teacher trained here, else the shipped one.
+    from fada_bench import shipped
+
+    monkeypatch.setattr(shipped, "BLOBS", tmp_path / "store" / "models")
+    monkeypatch.setattr(shipped, "MANIFEST", tmp_path / "store" / "models.json")
+    monkeypatch.setenv("FADA_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FADA_BENCH_CHECKPOINTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    tiny.save(tmp_path / "packed")
+    shipped.pack({"teacher_tiny/model": tmp_path / "packed"})
+    named = load_recipe("fast_decoder_tiny").vae
+    assert named == "runs/teacher_tiny/model"
+    got = Path(shipped.trained_or_shipped(named))
+    assert got == tmp_path / "cache" / "models" / "teacher_tiny" / "model"
+    assert load_models(got).vae.config.latent_channels == tiny.vae.config.latent_channels
+    tiny.save(tmp_path / "runs" / "teacher_tiny" / "model")
+    assert shipped.trained_or_shipped(named) == named              # one trained here comes first
+    assert shipped.trained_or_shipped("runs/other/model") == "runs/other/model"
+
+
+def test_decoder_and_fast_decoder_recipe_are_checked_before_any_work(tmp_path):
+    from fada_bench.options import OptionError
+    from fada_bench.runner import RunConfig
+    from fada_bench.speed import SpeedConfig
+
+    with pytest.raises(OptionError, match=r"--decoder 'fats' is not valid \(did you mean 'fast'\?\); valid: vae, fast"):
+        RunConfig(methods=["fada_fast"], suite="synthetic", out=tmp_path / "run", decoder="fats")
+    with pytest.raises(OptionError, match="--decoder 'vea'"):
+        SpeedConfig(methods=["fada_fast"], fast={"decoder": "vea"})
+    assert RunConfig(methods=["fada_fast"], suite="synthetic", out=tmp_path / "run", decoder="fast").decoder == "fast"
+    with pytest.raises(OptionError, match="unknown recipe key 'objective.kl_weight'"):
+        _recipe(tmp_path, tmp_path / "teacher", objective={"kl_weight": 0.1})

@@ -16,6 +16,9 @@ SDPA attention kernels (`sdpa`; off: the explicit softmax), `torch.compile` of t
 (`compile`), the VAE decoder `vae_chunk` frames at a time, a window's decode overlapped with the next
 window's denoising (`overlap_decode`, fada.decode_overlap), the weights' dtype (bf16 on a GPU), and
 audio features once per video and ReferenceNet features once per window, never per step.
+`decoder="fast"` decodes with the models' FastDecoder (fada.models.fast_decoder), distilled from
+the VAE decoder: it changes the output (by how much: results/perf/README.md), so it is a choice,
+not a fast-path switch that must keep the frames.
 Stage seconds are read after the device finishes (`fada.profiling.clock`).
 """
 from __future__ import annotations
@@ -25,8 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data.dataset import to_tensor_images
-from .data.io import FPS, SAMPLE_RATE, Video, fit_audio_to_frames
+from .data.io import FPS, SAMPLE_RATE, Video, fit_audio_to_frames, to_tensor_images
 from .decode_overlap import OverlappedDecoder
 from .errors import InputError
 from .cfg_modes import GUIDANCE
@@ -36,6 +38,7 @@ from .models.bundle import FadaModels, decode_latents, encode_images
 from .profiling import STAGES, clock, peak_memory_gb, reset_peak_memory
 from .samplers import SAMPLERS, make_scheduler
 
+DECODERS = ("vae", "fast")
 
 
 @dataclass
@@ -49,11 +52,31 @@ class PipelineOutput:
     peak_mem_gb: float = float("nan")            # see fada.profiling.peak_memory_gb
 
 
+def check_fast_decoder(models: FadaModels) -> None:
+    """A FastDecoder imitates one VAE: refuse a missing one, or one distilled from another VAE
+    (an empty digest is a random-weight decoder for speed runs, bound to nothing)."""
+    from .train.latents import vae_digest
+
+    fast = models.fast_decoder
+    if fast is None:
+        raise InputError("decoder 'fast' needs a fast decoder attached to the models (models.fast_decoder); "
+                         "train one with `fada-bench train fast_decoder_tiny`")
+    if fast.config.vae_digest and fast.config.vae_digest != vae_digest(models.vae):
+        raise InputError(f"the fast decoder was distilled from another VAE (digest {fast.config.vae_digest}, "
+                         f"this VAE's {vae_digest(models.vae)}); train one for this VAE")
+
+
 class FadaPipeline:
     def __init__(self, models: FadaModels, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, *,
                  batch_cfg: bool = True, sdpa: bool = True, compile: bool = False, compile_backend: str = "inductor",
-                 vae_chunk: int = 8, overlap_decode: bool = False):
+                 vae_chunk: int = 8, overlap_decode: bool = False, decoder: str = "vae"):
+        if decoder not in DECODERS:
+            raise InputError(f"unknown decoder {decoder!r}; known: {', '.join(DECODERS)}")
+        if decoder == "fast":
+            check_fast_decoder(models)
         self.models = models.to(device=device, dtype=dtype).eval()
+        self.decoder_name = decoder
+        self.decoder = models.fast_decoder if decoder == "fast" else models.vae
         self.device, self.dtype = torch.device(device), dtype
         self.batch_cfg, self.sdpa, self.vae_chunk = batch_cfg, sdpa, int(vae_chunk)
         self.overlap_decode = overlap_decode
@@ -116,7 +139,7 @@ class FadaPipeline:
 
         scheduler = make_scheduler(sampler, m.schedule)
         frames_out, motion = [], ref_lat[None].repeat(M, 1, 1, 1)
-        decoder = OverlappedDecoder(m.vae, self.vae_chunk, dev) if self.overlap_decode else None
+        decoder = OverlappedDecoder(self.decoder, self.vae_chunk, dev) if self.overlap_decode else None
         scales = torch.tensor([[cfg_a, cfg_r]], device=dev, dtype=dt)
         for i in range(windows):
             t0 = clock(dev)
@@ -131,7 +154,7 @@ class FadaPipeline:
                 decoder.submit(lat[0])
                 continue
             t0 = clock(dev)
-            frames_out.append(decode_latents(m.vae, lat[0], chunk=self.vae_chunk))
+            frames_out.append(decode_latents(self.decoder, lat[0], chunk=self.vae_chunk))
             t1 = clock(dev)
             secs["vae_decode"] += t1 - t0
             if i == 0:

@@ -94,6 +94,13 @@ def metric_names() -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def decoder_names() -> tuple[str, ...]:
+    """What --decoder takes: the pipeline's decoders (the VAE's, or the fast one distilled from it)."""
+    from fada.pipeline import DECODERS
+
+    return DECODERS
+
+
 def model_config_names() -> list[str]:
     from fada.models.configs import CONFIGS
 

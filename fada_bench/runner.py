@@ -28,7 +28,7 @@ from fada.profiling import processor_name
 from .adapters import RunContext, make_adapter
 from .cards import MethodCard
 from .options import (OptionError, check_choice, check_device, check_dtype, check_int, default_dtype,
-                      method_names, metric_names, suite_names)
+                      decoder_names, method_names, metric_names, suite_names)
 from .registry import METHODS, METRICS, metric_available
 from .paths import REPO_ROOT
 from .scoring import Scorer, VideoFiles, error_text, make_metric
@@ -53,6 +53,7 @@ class RunConfig:
     compile: bool = False                       # torch.compile the denoiser
     data: Path | None = None
     method_folders: dict[str, Path] = field(default_factory=dict)
+    decoder: str = "vae"                   # the FADA generators' decoder: vae, or fast (fada.models.fast_decoder)
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)   # noqa: E731  (frozen: set once, here)
@@ -72,6 +73,7 @@ class RunConfig:
         check_device(self.device)
         put("dtype", check_dtype(self.dtype or default_dtype(self.device)))
         put("compile", bool(self.compile))
+        check_choice("--decoder", self.decoder, decoder_names())
         if self.data is not None:
             put("data", Path(self.data))
         folders = {str(k): Path(v) for k, v in dict(self.method_folders).items()}
@@ -199,6 +201,10 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
     store = RunStore(cfg.out)
     store.check_writable()
     old = (store.read_json("run.json") or {}).get("config")
+    # Runs made before --decoder existed decoded with the VAE.
+    if old and old.get("decoder", "vae") != cfg.decoder:
+        raise InputError(f"{cfg.out} holds a run decoded with --decoder {old.get('decoder', 'vae')}; "
+                         f"resume it with the same --decoder, or choose another --out")
     # Runs made before --dtype existed ran in float32.
     if old and (old.get("suite_identity"), old.get("seed"), old.get("dtype", "fp32")) != (
             _identity(suite), cfg.seed, cfg.dtype):
@@ -209,7 +215,7 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
         "config": {"methods": [c.name for c in cards], "suite": suite.name, "suite_identity": _identity(suite),
                    "suite_info": suite.info(), "limit": cfg.limit, "n_samples": len(ids), "seed": cfg.seed,
                    "metrics": list(metrics), "device": cfg.device, "dtype": cfg.dtype,
-                   "compile": cfg.compile, "processes": world_size,
+                   "compile": cfg.compile, "processes": world_size, "decoder": cfg.decoder,
                    "cards": {c.name: {"path": str(c.path), "fingerprint": c.fingerprint(), "adapter": c.adapter,
                                       "checkpoint": c.checkpoint, "sampler": c.sampler, "steps": c.steps,
                                       "cfg": vars(c.cfg), "expected_nfe": c.expected_nfe,
@@ -226,7 +232,8 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
     mine = ids[rank::world_size]
     suite.prepare(mine)
     scorer = Scorer(store, metrics)
-    ctx = RunContext(device=device, dtype=cfg.dtype, compile=cfg.compile, method_folders=dict(cfg.method_folders))
+    ctx = RunContext(device=device, dtype=cfg.dtype, compile=cfg.compile, method_folders=dict(cfg.method_folders),
+                     decoder=cfg.decoder)
     timed = {}
     for card in cards:
         adapter = make_adapter(card, ctx)

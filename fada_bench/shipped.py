@@ -126,3 +126,42 @@ def pack(folders: dict[str, Path]) -> dict[str, dict[str, str]]:
             p.unlink()
     write_text_atomic(MANIFEST, json.dumps(new, indent=1, sort_keys=True) + "\n")
     return new
+
+
+def add_checkpoint(checkpoint: str, folder: Path, under: str) -> dict[str, str]:
+    """Store the files of `folder/under` (float16) as one more shipped checkpoint, keeping the rest
+    of the store: for a part shipped on its own, such as a fast decoder (its `under` is
+    "fast_decoder"; the model it decodes for is another checkpoint)."""
+    src = Path(folder) / under
+    files = sorted(q for q in src.rglob("*") if q.is_file() and not q.name.startswith("."))
+    if not files:
+        raise InputError(f"nothing to store in {src}")
+    BLOBS.mkdir(parents=True, exist_ok=True)
+    entry = {}
+    for p in files:
+        data = _half(p) if p.suffix == ".safetensors" else p.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        write_bytes_atomic(BLOBS / digest, data)
+        entry[p.relative_to(folder).as_posix()] = digest
+    man = {**manifest(), checkpoint: entry}
+    write_text_atomic(MANIFEST, json.dumps(man, indent=1, sort_keys=True) + "\n")
+    return entry
+
+
+def trained_or_shipped(folder: str) -> str:
+    """A model folder a recipe names as `runs/CHECKPOINT` (where `fada-bench train` writes it): the
+    trained one when it is there, else the shipped checkpoint of that name (assembled and verified),
+    else the path as given (the objective then names what is missing)."""
+    from .paths import checkpoints_dir
+
+    p = Path(folder).expanduser()
+    if (p / "fada.json").is_file():
+        return folder
+    for root in (checkpoints_dir(), Path("runs")):
+        try:
+            name = p.relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if is_shipped(name):
+            return str(model_folder(name))
+    return folder

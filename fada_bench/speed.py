@@ -26,7 +26,8 @@ from fada.data.io import FPS, SAMPLE_RATE
 from fada.errors import InputError
 from fada.profiling import STAGES, clock, device_name, processor_name
 
-from .options import DTYPES, OptionError, check_choice, check_device, check_dtype, check_int, method_names, model_config_names
+from .options import (DTYPES, OptionError, check_choice, check_device, check_dtype, check_int, decoder_names,
+                      method_names, model_config_names)
 
 # Dense tensor-core peaks from the vendors' datasheets (SXM parts), TFLOP/s, for the fraction of
 # peak. Only hardware figures live here; every model FLOP is counted.
@@ -85,6 +86,7 @@ class SpeedConfig:
             raise OptionError(f"--peak-tflops must be positive, got {self.peak_tflops}")
         for k in self.fast:
             check_choice("fast-path switch", k, fast_path_switches())
+        check_choice("--decoder", self.fast.get("decoder", "vae"), decoder_names())
 
 
 def device_peak(device: str, dtype: str, override: float | None) -> float | None:
@@ -97,10 +99,12 @@ def device_peak(device: str, dtype: str, override: float | None) -> float | None
     return None
 
 
-def method_models(card, config: str, seed: int):
-    """Random-weight models for a method card: the teacher geometry, or a student with the card's CFG mode."""
+def method_models(card, config: str, seed: int, decoder: str = "vae"):
+    """Random-weight models for a method card: the teacher geometry, or a student with the card's
+    CFG mode; with `decoder="fast"`, a random-weight fast decoder of the config's geometry attached."""
     from fada.models.bundle import FadaModels, build_models
     from fada.models.denoiser import FadaDenoiser
+    from fada.models.fast_decoder import build_fast_decoder
 
     if card.adapter != "fada":
         raise InputError(f"speed measures FADA generators; {card.name} has adapter {card.adapter!r}")
@@ -108,6 +112,8 @@ def method_models(card, config: str, seed: int):
     if CFG_MODES.get(card.cfg.mode).guidance == "student":
         base = FadaModels(config, FadaDenoiser.student_from_teacher(base.denoiser, card.cfg.mode), base.reference_net,
                           base.vae, base.audio_encoder, base.schedule, base.audio_source)
+    if decoder == "fast":
+        base.fast_decoder = build_fast_decoder(config, seed=seed)
     return base
 
 
@@ -123,7 +129,7 @@ def count_flops(fn) -> int:
 def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     """FLOPs per clip of each stage: counted on one call of each network, times its calls per clip."""
     from fada.models.bundle import decode_latents, encode_images
-    from fada.data.dataset import to_tensor_images
+    from fada.data.io import to_tensor_images
 
     m, dev, dt = pipe.models, pipe.device, pipe.dtype
     F, M = m.frames, m.motion_frames
@@ -151,14 +157,14 @@ def stage_flops(pipe, card, frames: int) -> dict[str, float]:
         "vae_encode": count_flops(lambda: encode_images(m.vae, ref)),
         "reference_net": windows * count_flops(lambda: m.reference_net(refs)),
         "denoise": calls * per_call,
-        "vae_decode": windows * count_flops(lambda: decode_latents(m.vae, torch.zeros((F, *lat.shape), device=dev, dtype=dt))),
+        "vae_decode": windows * count_flops(lambda: decode_latents(pipe.decoder, torch.zeros((F, *lat.shape), device=dev, dtype=dt))),
     }
 
 
 def measure_method(card, cfg: SpeedConfig) -> dict:
     from fada.pipeline import FadaPipeline
 
-    models = method_models(card, cfg.config, cfg.seed)
+    models = method_models(card, cfg.config, cfg.seed, cfg.fast.get("decoder", "vae"))
     if cfg.resolution:
         models.size = cfg.resolution
     pipe = FadaPipeline(models, device=cfg.device, dtype=DTYPES[cfg.dtype], **cfg.fast)
@@ -186,6 +192,7 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
     peak = device_peak(cfg.device, cfg.dtype, cfg.peak_tflops)
     med_total = statistics.median(totals)
     row = {"method": card.name, "config": cfg.config, "device": device_name(cfg.device),
+           "decoder": pipe.decoder_name,
            "processor": processor_name(), "threads": torch.get_num_threads(), "dtype": cfg.dtype,
            "resolution": res, "frames": cfg.frames, "repeats": cfg.repeats,
            "nfe_per_window": out.nfe_per_window, "nfe_total": out.nfe_total,

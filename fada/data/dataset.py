@@ -16,15 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .io import SAMPLE_RATE, read_audio, read_video
+from .io import SAMPLE_RATE, read_audio, read_video, to_tensor_images  # noqa: F401 (re-exported)
 from .manifest import load_npz, read_manifest
 from .synthetic.world import DEFECTS
-
-
-def to_tensor_images(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float (..., 3, H, W) in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
-    return t.movedim(-1, -3)
 
 
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:

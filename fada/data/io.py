@@ -365,6 +365,28 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def write_csv_atomic(path: str | os.PathLike, rows: list[dict]) -> None:
+    """Rows of dicts as CSV; the columns are every key in order of first appearance, blank where a
+    row lacks one (a measurement that failed keeps its row)."""
+    import csv
+    import io
+
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, restval="", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def to_tensor_images(frames: np.ndarray):
+    """uint8 (..., H, W, 3) -> float tensor (..., 3, H, W) in [-1, 1]."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(frames)).float().div_(127.5).sub_(1.0)
+    return t.movedim(-1, -3)

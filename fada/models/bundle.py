@@ -6,6 +6,7 @@
     FOLDER/vae/                 AutoencoderKL
     FOLDER/audio_encoder/       MelAudioEncoder (synthetic world); the real world's wav2vec2 is the
                                 user's local folder, named in fada.json or given at load time
+    FOLDER/fast_decoder/        optional: a FastDecoder distilled from this VAE (fada.models.fast_decoder)
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..errors import InputError
 from .audio import MelAudioEncoder, Wav2Vec2AudioEncoder
 from .configs import get_config
 from .denoiser import FadaDenoiser, ReferenceNet, load_sd15_unet_weights
+from .fast_decoder import FastDecoder
 
 # The noise schedule of each config (one choice serves the teacher's DDIM and the PeRFlow students).
 # tiny: v-prediction on DDPM's linear betas (an epsilon target leaves the noisiest steps, where
@@ -44,6 +46,11 @@ class FadaModels:
     schedule: dict = field(default_factory=dict)
     audio_source: str = "mel"
     size: int | None = None      # frame size in pixels when not the config's (speed runs at another size)
+    fast_decoder: FastDecoder | None = None     # the VAE decoder's distilled stand-in, where one is attached
+
+    def networks(self) -> list[torch.nn.Module]:
+        return [m for m in (self.denoiser, self.reference_net, self.vae, self.audio_encoder, self.fast_decoder)
+                if m is not None]
 
     @property
     def frames(self) -> int:
@@ -71,7 +78,7 @@ class FadaModels:
         level = diffusers_logging.get_verbosity()
         diffusers_logging.set_verbosity_error()
         try:
-            for m in (self.denoiser, self.reference_net, self.vae, self.audio_encoder):
+            for m in self.networks():
                 m.to(device=device)
                 if dtype is not None and dtype != next(m.parameters()).dtype:
                     m.to(dtype=dtype)
@@ -80,7 +87,7 @@ class FadaModels:
         return self
 
     def eval(self) -> "FadaModels":
-        for m in (self.denoiser, self.reference_net, self.vae, self.audio_encoder):
+        for m in self.networks():
             m.eval()
         return self
 
@@ -92,6 +99,8 @@ class FadaModels:
         self.vae.save_pretrained(folder / "vae")
         if isinstance(self.audio_encoder, MelAudioEncoder):
             self.audio_encoder.save_pretrained(folder / "audio_encoder")
+        if self.fast_decoder is not None:
+            self.fast_decoder.save_pretrained(folder / "fast_decoder")
         write_text_atomic(folder / "fada.json", json.dumps(
             {"config": self.config_name, "schedule": self.schedule, "audio": self.audio_source}, indent=1) + "\n")
 
@@ -151,7 +160,9 @@ def load_models(folder: str | os.PathLike, wav2vec2_path: str | None = None) -> 
     else:
         path = wav2vec2_path or meta["audio"]
         audio, source = Wav2Vec2AudioEncoder(path, get_config(meta["config"])["audio_layers"]), str(path)
-    return FadaModels(meta["config"], denoiser, reference_net, vae, audio, meta.get("schedule", {}), source)
+    fast = FastDecoder.from_pretrained(folder / "fast_decoder") if (folder / "fast_decoder").is_dir() else None
+    return FadaModels(meta["config"], denoiser, reference_net, vae, audio, meta.get("schedule", {}), source,
+                      fast_decoder=fast)
 
 
 # ----------------------------------------------------------------------------- VAE helpers
@@ -164,9 +175,15 @@ def encode_images(vae: AutoencoderKL, images: torch.Tensor) -> torch.Tensor:
     return lat.reshape(*lead, *lat.shape[1:])
 
 
-def decode_latents(vae: AutoencoderKL, latents: torch.Tensor, chunk: int = 8) -> torch.Tensor:
-    """(..., C, h, w) scaled latents -> images (..., 3, H, W) in [-1, 1], decoded `chunk` at a time."""
+def decode_latents(decoder: AutoencoderKL | FastDecoder, latents: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    """(..., C, h, w) scaled latents -> images (..., 3, H, W) in [-1, 1], decoded `chunk` at a time,
+    by the VAE's decoder or by a FastDecoder distilled from it (which takes the scaled latents)."""
     lead = latents.shape[:-3]
-    flat = latents.reshape(-1, *latents.shape[-3:]) / vae.config.scaling_factor
-    out = torch.cat([vae.decode(flat[i:i + chunk].to(vae.dtype)).sample for i in range(0, flat.shape[0], chunk)])
+    flat = latents.reshape(-1, *latents.shape[-3:])
+    if isinstance(decoder, FastDecoder):
+        out = torch.cat([decoder(flat[i:i + chunk].to(decoder.dtype)) for i in range(0, flat.shape[0], chunk)])
+    else:
+        flat = flat / decoder.config.scaling_factor
+        out = torch.cat([decoder.decode(flat[i:i + chunk].to(decoder.dtype)).sample
+                         for i in range(0, flat.shape[0], chunk)])
     return out.clamp(-1, 1).reshape(*lead, *out.shape[1:])

@@ -110,6 +110,14 @@ class VaeSpec(ObjectiveSpec):
 
 
 @dataclass(frozen=True)
+class FastDecoderSpec(ObjectiveSpec):
+    """A fast decoder distilled from a frozen VAE's (fada.models.fast_decoder): the loss is the VAE
+    recipe's L1 + L2 against the VAE decoder's output, with no option of its own. The VAE is the
+    recipe's top-level `vae:` folder, required for this kind."""
+    needs_vae: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
 class TeacherSpec(ObjectiveSpec):
     """Eq. 1 with condition dropout for the three guidance branches."""
     p_drop_audio: float = 0.1           # branch r: reference only
@@ -228,6 +236,8 @@ class Recipe:
         if not isinstance(self.objective, OBJECTIVE_SPECS[self.kind]):
             raise OptionError(f"objective: a {self.kind} recipe takes {OBJECTIVE_SPECS[self.kind].__name__}, "
                               f"got {type(self.objective).__name__}")
+        if getattr(self.objective, "needs_vae", False) and not self.vae:
+            raise OptionError(f"vae: a {self.kind} recipe needs `vae:` (the model folder whose VAE it imitates)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -316,6 +326,7 @@ def load_recipe(name_or_path: str | os.PathLike) -> Recipe:
     path = find_recipe(name_or_path)
     values, origins = _read(path)
     values.setdefault("name", path.stem)
+    values.setdefault("objective", {})        # no section: the kind's defaults
     kind = values.get("kind")
     check_choice("kind", kind, recipe_kinds(), where=str(origins.get(("kind",), path)))
     recipe = _build(Recipe, values, "", origins, path, {"objective": OBJECTIVE_SPECS[kind]})

@@ -27,6 +27,7 @@ class RunContext:
     dtype: str = "fp32"              # --dtype: fp32, bf16 or fp16 (fada_bench.options.DTYPES)
     compile: bool = False            # --compile: torch.compile the denoiser
     method_folders: dict[str, Path] = field(default_factory=dict)   # --method-folder NAME=DIR
+    decoder: str = "vae"           # --decoder: the FADA generators' VAE decoder, or the fast one
 
 
 class Adapter:

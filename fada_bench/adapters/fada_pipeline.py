@@ -19,7 +19,6 @@ from ..types import Generation, Sample
 from . import Adapter, fit_frames, with_sample_audio
 
 
-
 def trained_folder(card) -> Path:
     """Where `fada-bench train` writes the card's checkpoint."""
     p = Path(card.checkpoint).expanduser()
@@ -56,6 +55,31 @@ def to_size(frames: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in frames])
 
 
+# The fast decoder of each config (fada.models.fast_decoder): `fada-bench train RECIPE` writes it to
+# the checkpoints folder; the tiny one is also shipped.
+FAST_DECODER_CHECKPOINTS = {"tiny": "fast_decoder_tiny/model"}
+
+
+def load_fast_decoder(config_name: str):
+    """The fast decoder for a config: one trained here, else the shipped one (verified by sha256)."""
+    from fada.models.fast_decoder import FastDecoder
+
+    from .. import shipped
+
+    name = FAST_DECODER_CHECKPOINTS.get(config_name)
+    if name is None:
+        raise InputError(f"--decoder fast: no fast decoder is known for the {config_name} config "
+                         f"(known: {', '.join(FAST_DECODER_CHECKPOINTS)})")
+    folder = checkpoints_dir() / name
+    if not (folder / "fast_decoder").is_dir() and shipped.is_shipped(name):
+        folder = shipped.model_folder(name)
+    if not (folder / "fast_decoder" / "config.json").is_file():
+        raise InputError(f"--decoder fast: no fast decoder in {folder / 'fast_decoder'}; make it with "
+                         f"`fada-bench train {Path(name).parts[0]}` (it writes runs/ in the current folder), or set "
+                         "FADA_BENCH_CHECKPOINTS to the folder that holds it")
+    return FastDecoder.from_pretrained(folder / "fast_decoder")
+
+
 def load_card_models(card):
     """The models of a card's checkpoint, with the error that names the command that makes it."""
     from fada.models.bundle import load_models
@@ -89,7 +113,10 @@ class Fada(Adapter):
                              f"in {ckpt} was trained with cfg_mode {trained!r}")
         from ..options import DTYPES
 
-        self.pipe = FadaPipeline(models, device=self.ctx.device, dtype=DTYPES[self.ctx.dtype], compile=self.ctx.compile)
+        if self.ctx.decoder == "fast" and models.fast_decoder is None:
+            models.fast_decoder = load_fast_decoder(models.config_name)
+        self.pipe = FadaPipeline(models, device=self.ctx.device, dtype=DTYPES[self.ctx.dtype], compile=self.ctx.compile,
+                                 decoder=self.ctx.decoder)
         self.resolution = models.resolution
         self._warm_up(models)
 

@@ -25,6 +25,7 @@ def run(
     compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser (pays off on a GPU)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq (default: data/SUITE)."),
     method_folder: list[str] = typer.Option([], "--method-folder", help="NAME=DIR: videos of a precomputed method (repeatable)."),
+    decoder: str = typer.Option("vae", "--decoder", help="FADA generators decode with their VAE (vae) or the small decoder distilled from it (fast); use a separate --out for each."),
 ):
     """Generate and score: writes run.json, samples.parquet, summary.csv/.json and videos/ under --out."""
     from ..runner import RunConfig, run_benchmark
@@ -32,7 +33,7 @@ def run(
     names = None if metrics is None else ([] if metrics.strip().lower() == "none" else _split_names(metrics))
     cfg = RunConfig(methods=_split_names(methods), suite=suite, out=out or Path("runs") / suite, limit=limit,
                     seed=seed, metrics=names, device=device, dtype=dtype, compile=compile_, data=data,
-                    method_folders=_method_folders(method_folder))
+                    method_folders=_method_folders(method_folder), decoder=decoder)
     result = _run_with_progress(lambda advance, _: run_benchmark(cfg, advance), cfg.out)
     _report(result)
 
@@ -154,31 +155,30 @@ def speed(
     batch_cfg: bool = typer.Option(True, "--batch-cfg/--no-batch-cfg", help="Eq. 9's three branches in one denoiser call."),
     vae_chunk: int = typer.Option(8, "--vae-chunk", help="Frames per VAE decoder call."),
     overlap_decode: bool = typer.Option(False, "--overlap-decode/--no-overlap-decode", help="Decode each window beside the next one's denoising (a CUDA side stream; a worker thread on CPU). Needs --frames above one window."),
+    decoder: str = typer.Option("vae", "--decoder", help="vae, or fast: the small decoder distilled from the VAE's (fada.models.fast_decoder)."),
     out: Optional[Path] = typer.Option(None, "--out", help="CSV to write (default: results/perf/speed-CONFIG-DEVICE-DTYPE.csv); a .json beside it."),
 ):
     """Seconds per video-second, first-clip latency, peak memory and achieved TFLOP/s per method (random weights)."""
     import json
 
-    import pandas as pd
-
-    from fada.data.io import write_text_atomic
+    from fada.data.io import write_csv_atomic, write_text_atomic
 
     from ..speed import STAGES, SpeedConfig, run_speed
 
     cfg = SpeedConfig(methods=_split_names(methods), config=config, device=device, dtype=dtype, frames=frames,
                       repeats=repeats, peak_tflops=peak_tflops, resolution=resolution,
                       fast={"compile": compile_, "sdpa": sdpa, "batch_cfg": batch_cfg, "vae_chunk": vae_chunk,
-                            "overlap_decode": overlap_decode})
+                            "overlap_decode": overlap_decode, "decoder": decoder})
     with _progress("speed") as p:
         task = p.add_task("speed", total=len(cfg.methods))
         rows = run_speed(cfg, lambda name, done, total: p.update(task, completed=done, description=f"speed {name}"))
-    df = pd.DataFrame(rows)
+    csv_rows = [dict(r) for r in rows]
     for r in rows:
         r["fast_path"] = cfg.fast
     dev_tag = "cuda" if device.startswith("cuda") else "cpu"
     out = out or Path("results") / "perf" / f"speed-{config}-{dev_tag}-{dtype}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, df.to_csv(index=False))
+    write_csv_atomic(out, csv_rows)
     write_text_atomic(out.with_suffix(".json"), json.dumps(rows, indent=1) + "\n")
     from rich.table import Table
 

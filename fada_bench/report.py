@@ -17,7 +17,7 @@ import pandas as pd
 
 from fada.errors import InputError
 
-from .registry import ADAPTERS, METRICS
+from .registry import ADAPTERS
 from .store import RunStore
 from .summary import higher_is_better
 

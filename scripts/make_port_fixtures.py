@@ -47,7 +47,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-import port_fixtures as pf
+import port_fixtures as pf  # noqa: E402  (tests/ joins the path first)
 
 
 class Unavailable(Exception):

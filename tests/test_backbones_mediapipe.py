@@ -85,7 +85,9 @@ def test_opening_the_mouth_changes_the_lip_features(extractor, face):
     f0 = _points(extractor, face)
     f_pose = [_points(extractor, _affine(face, d, s)) for d, s in [(5, 1.0), (0, 0.9)]]
     f_open = _points(extractor, _open_mouth(face, extractor.landmarks(face), 12))
-    lips_rms = lambda f: np.sqrt(np.mean((f[:N_LIPS] - f0[:N_LIPS]) ** 2))
+    def lips_rms(f):
+        return np.sqrt(np.mean((f[:N_LIPS] - f0[:N_LIPS]) ** 2))
+
     assert lips_rms(f_open) > 2 * max(lips_rms(f) for f in f_pose)
     gap0, gap = f0[I13, 1] - f0[I14, 1], f_open[I13, 1] - f_open[I14, 1]
     assert gap > gap0 + 0.08, (gap0, gap)

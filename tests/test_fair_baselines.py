@@ -41,6 +41,7 @@ def test_a_velocity_student_samples_the_same_line_as_its_epsilon(windows, steps)
     g = torch.Generator().manual_seed(1)
     z = torch.randn(2, 4, 8, 8, generator=g, dtype=torch.float64)
     z_eps = z_vel = z
+    eps = None                  # drawn at each window start (s == 0), kept inside the window
     for i, tau in enumerate(eps_s.timesteps):
         k, s, _ = eps_s._plan[i]
         t0, t1 = eps_s.window_bounds(k)

@@ -17,7 +17,7 @@ import pytest
 from fada.data.io import read_video
 from fada.errors import InputError
 from fada_bench.options import OptionError
-from fada_bench.registry import METHODS, METRICS, UnknownNameError
+from fada_bench.registry import METHODS, METRICS
 from fada_bench.runner import RunConfig, run_benchmark
 from fada_bench.store import RunStore, StorageError, sha256_file
 from fada_bench.summary import SUMMARY_COLUMNS
@@ -35,7 +35,7 @@ def env(tmp_path_factory):
     e = bench_env(tmp_path_factory.mktemp("bench"))
     old = {k: os.environ.get(k) for k in e}
     os.environ.update(e)
-    added = [k for k, cls in TOYS.items() if k not in METRICS and not METRICS.add(k, cls) is None]
+    added = [k for k, cls in TOYS.items() if k not in METRICS and METRICS.add(k, cls) is not None]
     yield e
     for k in added:
         METRICS.remove(k)

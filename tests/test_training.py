@@ -134,7 +134,6 @@ def test_a_bad_value_names_its_field_and_file(tmp_path, over, words):
 
 def test_train_refuses_a_typo_before_any_checkpoint_loads(tmp_path, monkeypatch, capsys):
     # The teacher named here does not exist: had anything been loaded, that would be the error.
-    import subprocess
     import sys
 
     from fada_bench.cli import main

@@ -2,7 +2,6 @@
 checks that catch a corrupt file, and a fetch from a server on 127.0.0.1 that the test starts."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 

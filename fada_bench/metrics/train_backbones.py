@@ -342,7 +342,7 @@ def eval_inverse_renderer(r: Recipe, out: Path, log) -> dict:
     bb = sb.SyntheticInverseRenderer(sb.load_network("inverse_renderer", out))
     res = {"identities": r.n_heldout}
     for degraded in (False, True):
-        exprs, poses, ids, same, first = [], [], [], [], []
+        exprs, poses, ids, same = [], [], [], []
         rng = np.random.default_rng([STREAM, r.seed, HELDOUT, r.code, 99])
         emb_first = []
         for i in range(r.n_heldout):
@@ -586,7 +586,9 @@ def eval_syncnet(r: Recipe, out: Path, log) -> dict:
     k = np.array([x[0] for x in rows if x[0] is not None])
     pred = np.array([x[1] for x in rows if x[0] is not None])
     err = pred - (-k)      # syncnet_python's sign: audio lagging by k frames is an AV offset of -k
-    lse = lambda sel: round(float(np.mean([x[2] for x in rows if sel(x)])), 4)
+    def lse(sel):
+        return round(float(np.mean([x[2] for x in rows if sel(x)])), 4)
+
     res = {"clips": int(k.size), "offset_accuracy_exact": round(float(np.mean(err == 0)), 4),
            "offset_accuracy_within_1": round(float(np.mean(np.abs(err) <= 1)), 4),
            "offset_accuracy_exact_shifted_only": round(float(np.mean(err[k != 0] == 0)), 4),

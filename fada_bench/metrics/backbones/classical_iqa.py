@@ -167,7 +167,9 @@ class NIQEScorer:
 def write_pristine_module(path) -> None:
     """Refit the pristine model from scikit-image's photographs and write `_niqe_pristine.py`."""
     mu, cov = fit_pristine_model(pristine_images_from_skimage())
-    fmt = lambda row: "[" + ", ".join(f"{v:.12g}" for v in row) + "]"
+    def fmt(row):
+        return "[" + ", ".join(f"{v:.12g}" for v in row) + "]"
+
     lines = ['"""NIQE pristine model fitted by classical_iqa.write_pristine_module on scikit-image\'s',
              f"photographs {', '.join(PRISTINE_IMAGES)} ({PATCH} px patches). Generated: do not edit.", '"""',
              "MU = " + fmt(mu), "COV = ["] + ["    " + fmt(r) + "," for r in cov] + ["]", ""]

@@ -15,7 +15,7 @@ import numpy as np
 from fada.data.io import check_frames
 from fada.errors import InputError
 
-from .dlib_models import INSTALL, dlib_model_path, import_dlib
+from .dlib_models import dlib_model_path, import_dlib
 
 DESCRIPTOR = "dlib_face_recognition_resnet_model_v1.dat"
 LANDMARKS = "shape_predictor_5_face_landmarks.dat"

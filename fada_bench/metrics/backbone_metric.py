@@ -13,6 +13,7 @@ metric by `bind`, which makes a small subclass carrying the backbone's name and 
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -29,6 +30,26 @@ def content_digest(*arrays: np.ndarray) -> str:
         h.update(repr((a.shape, a.dtype.str)).encode())
         h.update(a.data)
     return h.hexdigest()
+
+
+def per_frame_cached(cache: OrderedDict[str, np.ndarray], frames: np.ndarray, per_frame, shape: tuple,
+                     keep: int = 4) -> np.ndarray:
+    """`per_frame(frame)` for every frame (None: NaN, no face), stacked to (T, *shape), kept in
+    `cache` under the video's content digest for the last `keep` videos, so the metrics that read
+    one landmark network run it once per video."""
+    key = content_digest(frames)
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    out = np.full((len(frames), *shape), np.nan)
+    for i, f in enumerate(frames):
+        value = per_frame(f)
+        if value is not None:
+            out[i] = value
+    cache[key] = out
+    if len(cache) > keep:
+        cache.popitem(last=False)
+    return out
 
 
 class BackboneMetric(BenchMetric):

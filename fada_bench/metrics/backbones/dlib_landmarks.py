@@ -15,7 +15,7 @@ import numpy as np
 
 from fada.data.io import check_frames
 
-from ..backbone_metric import content_digest
+from ..backbone_metric import per_frame_cached
 from .dlib_models import dlib_model_path, import_dlib
 
 SHAPE_PREDICTOR = "shape_predictor_68_face_landmarks.dat"
@@ -48,19 +48,7 @@ class DlibLandmarks:
 
     def face_landmarks(self, frames: np.ndarray) -> np.ndarray:
         check_frames(frames)
-        key = content_digest(frames)
-        if key in self._videos:
-            self._videos.move_to_end(key)
-            return self._videos[key]
-        out = np.full((len(frames), 68, 2), np.nan)
-        for i, f in enumerate(frames):
-            lm = self.frame_landmarks(f)
-            if lm is not None:
-                out[i] = lm
-        self._videos[key] = out
-        if len(self._videos) > 4:
-            self._videos.popitem(last=False)
-        return out
+        return per_frame_cached(self._videos, frames, self.frame_landmarks, (68, 2))
 
 
 def available() -> tuple[bool, str]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from fada.data.io import check_frames
 
-from ..backbone_metric import content_digest
+from ..backbone_metric import per_frame_cached
 
 # Points that expressions barely move: upper face outline, nose ridge and tip, eye corners.
 RIGID = (10, 338, 297, 332, 284, 251, 389, 356, 454, 109, 67, 103, 54, 21, 162, 127, 234,
@@ -116,19 +116,7 @@ class MediapipeExpression:
     def video_landmarks(self, frames: np.ndarray) -> np.ndarray:
         """T x 468 x 3 landmarks in pixels, NaN for a frame without a face."""
         check_frames(frames)
-        key = content_digest(frames)
-        if key in self._videos:
-            self._videos.move_to_end(key)
-            return self._videos[key]
-        out = np.full((len(frames), 468, 3), np.nan)
-        for i, f in enumerate(frames):
-            lm = self.landmarks(f)
-            if lm is not None:
-                out[i] = lm
-        self._videos[key] = out
-        if len(self._videos) > 4:
-            self._videos.popitem(last=False)
-        return out
+        return per_frame_cached(self._videos, frames, self.landmarks, (468, 3))
 
     def face_landmarks(self, frames: np.ndarray) -> np.ndarray:
         return self.video_landmarks(frames)[..., :2]

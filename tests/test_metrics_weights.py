@@ -68,7 +68,7 @@ def test_a_missing_registry_is_one_clear_error(tmp_path):
 
 def test_synthetic_metrics_are_listed_available_for_the_synthetic_world_only():
     syn = {k: ok for k, _, ok, _ in list_metrics("synthetic") if k.endswith("[synthetic]")}
-    want = {"sync_d", "sync_c", "sync_offset", "fid", "fvd", "efid", "iqa", "csim"}
+    want = {"sync_d", "sync_c", "sync_offset", "fid", "fvd", "efid", "iqa", "csim", "lmd", "mlmd", "expr_err", "id_drift"}
     assert {k.split("[")[0] for k in syn} == want and all(syn.values())
     real = {k: (ok, why) for k, _, ok, why in list_metrics("real") if k.endswith("[synthetic]")}
     assert all(not ok and "synthetic world only" in why for ok, why in real.values())

@@ -77,5 +77,9 @@ def test_a_missing_face_extra_names_the_install_command(monkeypatch):
     from fada_bench.metrics.backbones import dlib_models
 
     monkeypatch.setattr(dlib_models, "find_spec", lambda name: None)
-    with pytest.raises(InputError, match=r'pip install "fada-bench\[face\]"'):
-        dlib_models.dlib_model_path("shape_predictor_68_face_landmarks.dat")
+    dlib_models.dlib_model_path.cache_clear()          # the lookup is cached per process
+    try:
+        with pytest.raises(InputError, match=r'pip install "fada-bench\[face\]"'):
+            dlib_models.dlib_model_path("shape_predictor_68_face_landmarks.dat")
+    finally:
+        dlib_models.dlib_model_path.cache_clear()

@@ -39,3 +39,23 @@ def subprocess_env(env: dict[str, str], **extra) -> dict[str, str]:
 def cli(args: list[str], env: dict[str, str], **extra) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fada_bench", *args], env=subprocess_env(env, **extra),
                           capture_output=True, text=True, timeout=300)
+
+
+def synthetic_suite_clips(out: Path, n: int) -> list:
+    """The first `n` clips of the synthetic test suite, rendered into `out` as the suite renders
+    them: [(Sample, ground-truth Video, recorded params)], in id order."""
+    from fada.data.io import read_video
+    from fada.data.synthetic.build import build_world
+    from fada.data.manifest import load_npz
+    from fada_bench.paths import find_split
+    from fada_bench.types import Sample
+
+    world = json.loads(find_split("synthetic").read_text())["world"]
+    cfg = WorldConfig(n_train=0, n_test=n, n_openset=0, size=world["size"], seed=world["seed"],
+                      seconds=world["seconds"])
+    clips = []
+    for r in sorted(build_world(out, cfg, workers=1), key=lambda r: r["id"]):
+        v = read_video(out / r["video"])
+        s = Sample(r["id"], v.frames[0], v.audio, v.n_frames, 25.0, out / r["video"], out / r["params"])
+        clips.append((s, v, load_npz(out / r["params"])))
+    return clips

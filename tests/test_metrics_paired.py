@@ -2,15 +2,13 @@
 landmarks with known answers, and their validity on clips of the synthetic test suite, where a
 still image, a 3-frame audio offset and shuffled expression tracks must all score worse than the
 truth (the last of which E-FID, a distribution metric, cannot see)."""
-import json
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from harness_util import synthetic_suite_clips
 from fada.data.io import Video, read_video, write_video
-from fada.data.manifest import load_npz
-from fada.data.synthetic.build import WorldConfig, build_world
 from fada.data.synthetic.render import render_background, render_face
 from fada_bench.metrics.efid import ExpressionFrechetDistanceSynthetic
 from fada_bench.metrics.paired import (
@@ -20,8 +18,6 @@ from fada_bench.metrics.paired import (
     expression_error,
     landmark_distance,
 )
-from fada_bench.paths import find_split
-from fada_bench.types import Sample
 
 N_CLIPS = 6
 PAIRED = (LandmarkDistanceSynthetic, MouthLandmarkDistanceSynthetic, ExpressionErrorSynthetic)
@@ -94,17 +90,7 @@ def encoded(frames, audio, tmp, name="v"):
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     """The first N_CLIPS clips of the synthetic test suite, built as the suite builds them."""
-    world = json.loads(find_split("synthetic").read_text())["world"]
-    out = tmp_path_factory.mktemp("paired_suite")
-    cfg = WorldConfig(n_train=0, n_test=N_CLIPS, n_openset=0, size=world["size"], seed=world["seed"],
-                      seconds=world["seconds"])
-    rows = sorted(build_world(out, cfg, workers=1), key=lambda r: r["id"])
-    clips = []
-    for r in rows:
-        v = read_video(out / r["video"])
-        s = Sample(r["id"], v.frames[0], v.audio, v.n_frames, 25.0, out / r["video"], out / r["params"])
-        clips.append((s, v, load_npz(out / r["params"])))
-    return clips
+    return synthetic_suite_clips(tmp_path_factory.mktemp("paired_suite"), N_CLIPS)
 
 
 @pytest.fixture(scope="module")

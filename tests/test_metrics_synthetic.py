@@ -1,14 +1,12 @@
 """Validity of the metrics with the shipped synthetic backbones, on clips of the synthetic test
 suite (its identities were never seen in training): each metric moves the way its definition says
 when a known defect is put into the video, and ground truth beats the static reference."""
-import json
 
 import numpy as np
 import pytest
 
+from harness_util import synthetic_suite_clips
 from fada.data.io import Video, read_video, write_video
-from fada.data.manifest import load_npz
-from fada.data.synthetic.build import WorldConfig, build_world
 from fada.data.synthetic.params import EX
 from fada.data.synthetic.render import render_face
 from fada.data.synthetic.world import apply_degradation, make_clip
@@ -18,7 +16,6 @@ from fada_bench.metrics.fid import FrechetInceptionDistanceSynthetic
 from fada_bench.metrics.fvd import FrechetVideoDistanceSynthetic
 from fada_bench.metrics.iqa import ImageQualitySynthetic
 from fada_bench.metrics.sync import SyncDistanceSynthetic, SyncOffsetSynthetic, lse_from_curve
-from fada_bench.paths import find_split
 from fada_bench.types import Sample
 
 N_CLIPS = 8
@@ -33,18 +30,7 @@ def encoded(frames, audio, tmp):
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory):
     """The first N_CLIPS clips of the synthetic test suite, built as the suite builds them."""
-    world = json.loads(find_split("synthetic").read_text())["world"]
-    out = tmp_path_factory.mktemp("metric_suite")
-    cfg = WorldConfig(n_train=0, n_test=N_CLIPS, n_openset=0, size=world["size"], seed=world["seed"],
-                      seconds=world["seconds"])
-    rows = sorted(build_world(out, cfg, workers=1), key=lambda r: r["id"])
-    clips = []
-    for r in rows:
-        v = read_video(out / r["video"])
-        p = load_npz(out / r["params"])
-        s = Sample(r["id"], v.frames[0], v.audio, v.n_frames, 25.0, out / r["video"], out / r["params"])
-        clips.append((s, v, p))
-    return clips
+    return synthetic_suite_clips(tmp_path_factory.mktemp("metric_suite"), N_CLIPS)
 
 
 @pytest.fixture(scope="module")

@@ -69,7 +69,8 @@ def backbone_hashes(metric_keys: list[str]) -> dict[str, dict[str, str]]:
             out[key] = {}
             continue
         files = {}
-        synthetic = getattr(cls.default_backbone, "weights", None)   # the synthetic network's name
+        # The synthetic network's name; pixel metrics (colour drift, seams) have no backbone class.
+        synthetic = getattr(getattr(cls, "default_backbone", None), "weights", None)
         if synthetic:
             try:
                 files[sb.registry()[synthetic]["file"]] = _sha256(sb.weights_path(synthetic, check=False))

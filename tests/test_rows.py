@@ -106,6 +106,11 @@ def test_backbone_hashes_are_the_shipped_files_sha256():
     assert got["fvd[synthetic]"] == {reg["video_features"]["file"]: reg["video_features"]["sha256"]}
 
 
+def test_pixel_metrics_have_no_backbone_files():
+    # color_drift and seam read pixels only: no weights, so nothing to hash and no error
+    assert backbone_hashes(["color_drift[pixel]", "seam[pixel]"]) == {"color_drift[pixel]": {}, "seam[pixel]": {}}
+
+
 def test_a_rows_training_record_keeps_steps_hours_and_the_parent_of_its_last_start(tmp_path):
     from fada_bench.rows import training_record
 

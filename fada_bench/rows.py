@@ -33,6 +33,7 @@ import pandas as pd
 
 from fada.data.io import write_text_atomic
 from fada.errors import InputError
+from fada.hashing import sha256_file
 from fada.profiling import processor_name
 
 IDENTITY_FIELDS = ("suite", "limit", "seed", "backbones")
@@ -47,12 +48,6 @@ class RowMismatchError(InputError):
 
 
 # ---------------------------------------------------------------------------- identity
-
-def _sha256(path: Path) -> str:
-    from .metrics.weights_registry import sha256_file
-
-    return sha256_file(path)
-
 
 def backbone_hashes(metric_keys: list[str]) -> dict[str, dict[str, str]]:
     """{metric key: {weight file: sha256}} of the backbone each metric loads; {} for a metric
@@ -73,7 +68,7 @@ def backbone_hashes(metric_keys: list[str]) -> dict[str, dict[str, str]]:
         synthetic = getattr(getattr(cls, "default_backbone", None), "weights", None)
         if synthetic:
             try:
-                files[sb.registry()[synthetic]["file"]] = _sha256(sb.weights_path(synthetic, check=False))
+                files[sb.registry()[synthetic]["file"]] = sha256_file(sb.weights_path(synthetic, check=False))
             except (wr.WeightsError, KeyError):
                 files[synthetic] = "missing"
         else:
@@ -81,7 +76,7 @@ def backbone_hashes(metric_keys: list[str]) -> dict[str, dict[str, str]]:
                 if e.backbone == cls.backbone:
                     s = wr.verify(e.name)
                     ok = s.state == "present" and s.path is not None and Path(s.path).is_file()
-                    files[e.filename] = _sha256(Path(s.path)) if ok else "missing"
+                    files[e.filename] = sha256_file(Path(s.path)) if ok else "missing"
         out[key] = files
     return out
 
@@ -97,7 +92,7 @@ def checkpoint_hashes(card) -> dict:
         folder = checkpoint_path(card)
     except InputError as e:
         return {"error": str(e)}
-    files = {p.relative_to(folder).as_posix(): _sha256(p)
+    files = {p.relative_to(folder).as_posix(): sha256_file(p)
              for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
     listing = "".join(f"{f}\t{d}\n" for f, d in files.items())
     return {"folder": card.checkpoint, "files": files, "sha256": hashlib.sha256(listing.encode()).hexdigest()}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from fada.errors import InputError
+from fada.hashing import sha256_file
 from fada.profiling import processor_name
 
 from .adapters import RunContext, make_adapter
@@ -33,7 +34,7 @@ from .registry import METHODS, METRICS, metric_available
 from .paths import REPO_ROOT
 from .scoring import Scorer, VideoFiles, error_text, make_metric
 from .rows import backbone_hashes, checkpoint_hashes
-from .store import RunStore, StorageError, sha256_file
+from .store import RunStore, StorageError
 from .suites import Suite, make_suite
 from .summary import MethodPlan, generated, sample_status, samples_frame, scored, summary_frame
 

@@ -16,9 +16,10 @@ import numpy as np
 
 from fada.data.io import Video, read_video
 from fada.errors import InputError
+from fada.hashing import sha256_file
 
 from .metrics.base import BenchMetric
-from .store import RunStore, StorageError, sha256_file
+from .store import RunStore, StorageError
 from .types import Sample
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from fada.data.io import write_bytes_atomic, write_text_atomic
 from fada.errors import InputError
+from fada.hashing import sha256_file
 
-from .metrics.weights_registry import sha256_file
 from .paths import cache_dir
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"

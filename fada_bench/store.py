@@ -25,7 +25,7 @@ from fada.data.io import Video, write_text_atomic, write_video
 from fada.data.manifest import load_npz, save_npz
 from fada.errors import InputError
 
-from .metrics.weights_registry import sha256_file  # noqa: F401  (re-exported: the run's files are hashed with it)
+from fada.hashing import sha256_file
 
 
 class StorageError(InputError):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -94,13 +93,15 @@ def _package_version(dist: str) -> str:
 
 def _source_version(root: Path, files: list[Path]) -> dict:
     """The checkout's commit (if it is a git checkout) and the sha256 of each file used."""
+    from fada.hashing import sha256_file
+
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown (not a git checkout)"
     return {"commit": commit,
-            "sha256": {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}}
+            "sha256": {str(f.relative_to(root)): sha256_file(f) for f in files}}
 
 
 # ------------------------------------------------------------------------------------ helpers

@@ -56,25 +56,18 @@ import torch
 from ..data.io import write_text_atomic
 from ..data.manifest import MANIFEST
 from ..errors import InputError
+from ..hashing import sha256_file
 
 FORMAT = 1
 PROGRESS = "progress.json"
 KEY_FILE = "key.json"
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def folder_sha256(folder: str | os.PathLike) -> str:
     """sha256 of a model folder: of the list of its files with each file's sha256."""
     folder = Path(folder)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    listing = "".join(f"{p.relative_to(folder).as_posix()}\t{_file_sha256(p)}\n" for p in files)
+    listing = "".join(f"{p.relative_to(folder).as_posix()}\t{sha256_file(p)}\n" for p in files)
     return hashlib.sha256(listing.encode()).hexdigest()
 
 
@@ -89,7 +82,7 @@ def key_material(recipe, obj, n_items: int, latents: Path | None) -> dict:
     return {
         "format": FORMAT,
         "teacher_sha256": folder_sha256(o.teacher),
-        "data": {"manifest_sha256": _file_sha256(manifest) if manifest.is_file() else None, "split": "train",
+        "data": {"manifest_sha256": sha256_file(manifest) if manifest.is_file() else None, "split": "train",
                  "tiers": sorted(d.tiers), "n_frames": d.n_frames, "size": d.size,
                  "windows_per_clip": d.windows_per_clip, "items": n_items,
                  "latents": latents.name if latents is not None else None},

@@ -36,7 +36,9 @@ from fada.errors import InputError
 from .backbone_metric import content_digest
 # syncnet_python's audio side (int16-scale MFCC, 20-step windows), one implementation for both SyncNets
 from .backbones.syncnet import audio_windows as syncnet_audio_windows
-from .weights_registry import WeightsError, sha256_file
+from fada.hashing import sha256_file
+
+from .weights_registry import WeightsError
 
 BACKBONE_NAME = "synthetic"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights" / "synthetic"

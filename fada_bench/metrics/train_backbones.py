@@ -252,7 +252,7 @@ def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, log,
     """Write fp16 safetensors and record file, sha256, recipe and held-out accuracy in the registry."""
     from safetensors.torch import save_file
 
-    from .weights_registry import sha256_file
+    from fada.hashing import sha256_file
 
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{recipe.name}.safetensors"

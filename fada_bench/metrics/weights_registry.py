@@ -15,7 +15,6 @@ Nothing here downloads except `fetch`, which the `fada-bench weights fetch NAME`
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.error
@@ -24,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fada.errors import InputError
+from fada.hashing import CHUNK, sha256_file
 
 ENV_VAR = "FADA_BENCH_WEIGHTS"
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -117,14 +116,6 @@ def entry(name: str) -> WeightEntry:
 def search_dirs() -> list[Path]:
     dirs = [Path(p).expanduser() for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p]
     return dirs + [Path.home() / ".cache" / "fada-bench" / "weights"]
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _check(e: WeightEntry, path: Path) -> WeightStatus:

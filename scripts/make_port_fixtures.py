@@ -270,7 +270,7 @@ def _stand_in(name: str, **attrs) -> bool:
 def _face_points(width: int, height: int, seed: int) -> np.ndarray:
     """Five face points (pixels, y down, float32 on a quarter-pixel grid so that the reference's
     float32 y flip is exact): the template, scaled, turned by 6 degrees and moved off-centre."""
-    from fada_bench.metrics.backbones.deep3d import TEMPLATE_5P
+    from fada_bench.metrics.backbones.standard.deep3d import TEMPLATE_5P
     rng = np.random.default_rng(seed)
     a = np.deg2rad(6.0)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
@@ -310,7 +310,7 @@ def deep3d(seed: int, args) -> tuple[dict, dict]:
 
     # the alignment, on a 160 x 128 frame with five points; lm3D is our TEMPLATE_5P (the
     # reference computes it from BFM/similarity_Lm3D_all.mat, which the repository does not ship)
-    from fada_bench.metrics.backbones.deep3d import TEMPLATE_5P
+    from fada_bench.metrics.backbones.standard.deep3d import TEMPLATE_5P
     frame = smooth_frames(1, 160, seed + 1)[0][:128]
     points = _face_points(160, 128, seed)
     lm = points.copy()

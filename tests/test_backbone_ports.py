@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from fada_bench.metrics import weights_registry
-from fada_bench.metrics.backbones import deep3d, i3d, inception, resnet3d, syncnet
+from fada_bench.metrics.backbones.standard import deep3d, i3d, inception, resnet3d, syncnet
 
 REGENERATE = "python scripts/make_port_fixtures.py --out tests/fixtures/ports (see its README)"
 

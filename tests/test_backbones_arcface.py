@@ -6,7 +6,7 @@ import importlib.util
 import pytest
 
 from fada.errors import InputError
-from fada_bench.metrics.backbones.arcface import ArcFaceIdentity
+from fada_bench.metrics.backbones.standard.arcface import ArcFaceIdentity
 
 
 @pytest.mark.skipif(importlib.util.find_spec("insightface") is not None

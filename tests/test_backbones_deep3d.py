@@ -14,7 +14,8 @@ import torch
 
 from fada.errors import InputError
 from fada_bench.metrics.backbones import ExpressionExtractor
-from fada_bench.metrics.backbones import deep3d, standard
+from fada_bench.metrics.backbones import standard
+from fada_bench.metrics.backbones.standard import deep3d
 
 
 def _bn(prefix: str, n: int) -> dict[str, tuple[int, ...]]:
@@ -236,7 +237,7 @@ def test_expressions_per_frame_with_nan_where_no_face(tmp_path):
 def test_five_points_from_the_face_mesh_on_a_photo():
     # mediapipe on a real face photo: the five points come in the template's order
     skimage_data = pytest.importorskip("skimage.data")
-    from fada_bench.metrics.backbones.mediapipe_expr import MediapipeExpression
+    from fada_bench.metrics.backbones.standard.mediapipe_expr import MediapipeExpression
     mesh = MediapipeExpression()
     try:
         lm = mesh.landmarks(skimage_data.astronaut())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fada.errors import InputError
-from fada_bench.metrics.backbones import dlib_models
+from fada_bench.metrics.backbones.standard import dlib_models
 from fada_bench.metrics.weights_registry import WeightsError
 
 needs_face = pytest.mark.skipif(importlib.util.find_spec("dlib") is None
@@ -28,7 +28,7 @@ def as_rgb(gray01, face_px=100, pad=50):
 
 @pytest.fixture(scope="module")
 def net():
-    from fada_bench.metrics.backbones.dlib_face import DlibIdentity
+    from fada_bench.metrics.backbones.standard.dlib_face import DlibIdentity
 
     return DlibIdentity()
 
@@ -78,7 +78,7 @@ def test_model_files_are_found_in_the_package_and_checked():
 
 
 def test_a_missing_extra_names_it(monkeypatch):
-    from fada_bench.metrics.backbones import dlib_face
+    from fada_bench.metrics.backbones.standard import dlib_face
 
     monkeypatch.setitem(sys.modules, "dlib", None)                       # `import dlib` fails
     with pytest.raises(InputError, match=r'pip install "fada-bench\[face\]"'):

@@ -10,8 +10,8 @@ import pytest
 
 from fada.errors import InputError
 from fada_bench.metrics.backbones import QualityScorer
-from fada_bench.metrics.backbones import classical_iqa
-from fada_bench.metrics.backbones._niqe_pristine import COV, MU
+from fada_bench.metrics.backbones.standard import classical_iqa
+from fada_bench.metrics.backbones.standard._niqe_pristine import COV, MU
 
 skimage_data = pytest.importorskip("skimage.data")
 

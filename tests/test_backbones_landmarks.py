@@ -24,7 +24,7 @@ def shifted(img, dx, dy):
 
 @pytest.fixture(scope="module")
 def mesh():
-    from fada_bench.metrics.backbones.mediapipe_expr import MediapipeExpression
+    from fada_bench.metrics.backbones.standard.mediapipe_expr import MediapipeExpression
 
     m = MediapipeExpression()
     yield m
@@ -37,7 +37,7 @@ def dlib68():
 
     if find_spec("dlib") is None or find_spec("face_recognition_models") is None:
         pytest.skip('the face extra is not installed (pip install "fada-bench[face]")')
-    from fada_bench.metrics.backbones.dlib_landmarks import DlibLandmarks
+    from fada_bench.metrics.backbones.standard.dlib_landmarks import DlibLandmarks
 
     return DlibLandmarks()
 
@@ -74,7 +74,7 @@ def test_a_shifted_photo_gives_shifted_landmarks_and_zero_paired_lmd(which, requ
 
 def test_a_missing_face_extra_names_the_install_command(monkeypatch):
     from fada.errors import InputError
-    from fada_bench.metrics.backbones import dlib_models
+    from fada_bench.metrics.backbones.standard import dlib_models
 
     monkeypatch.setattr(dlib_models, "find_spec", lambda name: None)
     dlib_models.dlib_model_path.cache_clear()          # the lookup is cached per process

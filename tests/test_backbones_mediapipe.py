@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fada_bench.metrics.backbones import ExpressionExtractor
-from fada_bench.metrics.backbones import mediapipe_expr as mx
+from fada_bench.metrics.backbones.standard import mediapipe_expr as mx
 
 skimage_data = pytest.importorskip("skimage.data")
 I13, I14 = mx.EXPRESSION.index(13), mx.EXPRESSION.index(14)     # inner upper / lower lip

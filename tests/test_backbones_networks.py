@@ -18,7 +18,7 @@ import torch
 from fada.errors import InputError
 from fada_bench.metrics import weights_registry
 from fada_bench.metrics.backbones import ClipEmbedder, FrameEmbedder, SyncBackbone
-from fada_bench.metrics.backbones import i3d, inception, resnet3d, syncnet
+from fada_bench.metrics.backbones.standard import i3d, inception, resnet3d, syncnet
 
 
 def _wrap_hara(sd):

@@ -18,7 +18,7 @@ import torch
 
 from fada.errors import InputError
 from fada_bench.metrics.backbones import QualityScorer
-from fada_bench.metrics.backbones import qalign
+from fada_bench.metrics.backbones.standard import qalign
 
 
 @pytest.fixture

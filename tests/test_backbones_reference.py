@@ -70,7 +70,7 @@ def _close(ours, ref):
 def test_inception_matches_pytorch_fid():
     path = _weights("fid_inception")
     pf = _import("pytorch_fid.inception")
-    from fada_bench.metrics.backbones.inception import InceptionEmbedder
+    from fada_bench.metrics.backbones.standard.inception import InceptionEmbedder
     # pytorch-fid fetches its file through load_state_dict_from_url; hand it the local one
     pf.load_state_dict_from_url = lambda *a, **k: torch.load(path, map_location="cpu", weights_only=True)
     ref = pf.InceptionV3([3]).eval()
@@ -82,7 +82,7 @@ def test_inception_matches_pytorch_fid():
 
 def test_i3d_torchscript_wrapper_matches_a_direct_call():
     path = _weights("i3d_torchscript")
-    from fada_bench.metrics.backbones.i3d import I3DEmbedder, preprocess_clips
+    from fada_bench.metrics.backbones.standard.i3d import I3DEmbedder, preprocess_clips
     frames = _frames(16, 128)
     det = torch.jit.load(str(path)).eval()
     with torch.no_grad():

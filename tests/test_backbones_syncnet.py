@@ -7,7 +7,7 @@ import pytest
 import python_speech_features as psf
 
 from fada.errors import InputError
-from fada_bench.metrics.backbones import syncnet
+from fada_bench.metrics.backbones.standard import syncnet
 
 
 def _speechy(seconds, seed=0):

@@ -35,7 +35,7 @@ from fada.errors import InputError
 
 from .backbone_metric import content_digest
 # syncnet_python's audio side (int16-scale MFCC, 20-step windows), one implementation for both SyncNets
-from .backbones.syncnet import audio_windows as syncnet_audio_windows
+from .backbones.standard.syncnet import audio_windows as syncnet_audio_windows
 from fada.hashing import sha256_file
 
 from .weights_registry import WeightsError

@@ -9,7 +9,7 @@ import functools
 import importlib
 from typing import Any, Callable
 
-# backbone name -> (module under fada_bench.metrics.backbones, class, fixed keyword arguments)
+# backbone name -> (module of this package, class, fixed keyword arguments)
 STANDARD = {
     "inception": ("inception", "InceptionEmbedder", {}),
     "i3d": ("i3d", "I3DEmbedder", {}),
@@ -51,7 +51,7 @@ def available(name: str) -> tuple[bool, str]:
     found and matches its checksum), without building or importing anything heavy."""
     from importlib.util import find_spec
 
-    from .. import weights_registry
+    from ... import weights_registry
 
     weights, packages = NEEDS[name]
     for pkg in packages:

@@ -177,6 +177,6 @@ def write_pristine_module(path) -> None:
         f.write("\n".join(lines))
 
 
-if __name__ == "__main__":     # python -m fada_bench.metrics.backbones.classical_iqa
+if __name__ == "__main__":     # python -m fada_bench.metrics.backbones.standard.classical_iqa
     from pathlib import Path
     write_pristine_module(Path(__file__).with_name("_niqe_pristine.py"))

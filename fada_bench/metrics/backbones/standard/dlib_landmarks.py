@@ -15,7 +15,7 @@ import numpy as np
 
 from fada.data.io import check_frames
 
-from ..backbone_metric import per_frame_cached
+from ...backbone_metric import per_frame_cached
 from .dlib_models import dlib_model_path, import_dlib
 
 SHAPE_PREDICTOR = "shape_predictor_68_face_landmarks.dat"

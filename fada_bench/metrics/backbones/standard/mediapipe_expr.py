@@ -27,7 +27,7 @@ import numpy as np
 
 from fada.data.io import check_frames
 
-from ..backbone_metric import per_frame_cached
+from ...backbone_metric import per_frame_cached
 
 # Points that expressions barely move: upper face outline, nose ridge and tip, eye corners.
 RIGID = (10, 338, 297, 332, 284, 251, 389, 356, 454, 109, 67, 103, 54, 21, 162, 127, 234,

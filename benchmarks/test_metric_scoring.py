@@ -15,7 +15,7 @@ import pytest
 from fada.data.io import Video, read_video
 from fada.data.synthetic.build import WorldConfig, build_world
 from fada_bench.metrics import sync as sync_mod
-from fada_bench.metrics import synthetic_backbones as sb
+from fada_bench.metrics.backbones import synthetic as sb
 from fada_bench.paths import find_split
 from fada_bench.registry import list_metrics
 from fada_bench.types import Sample

@@ -52,9 +52,9 @@ class RowMismatchError(InputError):
 def backbone_hashes(metric_keys: list[str]) -> dict[str, dict[str, str]]:
     """{metric key: {weight file: sha256}} of the backbone each metric loads; {} for a metric
     without weights, {file: "missing"} for one not on this machine."""
-    from .metrics import synthetic_backbones as sb
-    from .metrics import weights_registry as wr
     from .registry import METRICS
+    from .weight_files import standard as wr
+    from .weight_files import synthetic as sb
 
     out = {}
     for key in metric_keys:

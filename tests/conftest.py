@@ -38,7 +38,7 @@ def world_200(tmp_path_factory):
 @pytest.fixture
 def empty_weight_dirs(tmp_path, monkeypatch):
     """An empty $FADA_BENCH_WEIGHTS and an empty home, so no real weight file is ever found."""
-    from fada_bench.metrics import weights_registry as wr
+    from fada_bench.weight_files import standard as wr
 
     env, home = tmp_path / "weights", tmp_path / "home"
     env.mkdir(), home.mkdir()

@@ -18,7 +18,7 @@ import port_fixtures as pf
 import pytest
 import torch
 
-from fada_bench.metrics import weights_registry
+from fada_bench.weight_files import standard as weights_registry
 from fada_bench.metrics.backbones.standard import deep3d, i3d, inception, resnet3d, syncnet
 
 REGENERATE = "python scripts/make_port_fixtures.py --out tests/fixtures/ports (see its README)"

@@ -11,7 +11,7 @@ import pytest
 
 from fada.errors import InputError
 from fada_bench.metrics.backbones.standard import dlib_models
-from fada_bench.metrics.weights_registry import WeightsError
+from fada_bench.weight_files.standard import WeightsError
 
 needs_face = pytest.mark.skipif(importlib.util.find_spec("dlib") is None
                                 or importlib.util.find_spec("face_recognition_models") is None,

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from fada.errors import InputError
-from fada_bench.metrics import weights_registry
+from fada_bench.weight_files import standard as weights_registry
 from fada_bench.metrics.backbones import ClipEmbedder, FrameEmbedder, SyncBackbone
 from fada_bench.metrics.backbones.standard import i3d, inception, resnet3d, syncnet
 

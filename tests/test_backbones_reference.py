@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import torch
 
-from fada_bench.metrics import weights_registry as wr
+from fada_bench.weight_files import standard as wr
 
 TOL = 0.01
 

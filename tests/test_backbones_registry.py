@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from fada.errors import InputError
-from fada_bench.metrics import weights_registry as wr
+from fada_bench.weight_files import standard as wr
 
 PAYLOAD = bytes(range(256)) * 4096          # 1 MiB
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -7,20 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from fada_bench.metrics import synthetic_backbones as sb
-from fada_bench.metrics.train_backbones import main as train_main
-from fada_bench.metrics.weights_registry import WeightsError, sha256_file
+from fada.hashing import sha256_file
+from fada_bench.metrics.backbones import synthetic as sb
 from fada_bench.registry import list_metrics
+from fada_bench.train_synthetic_backbones import train
+from fada_bench.weight_files import synthetic as synthetic_weights
+from fada_bench.weight_files.standard import WeightsError
 
 NETWORKS = ("inverse_renderer", "video_features", "syncnet", "iqa")
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_backbone_is_registered_with_a_matching_sha256_and_loads():
-    reg = sb.registry()
+    reg = synthetic_weights.registry()
     assert sorted(reg) == sorted(NETWORKS)
     for name in NETWORKS:
-        path = sb.WEIGHTS_DIR / reg[name]["file"]
+        path = synthetic_weights.WEIGHTS_DIR / reg[name]["file"]
         assert path.suffix == ".safetensors"
         assert sha256_file(path) == reg[name]["sha256"]
         assert sb.load_network(name).training is False
@@ -28,7 +30,7 @@ def test_every_backbone_is_registered_with_a_matching_sha256_and_loads():
 
 
 def test_all_weights_together_stay_under_20_mb():
-    total = sum((sb.WEIGHTS_DIR / e["file"]).stat().st_size for e in sb.registry().values())
+    total = sum((synthetic_weights.WEIGHTS_DIR / e["file"]).stat().st_size for e in synthetic_weights.registry().values())
     assert total <= 20e6, total
 
 
@@ -39,22 +41,22 @@ def test_the_package_data_patterns_ship_the_weights_and_registry():
         tomllib = pytest.importorskip("tomli")
     patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["fada_bench"]
     pkg = REPO / "fada_bench"
-    files = [p.relative_to(pkg).as_posix() for p in sb.WEIGHTS_DIR.iterdir()]
+    files = [p.relative_to(pkg).as_posix() for p in synthetic_weights.WEIGHTS_DIR.iterdir()]
     assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files), (files, patterns)
 
 
 def test_a_missing_file_names_itself_where_it_looked_and_the_rebuild_command(tmp_path):
-    shutil.copy(sb.REGISTRY_FILE, tmp_path / "registry.json")
+    shutil.copy(synthetic_weights.REGISTRY_FILE, tmp_path / "registry.json")
     with pytest.raises(WeightsError) as e:
         sb.load_network("syncnet", tmp_path)
     msg = str(e.value)
     assert "syncnet.safetensors" in msg and str(tmp_path) in msg
-    assert "python -m fada_bench.metrics.train_backbones --only syncnet" in msg
+    assert "fada-bench weights train-synthetic --only syncnet" in msg
 
 
 def test_a_corrupt_file_is_refused_before_loading(tmp_path):
-    shutil.copy(sb.REGISTRY_FILE, tmp_path / "registry.json")
-    data = bytearray((sb.WEIGHTS_DIR / "iqa.safetensors").read_bytes())
+    shutil.copy(synthetic_weights.REGISTRY_FILE, tmp_path / "registry.json")
+    data = bytearray((synthetic_weights.WEIGHTS_DIR / "iqa.safetensors").read_bytes())
     data[-3] ^= 0xFF
     (tmp_path / "iqa.safetensors").write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="corrupt or stale.*--only iqa"):
@@ -62,7 +64,7 @@ def test_a_corrupt_file_is_refused_before_loading(tmp_path):
 
 
 def test_a_missing_registry_is_one_clear_error(tmp_path):
-    with pytest.raises(WeightsError, match="registry.json is missing.*train_backbones"):
+    with pytest.raises(WeightsError, match="registry.json is missing.*train-synthetic"):
         sb.load_network("iqa", tmp_path)
 
 
@@ -76,13 +78,11 @@ def test_synthetic_metrics_are_listed_available_for_the_synthetic_world_only():
 
 def test_a_recipe_runs_end_to_end_and_ships_a_verifiable_file(tmp_path):
     # A scaled-down IQA recipe: renders, trains, evaluates on held-out identities, ships.
-    res = train_main(["--only", "iqa", "--scale", "0.01", "--work", str(tmp_path / "work"),
-                      "--out", str(tmp_path / "out"), "--threads", "1"])
+    res = train(["iqa"], scale=0.01, work=tmp_path / "work", out=tmp_path / "out", threads=1)
     reg = json.loads((tmp_path / "out" / "registry.json").read_text())
     assert reg["iqa"]["sha256"] == sha256_file(tmp_path / "out" / "iqa.safetensors")
     assert reg["iqa"]["held_out"] == res["iqa"] and "spearman" in res["iqa"]
     sb.load_network("iqa", tmp_path / "out")
     # reproducible from the seed: a fresh run (new work folder) gives the same bytes
-    train_main(["--only", "iqa", "--scale", "0.01", "--work", str(tmp_path / "work2"),
-                "--out", str(tmp_path / "out2"), "--threads", "1"])
+    train(["iqa"], scale=0.01, work=tmp_path / "work2", out=tmp_path / "out2", threads=1)
     assert sha256_file(tmp_path / "out2" / "iqa.safetensors") == reg["iqa"]["sha256"]

@@ -97,7 +97,7 @@ def test_an_unfinished_run_or_unknown_method_is_a_clear_error(tmp_path):
 
 
 def test_backbone_hashes_are_the_shipped_files_sha256():
-    from fada_bench.metrics import synthetic_backbones as sb
+    from fada_bench.weight_files import synthetic as sb
 
     got = backbone_hashes(["fid[synthetic]", "sync_d[synthetic]", "fvd[synthetic]"])
     reg = sb.registry()

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from fada_bench import shipped, weight_files
 from fada.errors import InputError
 from fada_bench.cli import app
-from fada_bench.metrics import synthetic_backbones as sb
-from fada_bench.metrics import weights_registry as wr
+from fada_bench.weight_files import synthetic as sb
+from fada_bench.weight_files import standard as wr
 from test_backbones_registry import PAYLOAD, SHA, _Server
 
 

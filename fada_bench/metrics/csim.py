@@ -39,7 +39,7 @@ class IdentitySimilarity(BackboneMetric):
 
 # ---------------------------------------------------------------------------- the synthetic world
 # Its small backbones are trained on synthetic faces only; on real video they would measure nothing.
-from . import synthetic_backbones as _syn  # noqa: E402
+from .backbones import synthetic as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 IdentitySimilaritySynthetic = register_bound(IdentitySimilarity, _syn.BACKBONE_NAME, _syn.load_inverse_renderer, worlds=("synthetic",))

@@ -68,7 +68,7 @@ class FrechetInceptionDistance(FrameStrideMetric):
 
 # ---------------------------------------------------------------------------- the synthetic world
 # Its small backbones are trained on synthetic faces only; on real video they would measure nothing.
-from . import synthetic_backbones as _syn  # noqa: E402
+from .backbones import synthetic as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 FrechetInceptionDistanceSynthetic = register_bound(FrechetInceptionDistance, _syn.BACKBONE_NAME, _syn.load_inverse_renderer, worlds=("synthetic",))

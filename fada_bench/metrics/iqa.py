@@ -26,7 +26,7 @@ class ImageQuality(FrameStrideMetric):
 
 # ---------------------------------------------------------------------------- the synthetic world
 # Its small backbones are trained on synthetic faces only; on real video they would measure nothing.
-from . import synthetic_backbones as _syn  # noqa: E402
+from .backbones import synthetic as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 ImageQualitySynthetic = register_bound(ImageQuality, _syn.BACKBONE_NAME, _syn.load_quality_scorer, worlds=("synthetic",))

@@ -192,7 +192,7 @@ class SeamScore(BenchMetric):
 
 
 # ---------------------------------------------------------------------------- backbones
-from . import synthetic_backbones as _syn  # noqa: E402
+from .backbones import synthetic as _syn  # noqa: E402
 from .backbones import standard as _standard  # noqa: E402
 
 IdentityDriftSynthetic = register_bound(IdentityDrift, _syn.BACKBONE_NAME, _syn.load_inverse_renderer, worlds=("synthetic",))

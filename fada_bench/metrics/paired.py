@@ -155,7 +155,7 @@ class ExpressionError(PairedMetric):
         return expression_error(gen, ref)
 
 # ---------------------------------------------------------------------------- the synthetic world
-from . import synthetic_backbones as _syn  # noqa: E402
+from .backbones import synthetic as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 LandmarkDistanceSynthetic = register_bound(LandmarkDistance, _syn.BACKBONE_NAME, _syn.load_inverse_renderer, worlds=("synthetic",))

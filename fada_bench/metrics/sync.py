@@ -147,7 +147,7 @@ class SyncOffset(_SyncMetric):
 
 # ---------------------------------------------------------------------------- the synthetic world
 # Its small backbones are trained on synthetic faces only; on real video they would measure nothing.
-from . import synthetic_backbones as _syn  # noqa: E402
+from .backbones import synthetic as _syn  # noqa: E402
 from .backbone_metric import register_bound  # noqa: E402
 
 SyncDistanceSynthetic = register_bound(SyncDistance, _syn.BACKBONE_NAME, _syn.load_sync_net, worlds=("synthetic",))

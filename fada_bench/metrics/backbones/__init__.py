@@ -1,6 +1,8 @@
 """What each metric needs from a backbone. One metric implementation, many backbones: the real
 world's standard networks (loaded from the user's weight files) and the synthetic world's small
-networks (trained by the project's recipes and shipped) implement the same protocols.
+networks (trained by the project's recipes and shipped) implement the same protocols:
+`standard/` holds the ports of the standard networks (`standard.build("syncnet_v2")`),
+`synthetic/` the synthetic world's networks. Their weight files are kept in `fada_bench.weight_files`.
 
 Frames are uint8 arrays T x H x W x 3 (RGB) at any even size; a backbone resizes as it needs.
 Audio is mono float32 at 16 kHz. Every backbone has a `name` that metric keys carry

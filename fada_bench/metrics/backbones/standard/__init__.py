@@ -51,7 +51,7 @@ def available(name: str) -> tuple[bool, str]:
     found and matches its checksum), without building or importing anything heavy."""
     from importlib.util import find_spec
 
-    from ... import weights_registry
+    from ....weight_files import standard as weights_registry
 
     weights, packages = NEEDS[name]
     for pkg in packages:

@@ -17,7 +17,7 @@ import numpy as np
 from fada.data.io import check_frames
 from fada.errors import InputError
 
-from ... import weights_registry
+from ....weight_files import standard as weights_registry
 
 
 class ArcFaceIdentity:

@@ -42,7 +42,7 @@ from torch.nn import functional as F
 
 from fada.data.io import check_frames
 
-from ... import weights_registry
+from ....weight_files import standard as weights_registry
 from ._common import batched, load_exact, read_state_dict
 from .mediapipe_expr import EYE_CORNERS
 

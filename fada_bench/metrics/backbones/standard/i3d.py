@@ -33,7 +33,7 @@ from torch import nn
 
 from fada.errors import InputError
 
-from ... import weights_registry
+from ....weight_files import standard as weights_registry
 from ._common import (batched, frames_to_float, load_exact, read_state_dict,
                       resize_short_side_center_crop, split_clips)
 

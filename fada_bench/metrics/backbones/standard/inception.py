@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ... import weights_registry
+from ....weight_files import standard as weights_registry
 from ._common import batched, frames_to_float, load_exact, read_state_dict
 
 WEIGHTS = "fid_inception"

@@ -35,7 +35,7 @@ import torch
 from fada.data.io import check_frames
 from fada.errors import InputError
 
-from ... import weights_registry
+from ....weight_files import standard as weights_registry
 
 WEIGHTS = "qalign_one_align"
 HUB_NAME = "q-future/one-align"      # the name pyiqa's QAlign loads, fixed in its source

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from ... import weights_registry
+from ....weight_files import standard as weights_registry
 from ._common import batched, load_exact, read_state_dict, split_clips
 
 CLIP_LEN = 16

@@ -41,7 +41,7 @@ from torch import nn
 from fada.data.io import FPS, SAMPLE_RATE, check_frames
 from fada.errors import InputError
 
-from ... import weights_registry
+from ....weight_files import standard as weights_registry
 from ._common import batched, load_exact, read_state_dict
 
 WINDOW = 5                 # video frames per window

@@ -1,9 +1,9 @@
 """Recipes that train the synthetic world's metric backbones, measure them on held-out identities
 and ship them as fp16 safetensors with their sha256 in fada_bench/weights/synthetic/registry.json.
 
-    python -m fada_bench.metrics.train_backbones                      # all four, seed 0
-    python -m fada_bench.metrics.train_backbones --only syncnet       # one (repeatable)
-    python -m fada_bench.metrics.train_backbones --threads 2 --work DIR
+    fada-bench weights train-synthetic                      # all four, seed 0
+    fada-bench weights train-synthetic --only syncnet       # one (repeatable)
+    fada-bench weights train-synthetic --threads 2 --work DIR
 
 Each recipe renders its own clips with the synthetic world's `make_clip` and passes them through
 the suite's own encoding (h264 at crf 18 with AAC audio, `write_video` then `read_video`), so the
@@ -12,17 +12,16 @@ from the world builder's, and are checked against the test suite's identities. T
 loop (`fit`): AdamW, warm-up then cosine decay, a checkpoint every 200 steps in --work (a rerun
 resumes; the rendered data is cached there too), batches drawn from a generator seeded by
 (seed, step), so a resumed run draws what an uninterrupted one would. Each recipe is sized to run
-in under 15 minutes on 2 CPU threads.
+in under 15 minutes on 2 CPU threads. The networks, their preprocessing and their loading live in
+`fada_bench.metrics.backbones.synthetic`; scoring never imports this module.
 
 Held-out accuracies (on identities from a third stream) go into the registry next to each file.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,11 +33,14 @@ import torch
 from torch import nn
 
 from fada.data.dataset import _resize
-from fada.data.io import FPS, read_video, write_video
+from fada.data.io import FPS, read_video, write_text_atomic, write_video
 from fada.data.synthetic.params import EX, ID, sample_identity
 from fada.data.synthetic.world import apply_degradation, make_clip
+from fada.errors import InputError
 
-from . import synthetic_backbones as sb
+from .metrics.backbones import synthetic as sb
+from .weight_files import synthetic as synthetic_weights
+from .weight_files.standard import WeightsError
 
 SUITE_SIZE = 128          # the synthetic suite's frame side (its split file's world.size)
 STREAM = 0xFADA_B0E       # first word of every backbone-training seed: apart from the world builder's
@@ -266,7 +268,7 @@ def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, log,
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)   # safetensors writes 0600; the package's files must be readable
-    reg_file = out / sb.REGISTRY_FILE.name
+    reg_file = out / synthetic_weights.REGISTRY_FILE.name
     reg = json.loads(reg_file.read_text()) if reg_file.is_file() else {}
     reg[recipe.name] = {
         "file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
@@ -274,9 +276,9 @@ def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, log,
         "architecture": type(net).__name__, "config": config or {}, "recipe": asdict(recipe),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "held_out": held_out,
-        "rebuild": f"{sb.REBUILD_COMMAND} --only {recipe.name}", **(extra or {}),
+        "rebuild": f"{synthetic_weights.REBUILD_COMMAND} --only {recipe.name}", **(extra or {}),
     }
-    reg_file.write_text(json.dumps(reg, indent=1, sort_keys=True) + "\n")
+    write_text_atomic(reg_file, json.dumps(reg, indent=1, sort_keys=True) + "\n")
     log(f"shipped {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return path
 
@@ -337,7 +339,7 @@ def train_inverse_renderer(r: Recipe, work: Path, out: Path, log) -> dict:
 
 
 def eval_inverse_renderer(r: Recipe, out: Path, log) -> dict:
-    from .csim import cosine_to
+    from .metrics.csim import cosine_to
 
     bb = sb.SyntheticInverseRenderer(sb.load_network("inverse_renderer", out))
     res = {"identities": r.n_heldout}
@@ -402,9 +404,9 @@ def frame_encoder(out: Path) -> tuple[sb.InverseRendererNet, str]:
     """The shipped inverse renderer, whose trunk the video network copies in as its frame encoder."""
     try:
         ir = sb.load_network("inverse_renderer", out)
-    except sb.WeightsError as e:
-        raise sb.WeightsError(f"the video network is built on the inverse renderer: {e}") from None
-    return ir, sb.registry(out)["inverse_renderer"]["sha256"]
+    except WeightsError as e:
+        raise WeightsError(f"the video network is built on the inverse renderer: {e}") from None
+    return ir, synthetic_weights.registry(out)["inverse_renderer"]["sha256"]
 
 
 def video_clips(r: Recipe, purpose: int, n: int):
@@ -570,7 +572,7 @@ def train_syncnet(r: Recipe, work: Path, out: Path, log) -> dict:
 
 
 def eval_syncnet(r: Recipe, out: Path, log) -> dict:
-    from .sync import lse_from_curve, sync_curve
+    from .metrics.sync import lse_from_curve, sync_curve
 
     bb = sb.SyntheticSyncNet(sb.load_network("syncnet", out))
     rows = []
@@ -668,33 +670,38 @@ RECIPES = {"inverse_renderer": (IR, train_inverse_renderer), "video_features": (
            "syncnet": (SYNC, train_syncnet), "iqa": (IQA, train_iqa)}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(prog="python -m fada_bench.metrics.train_backbones", description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", action="append", choices=sorted(RECIPES), help="train only this backbone (repeatable)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch threads (the recipes are sized for 2)")
-    p.add_argument("--work", type=Path, default=Path.home() / ".cache" / "fada-bench" / "backbone-training",
-                   help="checkpoints and rendered data (a rerun resumes from them)")
-    p.add_argument("--out", type=Path, default=sb.WEIGHTS_DIR, help="where the weights and registry.json go")
-    p.add_argument("--scale", type=float, default=1.0, help="shrink identities and steps (smoke tests only)")
-    a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    a.work.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for name in a.only or list(RECIPES):
-        recipe, train = RECIPES[name]
-        recipe = Recipe(**{**asdict(recipe), "seed": a.seed})
-        if a.scale != 1.0:
-            recipe = recipe.scaled(a.scale)
+DEFAULT_WORK = Path.home() / ".cache" / "fada-bench" / "backbone-training"
 
-        def log(msg, _name=name):
-            print(f"[{time.strftime('%H:%M:%S')}] {_name}: {msg}", flush=True)
+
+def _print(msg: str) -> None:
+    print(msg, flush=True)        # flushed: a long run's log is read while it runs
+
+
+def train(only: list[str] | None = None, *, seed: int = 0, threads: int = 2, work: Path = DEFAULT_WORK,
+          out: Path | None = None, scale: float = 1.0, log=_print) -> dict:
+    """Train, evaluate on held-out identities and ship the backbones named in `only` (default: all
+    four, in dependency order: the video network reads the inverse renderer). Checkpoints and
+    rendered data go to `work` (a rerun resumes); weights and registry.json to `out` (default: the
+    package's weights/synthetic/). `scale` < 1 shrinks identities and steps (smoke tests only).
+    Returns {backbone: held-out accuracies}."""
+    unknown = sorted(set(only or ()) - set(RECIPES))
+    if unknown:
+        raise InputError(f"unknown synthetic backbone(s) {', '.join(unknown)}; known: {', '.join(RECIPES)}")
+    out = Path(out) if out is not None else synthetic_weights.WEIGHTS_DIR
+    work = Path(work)
+    torch.set_num_threads(threads)
+    work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in [n for n in RECIPES if n in only] if only else list(RECIPES):
+        recipe, train_one = RECIPES[name]
+        recipe = Recipe(**{**asdict(recipe), "seed": seed})
+        if scale != 1.0:
+            recipe = recipe.scaled(scale)
+
+        def say(msg, _name=name):
+            log(f"[{time.strftime('%H:%M:%S')}] {_name}: {msg}")
 
         t0 = time.perf_counter()
-        results[name] = train(recipe, a.work, a.out, log)
-        log(f"done in {(time.perf_counter() - t0) / 60:.1f} min")
+        results[name] = train_one(recipe, work, out, say)
+        say(f"done in {(time.perf_counter() - t0) / 60:.1f} min")
     return results
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -1,10 +1,10 @@
 """Every weight file the benchmark can load, in one list, for `fada-bench weights list|verify`.
 
 Three kinds, each checked the way its own loader checks it (one implementation each):
-- `standard`: the published real-world backbone files (`metrics/weights_registry.py`), checked
+- `standard`: the published real-world backbone files (`standard.py`), checked
   against the authors' checksum where one is published, else reported present but unverified;
 - `synthetic`: the synthetic world's backbones shipped in the package, checked against the sha256
-  in their registry (`metrics/synthetic_backbones.py`);
+  in their registry (`synthetic.py`);
 - `model`: the FADA checkpoints the method cards name: a folder `fada-bench train RECIPE` wrote
   (unverified), else a shipped checkpoint (`shipped.py`), checked against its sha256.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .metrics import synthetic_backbones as sb
-from .metrics import weights_registry as wr
+from . import standard as wr
+from . import synthetic as sb
 
 KINDS = ("standard", "synthetic", "model")
 
@@ -59,9 +59,9 @@ def _synthetic() -> list[FileStatus]:
 
 
 def _models() -> list[FileStatus]:
-    from . import shipped
-    from .adapters.fada_pipeline import trained_folder
-    from .registry import METHODS
+    from .. import shipped
+    from ..adapters.fada_pipeline import trained_folder
+    from ..registry import METHODS
 
     out, seen = [], set()
     for _, card in METHODS.items():

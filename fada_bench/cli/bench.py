@@ -40,14 +40,21 @@ def run(
 
 
 @app.command("list")
-def list_(what: str = typer.Argument(..., help="methods, suites, metrics or adapters")):
+def list_(what: str = typer.Argument(..., help="methods, suites, metrics or adapters"),
+          markdown: bool = typer.Option(False, "--markdown", help="metrics: the catalogue as a markdown table "
+                                        "(key, backbone, worlds), as docs/metrics.md shows it.")):
     """Print the registered methods, suites, metrics or adapter kinds, one line each."""
     from rich.table import Table
 
-    from ..registry import ADAPTERS, METHODS, METRICS, SUITES, list_metrics
+    from ..registry import ADAPTERS, METHODS, METRICS, SUITES, list_metrics, metric_catalogue_markdown
 
     if what not in ("methods", "suites", "metrics", "adapters"):
         raise InputError(f"list takes methods, suites, metrics or adapters, got {what!r}")
+    if markdown:
+        if what != "metrics":
+            raise InputError(f"--markdown lists metrics only, got {what!r}")
+        typer.echo(metric_catalogue_markdown(), nl=False)
+        return
     table = Table(box=None, pad_edge=False)
     if what == "methods":
         for col in ("method", "adapter", "sampler", "steps", "cfg", "expected NFE", "also", "description"):
@@ -72,7 +79,7 @@ def list_(what: str = typer.Argument(..., help="methods, suites, metrics or adap
             table.add_column(col, overflow="fold")
         synthetic = {k: (ok, why) for k, _, ok, why in list_metrics("synthetic")}
         for key, cls, ok, why in list_metrics("real"):
-            state = lambda ok, why: "weights present" if ok else escape(f"missing: {why}")   # noqa: E731
+            state = lambda ok, why: "weights present" if ok else escape(f"not available: {why}")   # noqa: E731
             table.add_row(escape(key), cls.backbone, "per sample" if cls.per_sample else "per set",
                           state(*synthetic[key]), state(ok, why))
         if not len(METRICS.names()):

@@ -33,6 +33,7 @@ class BenchMetric(Metric):
     per_sample: ClassVar[bool]
     higher_is_better: ClassVar[bool]
     needs_reference: ClassVar[bool] = False   # per-sample metrics that compare with ground truth
+    worlds: ClassVar[tuple[str, ...]] = ("synthetic", "real")   # where its backbone applies
     # Measures change across a long video (the first against the last 10 s): scored only where a
     # suite's default list or --metrics names it, never by default on short clips.
     long_video: ClassVar[bool] = False

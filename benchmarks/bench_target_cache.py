@@ -35,7 +35,7 @@ def main() -> None:
     from fada.train.recipe import RECIPES_DIR, load_recipe
     from fada.train.target_cache import build_target_cache
     from fada.train.trainer import train
-    from fada_bench.shipped import model_folder
+    from fada_bench.weight_files.shipped import model_folder
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=None)

@@ -42,7 +42,7 @@ def test_bf16_stays_within_a_level_of_fp32_for_each_sampler(face, method):
     from fada.cfg_modes import CFG_MODES
     from fada.models.bundle import load_models
     from fada.pipeline import FadaPipeline
-    from fada_bench import shipped
+    from fada_bench.weight_files import shipped
     from fada_bench.registry import METHODS
 
     ref, audio = face

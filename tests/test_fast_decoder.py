@@ -153,7 +153,7 @@ def test_shipped_on_its_own_and_found_by_the_run(tiny, tmp_path, monkeypatch):
     import copy
     import json
 
-    from fada_bench import shipped
+    from fada_bench.weight_files import shipped
     from fada_bench.adapters.fada_pipeline import load_fast_decoder
 
     monkeypatch.setattr(shipped, "BLOBS", tmp_path / "store" / "models")
@@ -182,7 +182,7 @@ def test_shipped_on_its_own_and_found_by_the_run(tiny, tmp_path, monkeypatch):
 def test_recipe_vae_takes_the_shipped_teacher_where_none_was_trained(tiny, tmp_path, monkeypatch):
     # fast_decoder_tiny names its VAE's folder `runs/teacher_tiny/model`, as the other recipes name
     # their parents: `fada-bench train` uses a teacher trained here, else the shipped one.
-    from fada_bench import shipped
+    from fada_bench.weight_files import shipped
 
     monkeypatch.setattr(shipped, "BLOBS", tmp_path / "store" / "models")
     monkeypatch.setattr(shipped, "MANIFEST", tmp_path / "store" / "models.json")

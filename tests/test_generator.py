@@ -182,7 +182,7 @@ def test_a_long_video_shows_no_seam_at_its_clip_boundaries():
     model's frames are noise, with no seam to see), DDIM 5 steps with multi-CFG to stay quick."""
     from fada.data.synthetic.params import sample_identity
     from fada.data.synthetic.world import make_clip
-    from fada_bench import shipped
+    from fada_bench.weight_files import shipped
     from fada_bench.metrics.long_video import seam_ratios
 
     models = load_models(shipped.model_folder("teacher_tiny/model"))

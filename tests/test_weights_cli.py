@@ -8,7 +8,8 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from fada_bench import shipped, weight_files
+from fada_bench import weight_files
+from fada_bench.weight_files import shipped
 from fada.errors import InputError
 from fada_bench.cli import app
 from fada_bench.weight_files import synthetic as sb
@@ -147,7 +148,7 @@ def _assemble_many_times(manifest: str, blobs: str, cache: str, n: int, barrier)
     import os
     from pathlib import Path
 
-    from fada_bench import shipped as sp
+    from fada_bench.weight_files import shipped as sp
 
     sp.MANIFEST, sp.BLOBS = Path(manifest), Path(blobs)
     files = sp.manifest()["teacher_tiny/model"]

@@ -28,7 +28,7 @@ def trained_folder(card) -> Path:
 def checkpoint_path(card) -> Path:
     """The model folder a card runs: one trained here, else the shipped checkpoint (verified by
     sha256), else the trained folder's path (missing; the caller names the command that makes it)."""
-    from .. import shipped
+    from ..weight_files import shipped
 
     trained = trained_folder(card)
     if (trained / "fada.json").is_file() or not shipped.is_shipped(card.checkpoint):
@@ -64,7 +64,7 @@ def load_fast_decoder(config_name: str):
     """The fast decoder for a config: one trained here, else the shipped one (verified by sha256)."""
     from fada.models.fast_decoder import FastDecoder
 
-    from .. import shipped
+    from ..weight_files import shipped
 
     name = FAST_DECODER_CHECKPOINTS.get(config_name)
     if name is None:

@@ -26,7 +26,7 @@ def train_cmd(
     from fada.train.recipe import load_recipe
     from fada.train.trainer import export_checkpoint, train
 
-    from ..shipped import trained_or_shipped
+    from ..weight_files.shipped import trained_or_shipped
 
     r = load_recipe(recipe)           # every field checked here, before any checkpoint loads
     if r.vae:        # `vae: runs/teacher_tiny/model` takes the shipped teacher where none was trained here

@@ -65,7 +65,7 @@ def weights_pack(checkpoints: Optional[list[str]] = typer.Argument(
     """Store trained checkpoints as the package's shipped weights (float16, shared files once, sha256 in
     fada_bench/weights/models.json), replacing what was shipped."""
     from ..paths import checkpoints_dir
-    from ..shipped import BLOBS, pack, shipped_bytes
+    from ..weight_files.shipped import BLOBS, pack, shipped_bytes
 
     names = list(checkpoints or SHIPPED_CHECKPOINTS)
     man = pack({c: checkpoints_dir() / c for c in names})

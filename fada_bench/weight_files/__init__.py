@@ -59,7 +59,7 @@ def _synthetic() -> list[FileStatus]:
 
 
 def _models() -> list[FileStatus]:
-    from .. import shipped
+    from . import shipped
     from ..adapters.fada_pipeline import trained_folder
     from ..registry import METHODS
 

@@ -24,9 +24,9 @@ from fada.data.io import write_bytes_atomic, write_text_atomic
 from fada.errors import InputError
 from fada.hashing import sha256_file
 
-from .paths import cache_dir
+from ..paths import cache_dir
 
-WEIGHTS = Path(__file__).resolve().parent / "weights"
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST = WEIGHTS / "models.json"
 BLOBS = WEIGHTS / "models"
 
@@ -152,7 +152,7 @@ def trained_or_shipped(folder: str) -> str:
     """A model folder a recipe names as `runs/CHECKPOINT` (where `fada-bench train` writes it): the
     trained one when it is there, else the shipped checkpoint of that name (assembled and verified),
     else the path as given (the objective then names what is missing)."""
-    from .paths import checkpoints_dir
+    from ..paths import checkpoints_dir
 
     p = Path(folder).expanduser()
     if (p / "fada.json").is_file():

@@ -19,7 +19,6 @@ which stay in the run folder: they are computed once, when the run is scored.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import re
@@ -33,7 +32,7 @@ import pandas as pd
 
 from fada.data.io import write_text_atomic
 from fada.errors import InputError
-from fada.hashing import sha256_file
+from fada.hashing import folder_files_sha256, folder_sha256, sha256_file
 from fada.profiling import processor_name
 
 IDENTITY_FIELDS = ("suite", "limit", "seed", "backbones")
@@ -92,10 +91,7 @@ def checkpoint_hashes(card) -> dict:
         folder = checkpoint_path(card)
     except InputError as e:
         return {"error": str(e)}
-    files = {p.relative_to(folder).as_posix(): sha256_file(p)
-             for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
-    listing = "".join(f"{f}\t{d}\n" for f, d in files.items())
-    return {"folder": card.checkpoint, "files": files, "sha256": hashlib.sha256(listing.encode()).hexdigest()}
+    return {"folder": card.checkpoint, "files": folder_files_sha256(folder), "sha256": folder_sha256(folder)}
 
 
 def row_identity(run_info: dict, method: str, command: str) -> dict:

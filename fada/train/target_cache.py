@@ -56,19 +56,11 @@ import torch
 from ..data.io import write_text_atomic
 from ..data.manifest import MANIFEST
 from ..errors import InputError
-from ..hashing import sha256_file
+from ..hashing import folder_sha256, sha256_file
 
 FORMAT = 1
 PROGRESS = "progress.json"
 KEY_FILE = "key.json"
-
-
-def folder_sha256(folder: str | os.PathLike) -> str:
-    """sha256 of a model folder: of the list of its files with each file's sha256."""
-    folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    listing = "".join(f"{p.relative_to(folder).as_posix()}\t{sha256_file(p)}\n" for p in files)
-    return hashlib.sha256(listing.encode()).hexdigest()
 
 
 def key_material(recipe, obj, n_items: int, latents: Path | None) -> dict:

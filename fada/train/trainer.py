@@ -67,7 +67,7 @@ def _named_trainable(modules) -> dict[str, torch.nn.Parameter]:
 def start_hashes(recipe: Recipe) -> dict:
     """sha256 of the checkpoints a run starts from (parent, teacher), so rows compared as equals
     (Table 4's variants) can be shown to have started from the same bytes."""
-    from .target_cache import folder_sha256
+    from ..hashing import folder_sha256
 
     out = {}
     for key, folder in (("parent_sha256", recipe.parent), ("teacher_sha256", getattr(recipe.objective, "teacher", None))):

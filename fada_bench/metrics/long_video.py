@@ -45,19 +45,25 @@ def end_windows(n_frames: int, fps: float, seconds: float = DRIFT_SECONDS) -> tu
     return slice(0, k), slice(n_frames - k, n_frames)
 
 
+class DriftMetric:
+    """What the three drift metrics share: scored per sample on long videos only, lower is better,
+    not in the paper. Listed first among a metric's bases so it sets these before BenchMetric's
+    defaults."""
+    per_sample = True
+    higher_is_better = False
+    long_video = True
+    paper = False
+
+
 # ---------------------------------------------------------------------------- identity drift
 
-class IdentityDrift(BackboneMetric):
+class IdentityDrift(DriftMetric, BackboneMetric):
     """id_drift: 1 - cosine similarity of the identity embedding averaged over the first 10 s and
     over the last 10 s of the generated video (every frame of each window). 0: the same person at
     the end as at the start. Frames where a real-world backbone finds no face are left out of the
     average; a window with no face at all is an error for that sample."""
     name = "id_drift"
     protocol = IdentityEmbedder
-    per_sample = True
-    higher_is_better = False
-    long_video = True
-    paper = False
     sampling = "every frame of the first and of the last 10 s"
 
     def features(self, video: Video, sample: Sample) -> np.ndarray:
@@ -108,7 +114,7 @@ def lab_stats(frames: np.ndarray) -> np.ndarray:
 
 
 @register_metric("color_drift[pixel]")
-class ColorDrift(BenchMetric):
+class ColorDrift(DriftMetric, BenchMetric):
     """color_drift: how far the colours of the last 10 s are from those of the first 10 s, as the
     Euclidean distance between their CIELAB statistics (per-channel mean and standard deviation
     over every pixel of every frame of the window, so a distance of 1 is about one just-noticeable
@@ -119,10 +125,6 @@ class ColorDrift(BenchMetric):
     detector lets the metric run in both worlds without weights."""
     name = "color_drift"
     backbone = "pixel"
-    per_sample = True
-    higher_is_better = False
-    long_video = True
-    paper = False
     sampling = "every frame of the first and of the last 10 s, every pixel"
 
     def features(self, video: Video, sample: Sample) -> np.ndarray:
@@ -159,7 +161,7 @@ def seam_ratios(frames: np.ndarray, window: int = WINDOW_FRAMES) -> Seams:
 
 
 @register_metric("seam[pixel]")
-class SeamScore(BenchMetric):
+class SeamScore(DriftMetric, BenchMetric):
     """seam: the mean over window boundaries of `seam_ratios`: the frame step across a boundary of
     the generator's 16-frame windows over the median step inside windows. About 1: boundaries are
     invisible; the generator's test fails a video with any boundary above 3.
@@ -169,10 +171,6 @@ class SeamScore(BenchMetric):
     boundary). For a method with another window, make the metric with `SeamScore(window=N)`."""
     name = "seam"
     backbone = "pixel"
-    per_sample = True
-    higher_is_better = False
-    long_video = True
-    paper = False
 
     def __init__(self, window: int = WINDOW_FRAMES, **kwargs):
         super().__init__(**kwargs)

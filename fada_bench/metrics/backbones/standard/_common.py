@@ -15,6 +15,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from fada.data.io import check_frames
 from fada.errors import InputError
@@ -115,3 +116,29 @@ def resize_short_side_center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
         x = torch.nn.functional.interpolate(x, size=(th, tw), mode="bilinear", align_corners=False)
     top, left = (th - size) // 2, (tw - size) // 2
     return x[..., top:top + size, left:left + size]
+
+
+class Bottleneck(nn.Module):
+    """ResNet-50's bottleneck block, 2D or 3D (`dims`): 1x1 -> 3x3 (carries the stride) -> 1x1 x4,
+    with a projection shortcut where the shape changes (type B). Its parameter names are those of
+    torchvision's and of 3D-ResNets-PyTorch's blocks (conv1..3, bn1..3, downsample.0/1), so the
+    reference weight files load into it unchanged."""
+
+    def __init__(self, cin: int, planes: int, stride: int = 1, dims: int = 2):
+        super().__init__()
+        conv, bn = {2: (nn.Conv2d, nn.BatchNorm2d), 3: (nn.Conv3d, nn.BatchNorm3d)}[dims]
+        self.conv1 = conv(cin, planes, 1, bias=False)
+        self.bn1 = bn(planes)
+        self.conv2 = conv(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = bn(planes)
+        self.conv3 = conv(planes, planes * 4, 1, bias=False)
+        self.bn3 = bn(planes * 4)
+        self.downsample = None
+        if stride != 1 or cin != planes * 4:
+            self.downsample = nn.Sequential(conv(cin, planes * 4, 1, stride=stride, bias=False), bn(planes * 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))

@@ -43,7 +43,7 @@ from torch.nn import functional as F
 from fada.data.io import check_frames
 
 from ....weight_files import standard as weights_registry
-from ._common import batched, load_exact, read_state_dict
+from ._common import Bottleneck, batched, load_exact, read_state_dict
 from .mediapipe_expr import EYE_CORNERS
 
 WEIGHTS = "deep3d_epoch20"
@@ -73,28 +73,6 @@ NOSE_TIP, MOUTH_IMAGE_LEFT, MOUTH_IMAGE_RIGHT = 4, 61, 291
 
 
 # ------------------------------------------------------------------------------ the network
-class Bottleneck(nn.Module):
-    """1x1 -> 3x3 (carries the stride) -> 1x1 x4, with a projection shortcut where shapes change."""
-
-    def __init__(self, cin: int, planes: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.downsample = None
-        if stride != 1 or cin != planes * 4:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, planes * 4, 1, stride=stride, bias=False),
-                                            nn.BatchNorm2d(planes * 4))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
-
 
 class ResNet50Trunk(nn.Module):
     """ResNet-50 up to its global average pool: N x 3 x H x W -> N x 2048 x 1 x 1."""

@@ -33,7 +33,7 @@ from PIL import Image
 from torch import nn
 
 from ....weight_files import standard as weights_registry
-from ._common import batched, load_exact, read_state_dict, split_clips
+from ._common import Bottleneck, batched, load_exact, read_state_dict, split_clips
 
 CLIP_LEN = 16
 
@@ -55,29 +55,6 @@ PRESETS = {
 SIZE = 112
 
 
-class Bottleneck3D(nn.Module):
-    """1x1x1 -> 3x3x3 (carries the stride) -> 1x1x1 x4, with a projection shortcut (type B)."""
-
-    def __init__(self, cin: int, planes: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv3d(cin, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm3d(planes)
-        self.conv2 = nn.Conv3d(planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm3d(planes)
-        self.conv3 = nn.Conv3d(planes, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm3d(planes * 4)
-        self.downsample = None
-        if stride != 1 or cin != planes * 4:
-            self.downsample = nn.Sequential(nn.Conv3d(cin, planes * 4, 1, stride=stride, bias=False),
-                                            nn.BatchNorm3d(planes * 4))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        skip = x if self.downsample is None else self.downsample(x)
-        return F.relu(out + skip)
-
 
 class ResNet3D50(nn.Module):
     """`forward`: N x 3 x 16 x 112 x 112 (normalised) -> N x 2048 pooled features."""
@@ -90,7 +67,7 @@ class ResNet3D50(nn.Module):
         for i, (planes, blocks, stride) in enumerate([(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)], 1):
             layer = []
             for j in range(blocks):
-                layer.append(Bottleneck3D(cin, planes, stride if j == 0 else 1))
+                layer.append(Bottleneck(cin, planes, stride if j == 0 else 1, dims=3))
                 cin = planes * 4
             setattr(self, f"layer{i}", nn.Sequential(*layer))
         self.fc = nn.Linear(2048, num_classes)     # in the file; FVD-R uses the pool before it

@@ -283,6 +283,17 @@ def ship(net: nn.Module, recipe: Recipe, out: Path, held_out: dict, log,
     return path
 
 
+def fit_and_ship(net: nn.Module, recipe: Recipe, batch_fn: Callable, loss_fn: Callable, work: Path, out: Path, log,
+                 evaluate: Callable, config: dict | None = None, extra: dict | None = None) -> dict:
+    """Train, ship, score the held-out set, and ship again with those figures in the registry. The
+    evaluation loads the shipped float16 file, so the figures are those of the weights users get."""
+    fit(net, recipe, batch_fn, loss_fn, work, log)
+    ship(net, recipe, out, {}, log, config, extra)
+    held = evaluate(recipe, out, log)
+    ship(net, recipe, out, held, log, config, extra)
+    return held
+
+
 # ============================================================================ inverse renderer
 
 IR = Recipe("inverse_renderer", code=1, n_train=1000, n_frames=24, n_heldout=150, steps=2400, batch=64, lr=2e-3,
@@ -330,12 +341,8 @@ def train_inverse_renderer(r: Recipe, work: Path, out: Path, log) -> dict:
         _, out = net(b[0])
         return (((out - b[1]) ** 2) * weights).mean()
 
-    fit(net, r, batch_fn, loss_fn, work, log)
-    config = {"input_size": r.extra["input_size"]}
-    ship(net, r, out, {}, log, config)
-    held = eval_inverse_renderer(r, out, log)
-    ship(net, r, out, held, log, config)
-    return held
+    return fit_and_ship(net, r, batch_fn, loss_fn, work, out, log, eval_inverse_renderer,
+                        {"input_size": r.extra["input_size"]})
 
 
 def eval_inverse_renderer(r: Recipe, out: Path, log) -> dict:
@@ -478,12 +485,8 @@ def train_video_net(r: Recipe, work: Path, out: Path, log) -> dict:
     def loss_fn(net, b):
         return ((net.clip_forward(b[0])[1] - b[1]) ** 2).mean()
 
-    fit(net, r, batch_fn, loss_fn, work, log)
-    config = {"input_size": ir.input_size}
-    ship(net, r, out, {}, log, config, {"frame_encoder_sha256": ir_sha})
-    held = eval_video_net(r, out, log)
-    ship(net, r, out, held, log, config, {"frame_encoder_sha256": ir_sha})
-    return held
+    return fit_and_ship(net, r, batch_fn, loss_fn, work, out, log, eval_video_net,
+                        {"input_size": ir.input_size}, {"frame_encoder_sha256": ir_sha})
 
 
 def eval_video_net(r: Recipe, out: Path, log) -> dict:
@@ -564,11 +567,7 @@ def train_syncnet(r: Recipe, work: Path, out: Path, log) -> dict:
         target = torch.from_numpy((np.arange(r.batch)[:, None] * n_win + anchors).ravel())
         return nn.functional.cross_entropy(logits, target)
 
-    fit(net, r, batch_fn, loss_fn, work, log)
-    ship(net, r, out, {}, log)
-    held = eval_syncnet(r, out, log)
-    ship(net, r, out, held, log)
-    return held
+    return fit_and_ship(net, r, batch_fn, loss_fn, work, out, log, eval_syncnet)
 
 
 def eval_syncnet(r: Recipe, out: Path, log) -> dict:
@@ -629,11 +628,7 @@ def train_iqa(r: Recipe, work: Path, out: Path, log) -> dict:
     def loss_fn(net, b):
         return ((net(b[0]) - b[1]) ** 2).mean()
 
-    fit(net, r, batch_fn, loss_fn, work, log)
-    ship(net, r, out, {}, log)
-    held = eval_iqa(r, out, log)
-    ship(net, r, out, held, log)
-    return held
+    return fit_and_ship(net, r, batch_fn, loss_fn, work, out, log, eval_iqa)
 
 
 def eval_iqa(r: Recipe, out: Path, log) -> dict:

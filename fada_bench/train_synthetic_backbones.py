@@ -142,6 +142,12 @@ def data_spec(r: "Recipe") -> dict:
             "extra": r.extra, "suite_size": SUITE_SIZE, "v": 2}
 
 
+def check_training_set_apart(r: Recipe, log) -> None:
+    """`check_apart_from_suite` on the identities of recipe `r`'s training clips."""
+    check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
+                            for i in range(r.n_train)], log)
+
+
 def cached(work: Path, name: str, spec: dict, make: Callable[[], dict[str, np.ndarray]], log) -> dict[str, np.ndarray]:
     """Arrays made by `make`, kept in work/NAME-data-HASH/ so that a rerun or a resume skips rendering."""
     import hashlib
@@ -322,8 +328,7 @@ def ir_data(r: Recipe, purpose: int, n: int, degrade: bool) -> dict[str, np.ndar
 
 
 def train_inverse_renderer(r: Recipe, work: Path, out: Path, log) -> dict:
-    check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
-                            for i in range(r.n_train)], log)
+    check_training_set_apart(r, log)
     d = cached(work, r.name, data_spec(r), lambda: ir_data(r, TRAIN, r.n_train, True), log)
     torch.manual_seed(r.seed)
     net = sb.InverseRendererNet(r.extra["input_size"])
@@ -463,8 +468,7 @@ def _video_window(x: np.ndarray, d, c: int, s: int, still: bool) -> tuple[np.nda
 
 
 def train_video_net(r: Recipe, work: Path, out: Path, log) -> dict:
-    check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
-                            for i in range(r.n_train)], log)
+    check_training_set_apart(r, log)
     ir, ir_sha = frame_encoder(out)
     d = cached(work, r.name, {**data_spec(r), "frame_encoder": ir_sha},
                lambda: video_data(r, TRAIN, r.n_train, ir), log)
@@ -530,8 +534,7 @@ def sync_data(r: Recipe, purpose: int, n: int) -> dict[str, np.ndarray]:
 
 
 def train_syncnet(r: Recipe, work: Path, out: Path, log) -> dict:
-    check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
-                            for i in range(r.n_train)], log)
+    check_training_set_apart(r, log)
     d = cached(work, r.name, data_spec(r), lambda: sync_data(r, TRAIN, r.n_train), log)
     torch.manual_seed(r.seed)
     net = sb.SyncNetSmall()
@@ -610,8 +613,7 @@ def iqa_data(r: Recipe, purpose: int, n: int) -> dict[str, np.ndarray]:
 
 
 def train_iqa(r: Recipe, work: Path, out: Path, log) -> dict:
-    check_apart_from_suite([sample_identity(np.random.default_rng(identity_seed(r.seed, TRAIN, r.code, i)))
-                            for i in range(r.n_train)], log)
+    check_training_set_apart(r, log)
     d = cached(work, r.name, data_spec(r), lambda: iqa_data(r, TRAIN, r.n_train), log)
     torch.manual_seed(r.seed)
     net = sb.QualityNet()

@@ -175,6 +175,14 @@ def test_shipped_on_its_own_and_found_by_the_run(tiny, tmp_path, monkeypatch):
     z = torch.randn(2, 8, 16, 16)
     with torch.no_grad():                 # float16 weights: within half precision of the original
         torch.testing.assert_close(back.float()(z), m.fast_decoder(z), rtol=2e-2, atol=2e-2)
+    # a retrained decoder replaces the shipped one and its blobs; repacking the teacher keeps it
+    m.fast_decoder = build_fast_decoder("tiny", m.vae, seed=5)
+    m.save(tmp_path / "retrained")
+    new = shipped.add_checkpoint("fast_decoder_tiny/model", tmp_path / "retrained", "fast_decoder")
+    blobs = {p.name for p in shipped.BLOBS.iterdir()}
+    assert set(new.values()) <= blobs and not (set(entry.values()) - set(new.values())) & blobs
+    shipped.pack({"teacher_tiny/model": tmp_path / "trained"})
+    assert shipped.manifest()["fast_decoder_tiny/model"] == new
     with pytest.raises(InputError, match="no fast decoder is known for the sd15"):
         load_fast_decoder("sd15")
 

@@ -105,37 +105,8 @@ def _half(path: Path) -> bytes:
                 metadata={"format": "pt"})
 
 
-def pack(folders: dict[str, Path]) -> dict[str, dict[str, str]]:
-    """Store trained model folders {checkpoint: folder} as the shipped checkpoints (float16),
-    replacing what was shipped; returns the new manifest."""
-    BLOBS.mkdir(parents=True, exist_ok=True)
-    new: dict[str, dict[str, str]] = {}
-    for checkpoint, folder in folders.items():
-        if not (folder / "fada.json").is_file():
-            raise InputError(f"no model folder at {folder} (no fada.json); train it first")
-        entry = {}
-        for p in sorted(q for q in folder.rglob("*") if q.is_file() and not q.name.startswith(".")):
-            data = _half(p) if p.suffix == ".safetensors" else p.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            write_bytes_atomic(BLOBS / digest, data)
-            entry[p.relative_to(folder).as_posix()] = digest
-        new[checkpoint] = entry
-    used = {d for files in new.values() for d in files.values()}
-    for p in BLOBS.iterdir():
-        if p.name not in used:
-            p.unlink()
-    write_text_atomic(MANIFEST, json.dumps(new, indent=1, sort_keys=True) + "\n")
-    return new
-
-
-def add_checkpoint(checkpoint: str, folder: Path, under: str) -> dict[str, str]:
-    """Store the files of `folder/under` (float16) as one more shipped checkpoint, keeping the rest
-    of the store: for a part shipped on its own, such as a fast decoder (its `under` is
-    "fast_decoder"; the model it decodes for is another checkpoint)."""
-    src = Path(folder) / under
-    files = sorted(q for q in src.rglob("*") if q.is_file() and not q.name.startswith("."))
-    if not files:
-        raise InputError(f"nothing to store in {src}")
+def _store_files(folder: Path, files: list[Path]) -> dict[str, str]:
+    """Write each file (safetensors as float16) as a blob named by its sha256; {relative path: digest}."""
     BLOBS.mkdir(parents=True, exist_ok=True)
     entry = {}
     for p in files:
@@ -143,8 +114,43 @@ def add_checkpoint(checkpoint: str, folder: Path, under: str) -> dict[str, str]:
         digest = hashlib.sha256(data).hexdigest()
         write_bytes_atomic(BLOBS / digest, data)
         entry[p.relative_to(folder).as_posix()] = digest
-    man = {**manifest(), checkpoint: entry}
+    return entry
+
+
+def _write_manifest(new: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """The shipped checkpoints become `new` merged over what was shipped (a checkpoint not named
+    stays, e.g. the fast decoder when the three models are repacked); unused blobs are removed."""
+    man = {**manifest(), **new}
+    used = {d for files in man.values() for d in files.values()}
     write_text_atomic(MANIFEST, json.dumps(man, indent=1, sort_keys=True) + "\n")
+    for p in BLOBS.iterdir():
+        if p.name not in used:
+            p.unlink()
+    return man
+
+
+def pack(folders: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Store trained model folders {checkpoint: folder} as the shipped checkpoints of those names
+    (float16), replacing them; returns the new manifest."""
+    new: dict[str, dict[str, str]] = {}
+    for checkpoint, folder in folders.items():
+        if not (folder / "fada.json").is_file():
+            raise InputError(f"no model folder at {folder} (no fada.json); train it first")
+        new[checkpoint] = _store_files(folder, sorted(q for q in folder.rglob("*")
+                                                      if q.is_file() and not q.name.startswith(".")))
+    return _write_manifest(new)
+
+
+def add_checkpoint(checkpoint: str, folder: Path, under: str) -> dict[str, str]:
+    """Store the files of `folder/under` (float16) as the shipped checkpoint `checkpoint`, keeping
+    the rest of the store: for a part shipped on its own, such as a fast decoder (its `under` is
+    "fast_decoder"; the model it decodes for is another checkpoint)."""
+    src = Path(folder) / under
+    files = sorted(q for q in src.rglob("*") if q.is_file() and not q.name.startswith("."))
+    if not files:
+        raise InputError(f"nothing to store in {src}")
+    entry = _store_files(Path(folder), files)
+    _write_manifest({checkpoint: entry})
     return entry
 
 

@@ -132,9 +132,24 @@ def test_fada_fast_counts_six(tiny):
     assert out.nfe_per_window == 6 and out.nfe_total == 6
 
 
-def test_ten_second_video_has_250_frames_and_its_audio(tiny):
-    audio = (np.random.default_rng(2).standard_normal(160000) * 0.1).astype(np.float32)
-    out = FadaPipeline(tiny)(REF, audio, 250, sampler="perflow", steps=1, guidance="none")
+@pytest.fixture(scope="module")
+def ten_seconds_of_the_teacher():
+    """A 10 s video of a synthetic face (250 frames at 25 fps, 16 kHz audio) from the shipped tiny
+    teacher, DDIM 5 steps with multi-CFG; the length and seam tests share it (one generation)."""
+    from fada.data.synthetic.params import sample_identity
+    from fada.data.synthetic.world import make_clip
+    from fada_bench.weight_files import shipped
+
+    models = load_models(shipped.model_folder("teacher_tiny/model"))
+    clip = make_clip(7, sample_identity(np.random.default_rng(7)), 250, models.resolution)
+    assert clip.audio.shape == (160000,)
+    out = FadaPipeline(models)(clip.frames[0], clip.audio, 250, seed=0, sampler="ddim", steps=5, guidance="multi")
+    return models, out
+
+
+@pytest.mark.slow
+def test_ten_second_video_has_250_frames_and_its_audio(ten_seconds_of_the_teacher):
+    _, out = ten_seconds_of_the_teacher
     assert out.video.frames.shape[0] == 250 and out.windows == 16
     assert out.video.audio.shape == (160000,)
 
@@ -175,19 +190,15 @@ def test_save_and_load_round_trip(tiny, tmp_path):
     assert list((tmp_path / "ckpt" / "denoiser").glob("*.safetensors"))
 
 
-def test_a_long_video_shows_no_seam_at_its_clip_boundaries():
+@pytest.mark.slow
+def test_a_long_video_shows_no_seam_at_its_clip_boundaries(ten_seconds_of_the_teacher):
     """A 10 s video is 16 clips, each conditioned on the previous clip's last motion
     frames; at every boundary the mean absolute frame difference stays within 3x the median
     difference between neighbouring frames inside clips. On the shipped tiny teacher (a random
     model's frames are noise, with no seam to see), DDIM 5 steps with multi-CFG to stay quick."""
-    from fada.data.synthetic.params import sample_identity
-    from fada.data.synthetic.world import make_clip
-    from fada_bench.weight_files import shipped
     from fada_bench.metrics.long_video import seam_ratios
 
-    models = load_models(shipped.model_folder("teacher_tiny/model"))
-    clip = make_clip(7, sample_identity(np.random.default_rng(7)), 250, models.resolution)
-    out = FadaPipeline(models)(clip.frames[0], clip.audio, 250, seed=0, sampler="ddim", steps=5, guidance="multi")
+    models, out = ten_seconds_of_the_teacher
     assert out.video.frames.shape[0] == 250 and out.windows == 16
     seams = seam_ratios(out.video.frames, models.frames)    # the seam[pixel] metric's score
     assert len(seams.ratios) == out.windows - 1

@@ -8,7 +8,7 @@
 #
 # In this order, each step writing its files to OUT as it finishes, so that an interrupted run
 # keeps what was done:
-#   1. the CUDA tests (pytest -m cuda, tests/test_cuda.py): OUT/cuda-tests.txt and .xml
+#   1. the CUDA tests (pytest -m cuda, tests/fada/test_cuda.py): OUT/cuda-tests.txt and .xml
 #   2. `fada-bench speed` for each method, with each fast-path switch on and off:
 #      OUT/speed-CONFIG-DEVICE-DTYPE-TAG-MACHINE.{csv,json}
 #   3. training throughput of the tiny teacher and PeRFlow student (fada.train.throughput):
@@ -104,7 +104,7 @@ cat "$OUT/env.txt"
 
 # 1. The CUDA tests (skipped on a CPU: then they only show that the marker and hook work).
 run_step cuda-tests "$(( $(left) < 120 ? $(left) : 120 ))" \
-  "$PY" -m pytest -q -o addopts="" -p no:cacheprovider -m cuda tests/test_cuda.py --junitxml="$OUT/cuda-tests.xml"
+  "$PY" -m pytest -q -o addopts="" -p no:cacheprovider -m cuda tests/fada/test_cuda.py --junitxml="$OUT/cuda-tests.xml"
 
 # 2. Speed per fast-path switch. TAG -> extra options; "default" is every switch at its default
 # (SDPA on, CFG batched, VAE decoder, no compile, no overlap). The overlap pair runs two windows,

@@ -11,7 +11,7 @@ Guidance modes:
 - "none": one call per step, conditional output only (Table 4's first row).
 
 The fast path (each switch measured on and off by `fada-bench speed`; outputs agree within one
-8-bit level in fp32, tests/test_speed.py): the CFG branches in one batch (`batch_cfg`), PyTorch's
+8-bit level in fp32, tests/fada_bench/test_speed.py): the CFG branches in one batch (`batch_cfg`), PyTorch's
 SDPA attention kernels (`sdpa`; off: the explicit softmax), `torch.compile` of the denoiser
 (`compile`), the VAE decoder `vae_chunk` frames at a time, a window's decode overlapped with the next
 window's denoising (`overlap_decode`, fada.decode_overlap), the weights' dtype (bf16 on a GPU), and

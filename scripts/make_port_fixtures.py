@@ -1,5 +1,5 @@
 """Run the reference implementations of the ported backbones on seeded random weights and write
-the fixtures that `tests/test_backbone_ports.py` checks our ports against.
+the fixtures that `tests/fada_bench/metrics/backbones/test_ports.py` checks our ports against.
 
     python scripts/make_port_fixtures.py --out tests/fixtures/ports \\
         --syncnet-src SYNCNET_PYTHON_CHECKOUT --disco-src DISCO_CHECKOUT --deep3d-src DEEP3D_CHECKOUT

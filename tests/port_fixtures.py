@@ -1,5 +1,5 @@
 """The port fixtures' format and weight recipe, shared by `scripts/make_port_fixtures.py` (which
-runs the reference implementations) and `tests/test_backbone_ports.py` (which runs our ports).
+runs the reference implementations) and `tests/fada_bench/metrics/backbones/test_ports.py` (which runs our ports).
 
 A fixture `tests/fixtures/ports/NAME.npz` holds small arrays (the input and the reference's
 output) and one JSON string, `meta`: the seed, the reference state dict's float keys and shapes in

@@ -195,7 +195,7 @@ class Thresholds:
 
 
 # Strict thresholds give set A, lenient ones set B. Calibrated on clean synthetic clips
-# (see tests/test_filters.py for the precision and recall they reach against recorded defects).
+# (see tests/fada/data/test_filters.py for the precision and recall they reach against recorded defects).
 STRICT = Thresholds(max_abs_offset=1, min_sync_conf=0.3, min_motion=0.25, max_motion=1.2,
                     max_bg_instability=2.5, max_blur=0.55, max_noise=3.0, max_blockiness=1.4)
 LENIENT = Thresholds(max_abs_offset=15, min_sync_conf=0.0, min_motion=0.0, max_motion=20.0,

@@ -14,7 +14,7 @@ from fada.errors import InputError
 from fada_bench.cli import app
 from fada_bench.weight_files import synthetic as sb
 from fada_bench.weight_files import standard as wr
-from test_backbones_registry import PAYLOAD, SHA, _Server
+from local_server import PAYLOAD, SHA, LocalServer
 
 
 def invoke(*args):
@@ -132,7 +132,7 @@ def test_fetch_downloads_from_a_local_server_and_checks_the_hash(isolated, monke
     e = wr.WeightEntry(name="test_file", filename="test.bin", backbone="test", url=None,
                        sha256=SHA, sha256_prefix=None, how_to_get="the test")
     monkeypatch.setitem(wr.ENTRIES, e.name, e)
-    server = _Server(PAYLOAD)
+    server = LocalServer(PAYLOAD)
     try:
         res = invoke("fetch", "test_file", "--url", server.url, "--dest", str(isolated / "dl"))
     finally:

@@ -17,7 +17,7 @@ from fada_bench.registry import ADAPTERS
 
 from harness_util import bench_env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "plugins.md"
 
 

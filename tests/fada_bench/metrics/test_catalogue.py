@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 TRAINING = "fada_bench.train_synthetic_backbones"
 
 # In a fresh interpreter: no other test's imports or plugins in sys.modules or the registry.

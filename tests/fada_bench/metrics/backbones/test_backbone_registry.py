@@ -3,16 +3,13 @@ against a server on 127.0.0.1 that the test starts (nothing leaves the machine).
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
 
 import pytest
 
 from fada.errors import InputError
 from fada_bench.weight_files import standard as wr
 
-PAYLOAD = bytes(range(256)) * 4096          # 1 MiB
-SHA = hashlib.sha256(PAYLOAD).hexdigest()
+from local_server import PAYLOAD, SHA, LocalServer
 
 
 @pytest.fixture
@@ -104,43 +101,9 @@ def test_sha256_is_chunked_and_correct(tmp_path):
 
 
 # ------------------------------------------------------------------ fetch against 127.0.0.1
-class _Server:
-    """Serves PAYLOAD at /test.bin, honouring Range requests unless `ranges` is False."""
-
-    def __init__(self, payload: bytes, ranges: bool = True):
-        self.payload, self.ranges, self.requests = payload, ranges, []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.requests.append(self.headers.get("Range"))
-                rng = self.headers.get("Range")
-                start = int(rng.split("=")[1].split("-")[0]) if (rng and outer.ranges) else 0
-                if start >= len(outer.payload) and rng:
-                    self.send_response(416)
-                    self.end_headers()
-                    return
-                body = outer.payload[start:]
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/test.bin"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def server():
-    s = _Server(PAYLOAD)
+    s = LocalServer(PAYLOAD)
     yield s
     s.close()
 
@@ -161,7 +124,7 @@ def test_fetch_resumes_a_partial_download(tmp_path, entry, server):
 
 
 def test_fetch_restarts_when_the_server_ignores_ranges(tmp_path, entry):
-    s = _Server(PAYLOAD, ranges=False)
+    s = LocalServer(PAYLOAD, ranges=False)
     try:
         (tmp_path / "test.bin.part").write_bytes(b"stale bytes")
         assert wr.fetch("test_file", s.url, tmp_path).read_bytes() == PAYLOAD
@@ -170,7 +133,7 @@ def test_fetch_restarts_when_the_server_ignores_ranges(tmp_path, entry):
 
 
 def test_fetch_of_wrong_bytes_fails_and_leaves_nothing(tmp_path, entry):
-    s = _Server(PAYLOAD[::-1])
+    s = LocalServer(PAYLOAD[::-1])
     try:
         with pytest.raises(wr.WeightsError, match="does not start with"):
             wr.fetch("test_file", s.url, tmp_path)
@@ -185,7 +148,7 @@ def test_fetch_needs_a_url(tmp_path, entry):
 
 
 def test_fetch_unreachable_server_is_a_clear_error(tmp_path, entry):
-    s = _Server(PAYLOAD)
+    s = LocalServer(PAYLOAD)
     url = s.url
     s.close()
     with pytest.raises(wr.WeightsError, match="failed"):

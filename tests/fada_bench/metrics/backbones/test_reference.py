@@ -15,7 +15,7 @@ To run them, on a machine with the files and a working torchvision:
     pip install --no-deps pytorch-fid
     pip install --no-deps -e /path/to/fada-bench && pip install numpy scipy pillow opencv-python \\
         python-speech-features av soundfile torchmetrics pytest pyyaml einops requests tqdm
-    FADA_BENCH_WEIGHTS=/path/to/weights python -m pytest tests/test_backbones_reference.py -v
+    FADA_BENCH_WEIGHTS=/path/to/weights python -m pytest tests/fada_bench/metrics/backbones/test_reference.py -v
 
 Each test feeds the same uint8 frames to both sides and compares the features row by row:
 |ours - reference| / |reference| < 1%.

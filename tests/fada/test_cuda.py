@@ -13,7 +13,7 @@ pytestmark = pytest.mark.cuda
 
 # bf16 keeps 8 bits of mantissa: over a sampling run its rounding moves the video a little. The
 # bound is on the mean absolute difference in 8-bit levels over every pixel of the clip, the same
-# bound the CPU bf16 test (tests/test_speed.py) states; a wholesale failure (a NaN, a wrong cast,
+# bound the CPU bf16 test (tests/fada_bench/test_speed.py) states; a wholesale failure (a NaN, a wrong cast,
 # a saturated frame) moves it by tens of levels.
 BF16_MEAN_LEVELS = 8.0
 

@@ -15,7 +15,7 @@ from fada_bench.weight_files import synthetic as synthetic_weights
 from fada_bench.weight_files.standard import WeightsError
 
 NETWORKS = ("inverse_renderer", "video_features", "syncnet", "iqa")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_every_backbone_is_registered_with_a_matching_sha256_and_loads():

@@ -105,20 +105,6 @@ def _source_version(root: Path, files: list[Path]) -> dict:
 
 
 # ------------------------------------------------------------------------------------ helpers
-def smooth_frames(t: int, size: int, seed: int) -> np.ndarray:
-    """t x size x size x 3 uint8: a moving blob over colour gradients with mild noise (structured
-    input, not white noise)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    out = []
-    for i in range(t):
-        cx, cy = 0.3 + 0.03 * i, 0.5 + 0.1 * np.sin(i / 3)
-        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.02)
-        img = np.stack([0.6 * xx + 0.4 * blob, 0.5 * yy + 0.3 * blob, 0.3 + 0.5 * blob * xx], -1)
-        out.append(np.clip(255 * img + rng.normal(0, 2, img.shape), 0, 255))
-    return np.stack(out).astype(np.uint8)
-
-
 def float_keys(net: torch.nn.Module) -> list[tuple[str, list[int]]]:
     return [(k, list(v.shape)) for k, v in net.state_dict().items() if v.is_floating_point()]
 
@@ -155,7 +141,7 @@ def inception(seed: int, args) -> tuple[dict, dict]:
         torch.save(pf.random_state(seed, keys), path)
         ref = tfi.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
                                               feature_extractor_weights_path=str(path))
-    image = smooth_frames(1, 299, seed)           # 299 px: torch-fidelity's TF-style resize is idle
+    image = pf.smooth_frames(1, 299, seed)           # 299 px: torch-fidelity's TF-style resize is idle
     with torch.no_grad():
         out = ref(torch.from_numpy(image).permute(0, 3, 1, 2).contiguous())[0]
     meta = {"reference": _package_version("torch-fidelity"),
@@ -173,7 +159,7 @@ def i3d(seed: int, args) -> tuple[dict, dict]:
         raise Unavailable(f"cd-fvd does not import: {e}") from None
     net = ref_i3d.InceptionI3d(400, in_channels=3)
     net.load_state_dict(seeded(net, seed))       # as utils.load_i3d_model loads its file
-    clip = smooth_frames(16, 64, seed)            # preprocess_i3d resizes to 224 x 224
+    clip = pf.smooth_frames(16, 64, seed)            # preprocess_i3d resizes to 224 x 224
     with torch.no_grad():
         out = net.eval()(ref_utils.preprocess_i3d(clip[None]))
     meta = {"reference": _package_version("cd-fvd"),
@@ -193,7 +179,7 @@ def resnet3d50(seed: int, args) -> tuple[dict, dict]:
     net = resnet3d.resnet50(num_classes=400, shortcut_type="B", sample_size=112, sample_duration=16,
                             last_fc=False)
     net.load_state_dict(seeded(net, seed))
-    frames = smooth_frames(20, 48, seed)          # 20 frames: the tail clip is padded
+    frames = pf.smooth_frames(20, 48, seed)          # 20 frames: the tail clip is padded
     # DatasetFVDVideoResize.__getitem__ (tool/metrics/utils.py, mode 'FVD-3DRN50'), whose module
     # cannot be imported without torchvision and ffmpeg-python: its resizer, then these steps.
     fn_resize = resize.make_resizer("PIL", False, "bicubic", (112, 112))
@@ -226,7 +212,7 @@ def syncnet_v2(seed: int, args) -> tuple[dict, dict]:
     for name, param in state.items():             # SyncNetInstance.loadParameters copies by name
         own[name].copy_(param)
     net.eval()
-    frames = smooth_frames(8, 224, seed)          # 224 x 224 face crops, RGB
+    frames = pf.smooth_frames(8, 224, seed)          # 224 x 224 face crops, RGB
     rng = np.random.default_rng(seed)
     audio = np.round(rng.normal(0, 3000, 8 * 640)).clip(-32768, 32767).astype(np.int16)
     # SyncNetInstance.evaluate, after its ffmpeg steps: BGR frames (cv2.imread's order) stacked to
@@ -302,7 +288,7 @@ def deep3d(seed: int, args) -> tuple[dict, dict]:
 
     net = networks.ReconNetWrapper("resnet50", use_last_fc=False)
     net.load_state_dict(seeded(net, seed))        # as BaseModel.load_networks loads 'net_recon'
-    crop = smooth_frames(1, 224, seed)[0]
+    crop = pf.smooth_frames(1, 224, seed)[0]
     # test.py read_data: a 224 x 224 RGB crop scaled to [0, 1]
     x = torch.tensor(np.array(crop) / 255., dtype=torch.float32).permute(2, 0, 1).unsqueeze(0)
     with torch.no_grad():
@@ -311,7 +297,7 @@ def deep3d(seed: int, args) -> tuple[dict, dict]:
     # the alignment, on a 160 x 128 frame with five points; lm3D is our TEMPLATE_5P (the
     # reference computes it from BFM/similarity_Lm3D_all.mat, which the repository does not ship)
     from fada_bench.metrics.backbones.standard.deep3d import TEMPLATE_5P
-    frame = smooth_frames(1, 160, seed + 1)[0][:128]
+    frame = pf.smooth_frames(1, 160, seed + 1)[0][:128]
     points = _face_points(160, 128, seed)
     lm = points.copy()
     lm[:, -1] = 128 - 1 - lm[:, -1]               # test.py read_data: y up

@@ -66,3 +66,47 @@ def empty_weight_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv(wr.ENV_VAR, str(env))
     monkeypatch.setenv("HOME", str(home))
     return env, home
+
+
+def nudged_tiny_models(seed: int, scale: float):
+    """Random tiny models whose zero-initialised denoiser layers are nudged by N(0, scale²) noise,
+    so every branch and path matters (a fresh model's zero layers hide them)."""
+    import torch
+
+    from fada.models.bundle import build_models
+
+    m = build_models("tiny", seed=seed)
+    with torch.no_grad():
+        for p in m.denoiser.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return m
+
+
+@pytest.fixture(scope="module")
+def random_teacher(tmp_path_factory):
+    """A random tiny teacher (nudged, so CFG branches differ) saved as a model folder."""
+    path = tmp_path_factory.mktemp("teacher") / "model"
+    nudged_tiny_models(seed=5, scale=0.01).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def nudged_teacher():
+    """Random tiny models (seed 1, nudged by 0.02) for tests of the generator's paths."""
+    return nudged_tiny_models(seed=1, scale=0.02)
+
+
+@pytest.fixture
+def fada_bench(monkeypatch, capsys):
+    """`fada-bench ARGS` in this process, as the installed command runs it (its `main`): (exit code, stderr)."""
+    import subprocess
+    import sys
+
+    from fada_bench.cli import main
+
+    def call(args):
+        monkeypatch.setattr(sys, "argv", ["fada-bench", *args])
+        with pytest.raises(SystemExit) as e:
+            main()
+        return subprocess.CompletedProcess(args, e.value.code, "", capsys.readouterr().err)
+    return call

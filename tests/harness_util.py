@@ -59,3 +59,10 @@ def synthetic_suite_clips(out: Path, n: int) -> list:
         s = Sample(r["id"], v.frames[0], v.audio, v.n_frames, 25.0, out / r["video"], out / r["params"])
         clips.append((s, v, load_npz(out / r["params"])))
     return clips
+
+
+def encoded(frames, audio, tmp, name="v"):
+    """Frames and audio through the suite's encoding (h264 + AAC), as every scored video is."""
+    from fada.data.io import read_video, write_video
+
+    return read_video(write_video(tmp / f"{name}.mp4", frames, 25.0, audio))

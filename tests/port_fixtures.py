@@ -111,3 +111,17 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
         arrays = {k: z[k] for k in z.files if k != "meta"}
         meta = json.loads(str(z["meta"]))
     return arrays, meta
+
+
+def smooth_frames(t: int, size: int, seed: int, step: float = 0.03, noise: float = 2.0) -> np.ndarray:
+    """t x size x size x 3 uint8: a blob moving `step` of the frame per frame over colour gradients,
+    with Gaussian noise of `noise` levels (structured input, not white noise)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    out = []
+    for i in range(t):
+        cx, cy = 0.3 + step * i, 0.5 + 0.1 * np.sin(i / 3)
+        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.02)
+        img = np.stack([0.6 * xx + 0.4 * blob, 0.5 * yy + 0.3 * blob, 0.3 + 0.5 * blob * xx], -1)
+        out.append(np.clip(255 * img + rng.normal(0, noise, img.shape), 0, 255))
+    return np.stack(out).astype(np.uint8)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import subprocess
-import sys
 
 import pytest
 
@@ -21,19 +19,6 @@ def env(tmp_path, monkeypatch):
     for k, v in e.items():
         monkeypatch.setenv(k, v)
     return e
-
-
-@pytest.fixture
-def fada_bench(monkeypatch, capsys):
-    """`fada-bench ARGS` in this process, as the installed command runs it (its `main`): (exit code, stderr)."""
-    from fada_bench.cli import main
-
-    def call(args):
-        monkeypatch.setattr(sys, "argv", ["fada-bench", *args])
-        with pytest.raises(SystemExit) as e:
-            main()
-        return subprocess.CompletedProcess(args, e.value.code, "", capsys.readouterr().err)
-    return call
 
 
 def _refused(res, *words):

@@ -4,8 +4,6 @@ naming it and its file, and nothing is written outside the run folder (checked o
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -20,18 +18,6 @@ HOSTILE = ["../../../../escaped", "/tmp/h19b-absolute-escape", "", "a/b", ".."]
 
 def _files(root):
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
-
-
-@pytest.fixture
-def fada_bench(monkeypatch, capsys):
-    from fada_bench.cli import main
-
-    def call(args):
-        monkeypatch.setattr(sys, "argv", ["fada-bench", *args])
-        with pytest.raises(SystemExit) as e:
-            main()
-        return subprocess.CompletedProcess(args, e.value.code, "", capsys.readouterr().err)
-    return call
 
 
 @pytest.mark.parametrize("bad", HOSTILE)

@@ -15,19 +15,6 @@ from fada.train.target_cache import build_target_cache, cache_key, key_material,
 from fada.train.trainer import batch_indices, prepare_data, sample_generator, train
 
 
-@pytest.fixture(scope="module")
-def random_teacher(tmp_path_factory):
-    from fada.models.bundle import build_models
-
-    path = tmp_path_factory.mktemp("teacher") / "model"
-    m = build_models("tiny", seed=5)
-    with torch.no_grad():   # make the zero-initialised layers matter, so branches differ
-        for p in m.denoiser.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
-    m.save(path)
-    return path
-
-
 def recipe(tmp_path, folder, teacher, name, tiers=("A", "B"), **objective):
     base = {"include": str(RECIPES_DIR / f"{name}.yaml"), "steps": 3, "checkpoint_every": 100, "log_every": 1,
             "parent": None, "data": {"folder": str(folder), "tiers": list(tiers), "n_frames": 4, "windows_per_clip": 1},

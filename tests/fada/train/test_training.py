@@ -202,8 +202,8 @@ def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path):
         assert torch.allclose(a["params"][k], b["params"][k], atol=1e-6), k
 
 
-def _fixed_batch_loss(recipe, folder):
-    """Mean teacher loss on a fixed batch (fixed windows, timesteps and noise)."""
+def _fixed_batch_loss(recipe, folder, n=8, salt=7, seed=123):
+    """Mean loss of the recipe's objective on a fixed batch (fixed windows, timesteps and noise)."""
     from torch.utils.data import default_collate
 
     from fada.data.dataset import ClipDataset
@@ -212,9 +212,9 @@ def _fixed_batch_loss(recipe, folder):
 
     obj = make_objective(recipe)
     ds = ClipDataset(folder, tiers=None, n_frames=4)
-    batch = default_collate([ds.get(i % len(ds), salt=7) for i in range(8)])
+    batch = default_collate([ds.get(i % len(ds), salt=salt) for i in range(n)])
     with torch.no_grad():
-        loss, _ = obj.loss(batch, [sample_generator(123, 0, i) for i in range(8)])
+        loss, _ = obj.loss(batch, [sample_generator(seed, 0, i) for i in range(n)])
     return float(loss.mean())
 
 
@@ -228,19 +228,6 @@ def test_teacher_loss_goes_down(small_world, tmp_path):
     r = dataclasses.replace(r, parent=str(tmp_path / "out" / "model"))
     after = _fixed_batch_loss(r, folder)
     assert after < 0.7 * before, (before, after)
-
-
-@pytest.fixture(scope="module")
-def random_teacher(tmp_path_factory):
-    from fada.models.bundle import build_models
-
-    path = tmp_path_factory.mktemp("teacher") / "model"
-    m = build_models("tiny", seed=5)
-    with torch.no_grad():   # make the zero-initialised layers matter, so branches differ
-        for p in m.denoiser.parameters():
-            p.add_(torch.randn_like(p) * 0.01)
-    m.save(path)
-    return path
 
 
 def _distill_recipe(tmp_path, folder, teacher, name, **objective):
@@ -268,12 +255,6 @@ def test_distillation_recipes_run_and_log(small_world, random_teacher, tmp_path,
 # PeRFlow; TCD; PeRFlow + adaptive mixed supervision + CFG distillation with tokens (FADA-Fast).
 @pytest.mark.parametrize("name", ["perflow_tiny", "tcd_tiny", "fada_fast_tiny"])
 def test_distillation_loss_goes_down(small_world, random_teacher, tmp_path, name):
-    from torch.utils.data import default_collate
-
-    from fada.data.dataset import ClipDataset
-    from fada.train.objectives import make_objective
-    from fada.train.trainer import sample_generator
-
     from fada.models.bundle import build_models
 
     # The student starts from another random model, so there is a gap to the teacher to close
@@ -283,18 +264,10 @@ def test_distillation_loss_goes_down(small_world, random_teacher, tmp_path, name
     r = _distill_recipe(tmp_path, folder, random_teacher, name, phi_steps=1)
     r = dataclasses.replace(r, steps=20, ema_decay=0.0, parent=str(tmp_path / "far_student"))
 
-    def fixed_loss(recipe):
-        obj = make_objective(recipe)
-        ds = ClipDataset(folder, tiers=None, n_frames=4)
-        batch = default_collate([ds.get(i % len(ds), salt=3) for i in range(6)])
-        with torch.no_grad():
-            loss, _ = obj.loss(batch, [sample_generator(9, 0, i) for i in range(6)])
-        return float(loss.mean())
-
-    before = fixed_loss(r)
+    before = _fixed_batch_loss(r, folder, n=6, salt=3, seed=9)
     train(r, tmp_path / "out")
     r = dataclasses.replace(r, parent=str(tmp_path / "out" / "model"))
-    after = fixed_loss(r)
+    after = _fixed_batch_loss(r, folder, n=6, salt=3, seed=9)
     assert after < 0.8 * before, (before, after)
 
 

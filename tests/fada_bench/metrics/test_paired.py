@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness_util import synthetic_suite_clips
-from fada.data.io import Video, read_video, write_video
+from harness_util import encoded
+from fada.data.io import Video
 from fada.data.synthetic.render import render_background, render_face
 from fada_bench.metrics.efid import ExpressionFrechetDistanceSynthetic
 from fada_bench.metrics.paired import (
@@ -82,20 +82,8 @@ def test_expression_error_is_the_mean_absolute_difference_and_needs_paired_frame
 
 # ---------------------------------------------------------------------------- on synthetic clips
 
-def encoded(frames, audio, tmp, name="v"):
-    """Through the suite's encoding (h264 + AAC), as every scored video is."""
-    return read_video(write_video(tmp / f"{name}.mp4", frames, 25.0, audio))
 
 
-@pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    """The first N_CLIPS clips of the synthetic test suite, built as the suite builds them."""
-    return synthetic_suite_clips(tmp_path_factory.mktemp("paired_suite"), N_CLIPS)
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    return tmp_path_factory.mktemp("paired_videos")
 
 
 def scores(metric_cls, gens, clips):

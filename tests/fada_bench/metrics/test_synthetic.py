@@ -5,8 +5,8 @@ when a known defect is put into the video, and ground truth beats the static ref
 import numpy as np
 import pytest
 
-from harness_util import synthetic_suite_clips
-from fada.data.io import Video, read_video, write_video
+from harness_util import encoded
+from fada.data.io import Video
 from fada.data.synthetic.params import EX
 from fada.data.synthetic.render import render_face
 from fada.data.synthetic.world import apply_degradation, make_clip
@@ -22,20 +22,8 @@ N_CLIPS = 8
 SPF = 640
 
 
-def encoded(frames, audio, tmp):
-    """Through the suite's encoding (h264 + AAC), as every scored video is."""
-    return read_video(write_video(tmp / "v.mp4", frames, 25.0, audio))
 
 
-@pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    """The first N_CLIPS clips of the synthetic test suite, built as the suite builds them."""
-    return synthetic_suite_clips(tmp_path_factory.mktemp("metric_suite"), N_CLIPS)
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    return tmp_path_factory.mktemp("metric_videos")
 
 
 def per_set(metric_cls, gens, clips):

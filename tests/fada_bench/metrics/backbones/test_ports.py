@@ -82,19 +82,16 @@ def test_inception_matches_torch_fidelity(tmp_path):
     _agrees(got, arrays["output"])
 
 
+# cd-fvd's I3D (FVD) and DisCo's FVD-3DRN50 3D-ResNet-50 (FVD-R): clips in, pooled features out
 @pytest.mark.slow
-def test_i3d_matches_cd_fvd(tmp_path, monkeypatch):
-    arrays, meta = _fixture("i3d")
-    _unchecked(monkeypatch, "i3d_400")
-    emb = i3d.I3DEmbedder(_weight_file(meta, tmp_path, "i3d_pretrained_400.pt"))
-    _agrees(emb.embed_clips(arrays["input"]), arrays["output"])
-
-
-@pytest.mark.slow
-def test_resnet3d50_matches_discos_fvd_3drn50(tmp_path, monkeypatch):
-    arrays, meta = _fixture("resnet3d50")
-    _unchecked(monkeypatch, "resnet3d50_kinetics400")
-    emb = resnet3d.ResNet3DEmbedder(_weight_file(meta, tmp_path, "resnet-50-kinetics.pth"))
+@pytest.mark.parametrize("fixture, entry, embedder, filename", [
+    ("i3d", "i3d_400", lambda p: i3d.I3DEmbedder(p), "i3d_pretrained_400.pt"),
+    ("resnet3d50", "resnet3d50_kinetics400", lambda p: resnet3d.ResNet3DEmbedder(p), "resnet-50-kinetics.pth"),
+], ids=["i3d-cd-fvd", "resnet3d50-disco"])
+def test_video_embedder_matches_its_reference(tmp_path, monkeypatch, fixture, entry, embedder, filename):
+    arrays, meta = _fixture(fixture)
+    _unchecked(monkeypatch, entry)
+    emb = embedder(_weight_file(meta, tmp_path, filename))
     _agrees(emb.embed_clips(arrays["input"]), arrays["output"])
 
 

@@ -29,6 +29,7 @@ import pytest
 import torch
 
 from fada_bench.weight_files import standard as wr
+from port_fixtures import smooth_frames
 
 TOL = 0.01
 
@@ -49,15 +50,7 @@ def _import(name):
 
 def _frames(t=16, size=128, seed=0):
     """Smooth, structured frames (a moving blob over a gradient), not white noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    out = []
-    for i in range(t):
-        cx, cy = 0.3 + 0.02 * i, 0.5 + 0.1 * np.sin(i / 3)
-        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 0.02)
-        img = np.stack([0.6 * xx + 0.4 * blob, 0.5 * yy + 0.3 * blob, 0.3 + 0.5 * blob * xx], -1)
-        out.append(np.clip(255 * img + rng.normal(0, 3, img.shape), 0, 255))
-    return np.stack(out).astype(np.uint8)
+    return smooth_frames(t, size, seed, step=0.02, noise=3.0)
 
 
 def _close(ours, ref):

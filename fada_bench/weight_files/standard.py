@@ -33,10 +33,10 @@ class WeightEntry:
     name: str
     filename: str
     backbone: str                 # the backbone `name` that loads it (metric keys carry it)
-    url: str | None               # where users download it; None when only a web page links it
-    sha256: str | None            # published full sha256; None: not published ("unverified")
-    sha256_prefix: str | None     # a published prefix (pytorch-fid's file name), checked if no full hash
     how_to_get: str
+    url: str | None = None            # where users download it; None when only a web page links it
+    sha256: str | None = None         # published full sha256; None: not published ("unverified")
+    sha256_prefix: str | None = None  # a published prefix (pytorch-fid's file name), checked if no full hash
 
 
 ENTRIES: dict[str, WeightEntry] = {e.name: e for e in [
@@ -44,40 +44,33 @@ ENTRIES: dict[str, WeightEntry] = {e.name: e for e in [
         name="fid_inception", filename="pt_inception-2015-12-05-6726825d.pth", backbone="inception",
         url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
             "pt_inception-2015-12-05-6726825d.pth",
-        sha256=None, sha256_prefix="6726825d",
+        sha256_prefix="6726825d",
         how_to_get="pytorch-fid's release asset (the TF FID Inception ported to PyTorch)"),
     WeightEntry(
         name="i3d_400", filename="i3d_pretrained_400.pt", backbone="i3d",
         url="https://github.com/songweige/TATS/raw/main/tats/fvd/i3d_pretrained_400.pt",
-        sha256=None, sha256_prefix=None,
         how_to_get="the I3D Kinetics-400 state dict that cd-fvd and VideoGPT load (cd-fvd's download URL)"),
     WeightEntry(
         name="i3d_torchscript", filename="i3d_torchscript.pt", backbone="i3d_tfhub",
         url="https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",
-        sha256=None, sha256_prefix=None,
         how_to_get="StyleGAN-V's TorchScript export of the tf.hub I3D that the original FVD uses"),
     WeightEntry(
         name="resnet3d50_kinetics400", filename="resnet-50-kinetics.pth", backbone="resnet3d50",
-        url=None, sha256=None, sha256_prefix=None,
         how_to_get="Kensho Hara's 3D-ResNets-PyTorch pretrained models (the 2017 release, "
                    "Google Drive folder linked from the repository README); DisCo's FVD-3DRN50 loads it"),
     WeightEntry(
         name="resnet3d50_kinetics700", filename="r3d50_K_200ep.pth", backbone="resnet3d50_k700",
-        url=None, sha256=None, sha256_prefix=None,
         how_to_get="Kensho Hara's 3D-ResNets-PyTorch README, 'Pre-trained models' (Google Drive)"),
     WeightEntry(
         name="syncnet_v2", filename="syncnet_v2.model", backbone="syncnet_v2",
         url="http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model",
-        sha256=None, sha256_prefix=None,
         how_to_get="syncnet_python's download_model.sh (VGG's SyncNet v2 weights)"),
     WeightEntry(
         name="arcface_buffalo_l", filename="w600k_r50.onnx", backbone="arcface",
-        url=None, sha256=None, sha256_prefix=None,
         how_to_get="insightface's buffalo_l model pack (github.com/deepinsight/insightface releases, "
                    "v0.7/buffalo_l.zip): unzip it so det_10g.onnx and w600k_r50.onnx share one folder"),
     WeightEntry(
         name="deep3d_epoch20", filename="epoch_20.pth", backbone="deep3d",
-        url=None, sha256=None, sha256_prefix=None,
         how_to_get="Deep3DFaceRecon_pytorch's pretrained face reconstruction model (github.com/sicxu/"
                    "Deep3DFaceRecon_pytorch README, 'Prepare prerequisite models': the Google Drive "
                    "folder linked there; its checkpoints/<model_name>/epoch_20.pth)"),
@@ -85,7 +78,6 @@ ENTRIES: dict[str, WeightEntry] = {e.name: e for e in [
         # A folder, not one file: the Hugging Face model that pyiqa's "qalign" metric loads. Its
         # config.json stands for the folder here; qalign.model_folder checks the rest.
         name="qalign_one_align", filename="one-align/config.json", backbone="qalign-pyiqa",
-        url=None, sha256=None, sha256_prefix=None,
         how_to_get="the Hugging Face model q-future/one-align (Q-Align's OneAlign, which pyiqa's "
                    "'qalign' metric loads), downloaded whole on a machine with network, e.g. "
                    "`hf download q-future/one-align --local-dir one-align`; the folder one-align/ "

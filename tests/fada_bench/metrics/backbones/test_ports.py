@@ -85,8 +85,8 @@ def test_inception_matches_torch_fidelity(tmp_path):
 # cd-fvd's I3D (FVD) and DisCo's FVD-3DRN50 3D-ResNet-50 (FVD-R): clips in, pooled features out
 @pytest.mark.slow
 @pytest.mark.parametrize("fixture, entry, embedder, filename", [
-    ("i3d", "i3d_400", lambda p: i3d.I3DEmbedder(p), "i3d_pretrained_400.pt"),
-    ("resnet3d50", "resnet3d50_kinetics400", lambda p: resnet3d.ResNet3DEmbedder(p), "resnet-50-kinetics.pth"),
+    ("i3d", "i3d_400", i3d.I3DEmbedder, "i3d_pretrained_400.pt"),
+    ("resnet3d50", "resnet3d50_kinetics400", resnet3d.ResNet3DEmbedder, "resnet-50-kinetics.pth"),
 ], ids=["i3d-cd-fvd", "resnet3d50-disco"])
 def test_video_embedder_matches_its_reference(tmp_path, monkeypatch, fixture, entry, embedder, filename):
     arrays, meta = _fixture(fixture)

@@ -27,7 +27,12 @@ def folder_files_sha256(folder: str | os.PathLike) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): sha256_file(p) for p in files}
 
 
+def listing_sha256(files: dict[str, str]) -> str:
+    """sha256 of a folder from its `folder_files_sha256` listing (one "path<TAB>sha256" line per file)."""
+    listing = "".join(f"{f}\t{d}\n" for f, d in files.items())
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
 def folder_sha256(folder: str | os.PathLike) -> str:
     """sha256 of a model folder: of the list of its files with each file's sha256."""
-    listing = "".join(f"{f}\t{d}\n" for f, d in folder_files_sha256(folder).items())
-    return hashlib.sha256(listing.encode()).hexdigest()
+    return listing_sha256(folder_files_sha256(folder))

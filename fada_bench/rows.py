@@ -32,7 +32,7 @@ import pandas as pd
 
 from fada.data.io import write_text_atomic
 from fada.errors import InputError
-from fada.hashing import folder_files_sha256, folder_sha256, sha256_file
+from fada.hashing import folder_files_sha256, listing_sha256, sha256_file
 from fada.profiling import processor_name
 
 IDENTITY_FIELDS = ("suite", "limit", "seed", "backbones")
@@ -91,7 +91,8 @@ def checkpoint_hashes(card) -> dict:
         folder = checkpoint_path(card)
     except InputError as e:
         return {"error": str(e)}
-    return {"folder": card.checkpoint, "files": folder_files_sha256(folder), "sha256": folder_sha256(folder)}
+    files = folder_files_sha256(folder)      # each file read once: the digest is of this listing
+    return {"folder": card.checkpoint, "files": files, "sha256": listing_sha256(files)}
 
 
 def row_identity(run_info: dict, method: str, command: str) -> dict:

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from fada.data.synthetic.build import WorldConfig, plan
 
-TESTS = Path(__file__).resolve().parent
+# The plugin modules subprocesses import (FADA_BENCH_PLUGINS). Only that folder goes on their
+# PYTHONPATH: tests/ itself holds tests/fada and tests/fada_bench, which Python would take for the
+# packages of those names (namespace packages) in a process whose path lacks the checkout.
+PLUGINS = Path(__file__).resolve().parent / "plugins"
 # 4 test clips of 0.8 s at 64 px: renders in about a second. (Not 32 px: x264 encodes frames that
 # small differently from run to run, and resume tests compare runs byte for byte.)
 TINY_WORLD = WorldConfig(n_train=0, n_test=4, n_openset=2, size=64, seed=11, seconds=0.8)
@@ -31,7 +34,7 @@ def bench_env(root: Path) -> dict[str, str]:
 
 def subprocess_env(env: dict[str, str], **extra) -> dict[str, str]:
     e = {**os.environ, **env, **extra}
-    e["PYTHONPATH"] = os.pathsep.join([str(TESTS), e.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    e["PYTHONPATH"] = os.pathsep.join([str(PLUGINS), e.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     e["FADA_BENCH_PLUGINS"] = "harness_toy_plugin"
     return e
 

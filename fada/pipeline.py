@@ -150,11 +150,14 @@ class FadaPipeline:
             lat = self._denoise(scheduler, steps, bank, a, ref_lat.shape, gen, guidance, scales, sampler, tcd_gamma)
             secs["denoise"] += clock(dev) - t0
             motion = lat[0, -M:]
+            # The last window runs past the video's end: its extra frames guide the denoising
+            # (a window is F frames), but decoding them would be a fixed cost spent on nothing.
+            keep = lat[0, :min(F, n_frames - i * F)]
             if decoder is not None:
-                decoder.submit(lat[0])
+                decoder.submit(keep)
                 continue
             t0 = clock(dev)
-            frames_out.append(decode_latents(self.decoder, lat[0], chunk=self.vae_chunk))
+            frames_out.append(decode_latents(self.decoder, keep, chunk=self.vae_chunk))
             t1 = clock(dev)
             secs["vae_decode"] += t1 - t0
             if i == 0:
@@ -164,7 +167,7 @@ class FadaPipeline:
             frames_out, first_done, secs["vae_decode_busy"] = decoder.finish()
             secs["vae_decode"] = decoder.exposed_s       # what the overlap left on the wall clock
             first_clip = first_done - start
-        video = torch.cat(frames_out)[:n_frames]
+        video = torch.cat(frames_out)
         frames = ((video.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         nfe_total = m.denoiser.nfe - nfe0
         out = Video(frames, float(FPS), fit_audio_to_frames(audio, n_frames), SAMPLE_RATE)

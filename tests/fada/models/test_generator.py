@@ -204,3 +204,19 @@ def test_a_long_video_shows_no_seam_at_its_clip_boundaries(ten_seconds_of_the_te
     assert len(seams.ratios) == out.windows - 1
     assert seams.inside > 0.5                           # the face moves: a frozen video would pass trivially
     assert (seams.ratios <= 3).all(), seams
+
+
+def test_the_last_window_decodes_only_the_frames_the_video_keeps(tiny, monkeypatch):
+    """20 frames are two 16-frame windows; the second window's last 12 frames are denoised (a
+    window is 16 frames) but not decoded, and the 20 frames are those of the 32-frame video
+    made from the same seed and audio."""
+    import fada.pipeline as pipeline
+
+    decoded = []
+    real = pipeline.decode_latents
+    monkeypatch.setattr(pipeline, "decode_latents", lambda dec, lat, chunk: decoded.append(lat.shape[0]) or real(dec, lat, chunk))
+    p = FadaPipeline(tiny)
+    short = p(REF, AUDIO, 20, seed=3, sampler="perflow", steps=2, guidance="none").video.frames
+    assert decoded == [16, 4] and short.shape[0] == 20
+    full = p(REF, AUDIO, 32, seed=3, sampler="perflow", steps=2, guidance="none").video.frames
+    assert np.abs(short.astype(int) - full[:20].astype(int)).max() <= 1     # batch size may round a level

@@ -26,11 +26,7 @@ def train_cmd(
     from fada.train.recipe import load_recipe
     from fada.train.trainer import export_checkpoint, train
 
-    from ..weight_files.shipped import trained_or_shipped
-
-    r = load_recipe(recipe)           # every field checked here, before any checkpoint loads
-    if r.vae:        # `vae: runs/teacher_tiny/model` takes the shipped teacher where none was trained here
-        r = dataclasses.replace(r, vae=trained_or_shipped(r.vae))
+    r = with_shipped_fallbacks(load_recipe(recipe))    # every field checked, before any checkpoint loads
     if steps is not None:
         r = dataclasses.replace(r, steps=steps)
     out = out or Path("runs") / r.name
@@ -46,6 +42,21 @@ def train_cmd(
         final = train(r, out, resume=resume, stop_at=stop_at, compile=compile, target_cache=target_cache,
                       progress=lambda done, total, loss: p.update(task, completed=done, description=f"{r.name} loss {loss:.4f}"))
     console.print(f"{r.name}: log in {out / 'log.jsonl'}" + (f", model in {final}" if final.exists() else ", checkpoint saved"))
+
+
+def with_shipped_fallbacks(r):
+    """The recipe with its frozen checkpoints (`vae:` and the objective's `teacher:`, e.g.
+    `runs/teacher_tiny/model`) taken from the shipped weights where none was trained here, so a
+    fresh checkout distils from the shipped teacher instead of stopping for hours of teacher
+    training. `parent:` (what the trained networks start from) is left as written."""
+    from ..weight_files.shipped import trained_or_shipped
+
+    if r.vae:
+        r = dataclasses.replace(r, vae=trained_or_shipped(r.vae))
+    teacher = getattr(r.objective, "teacher", None)
+    if teacher:
+        r = dataclasses.replace(r, objective=dataclasses.replace(r.objective, teacher=trained_or_shipped(teacher)))
+    return r
 
 
 cache_app = typer.Typer(help="Teacher-target caches shared by the rows that distil from one teacher.", no_args_is_help=True)
@@ -64,7 +75,7 @@ def train_cache_build(
 
     from ..paths import checkpoints_dir
 
-    r = load_recipe(recipe)
+    r = with_shipped_fallbacks(load_recipe(recipe))
     root = cache or checkpoints_dir() / "teacher-targets"
     with _progress("targets") as p:
         task = p.add_task(f"{r.name} teacher targets", total=steps or r.steps)

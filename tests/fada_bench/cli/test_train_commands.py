@@ -1,0 +1,23 @@
+"""`fada-bench train` and `train-cache build` take a recipe's frozen checkpoints (VAE, teacher)
+from the shipped weights where none was trained here; what a row starts from stays as written."""
+from pathlib import Path
+
+from fada.train.recipe import load_recipe
+from fada_bench.cli.train import with_shipped_fallbacks
+
+
+def test_a_missing_teacher_is_the_shipped_one_and_a_trained_one_comes_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("FADA_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FADA_BENCH_CHECKPOINTS", raising=False)
+    monkeypatch.chdir(tmp_path)                  # no runs/ here: nothing trained
+    r = with_shipped_fallbacks(load_recipe("perflow_tiny"))
+    got = Path(r.objective.teacher)
+    assert got.is_relative_to(tmp_path / "cache") and (got / "fada.json").is_file()
+
+    cfg = with_shipped_fallbacks(load_recipe("cfg_layer_tiny"))
+    assert cfg.parent == load_recipe("cfg_layer_tiny").parent == "runs/fada_balanced_tiny/model"
+
+    trained = tmp_path / "runs" / "teacher_tiny" / "model"
+    trained.mkdir(parents=True)
+    (trained / "fada.json").write_text("{}")
+    assert with_shipped_fallbacks(load_recipe("perflow_tiny")).objective.teacher == "runs/teacher_tiny/model"

@@ -212,9 +212,13 @@ def test_the_last_window_decodes_only_the_frames_the_video_keeps(tiny, monkeypat
     made from the same seed and audio."""
     import fada.pipeline as pipeline
 
-    decoded = []
-    real = pipeline.decode_latents
-    monkeypatch.setattr(pipeline, "decode_latents", lambda dec, lat, chunk: decoded.append(lat.shape[0]) or real(dec, lat, chunk))
+    decoded, real = [], pipeline.decode_latents
+
+    def counting_decode(decoder, latents, chunk):
+        decoded.append(latents.shape[0])
+        return real(decoder, latents, chunk)
+
+    monkeypatch.setattr(pipeline, "decode_latents", counting_decode)
     p = FadaPipeline(tiny)
     short = p(REF, AUDIO, 20, seed=3, sampler="perflow", steps=2, guidance="none").video.frames
     assert decoded == [16, 4] and short.shape[0] == 20

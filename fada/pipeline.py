@@ -3,7 +3,8 @@
 A video is generated in windows of `frames` frames. The first window's motion frames are the
 reference repeated; every later window is conditioned on the last `motion_frames` latents of the
 one before, which keeps the video continuous across window boundaries. Per window the ReferenceNet
-runs once and the denoiser runs once per sampling step; the audio encoder runs once per video.
+runs once, on the motion frames (the reference's own tokens are computed once per video: see
+ReferenceBank), and the denoiser runs once per sampling step; the audio encoder runs once per video.
 
 Guidance modes:
 - "multi": Eq. 9, the three branches (a, r, b) batched in one denoiser call (3 NFE per step);
@@ -64,6 +65,29 @@ def check_fast_decoder(models: FadaModels) -> None:
     if fast.config.vae_digest and fast.config.vae_digest != vae_digest(models.vae):
         raise InputError(f"the fast decoder was distilled from another VAE (digest {fast.config.vae_digest}, "
                          f"this VAE's {vae_digest(models.vae)}); train one for this VAE")
+
+
+class ReferenceBank:
+    """The ReferenceNet's tokens for each window: the reference's, then the motion frames'.
+
+    The ReferenceNet reads each image on its own (spatial self-attention and group norms within
+    an image, an empty text context), so the reference's tokens are the same in every window:
+    they are computed once per video, and per window the ReferenceNet runs only on the M motion
+    frames. The first window's motion frames are the reference itself, so it needs no further
+    call. The bank equals one ReferenceNet call on (reference, motion frames) up to float
+    rounding (tests/fada/test_pipeline.py)."""
+
+    def __init__(self, reference_net, ref_lat: torch.Tensor, motion_frames: int):
+        self.net, self.motion_frames = reference_net, motion_frames
+        self.ref = reference_net(ref_lat[None, None])           # layer -> (1, tokens, channels)
+
+    def first_window(self) -> dict[str, torch.Tensor]:
+        return {k: v.repeat(1, 1 + self.motion_frames, 1) for k, v in self.ref.items()}
+
+    def window(self, motion: torch.Tensor) -> dict[str, torch.Tensor]:
+        """motion (M, C, h, w) -> layer -> (1, (1 + M) * tokens, channels)."""
+        mot = self.net(motion[None])
+        return {k: torch.cat([v, mot[k]], dim=1) for k, v in self.ref.items()}
 
 
 class FadaPipeline:
@@ -138,12 +162,15 @@ class FadaPipeline:
         secs["vae_encode"] += clock(dev) - t0
 
         scheduler = make_scheduler(sampler, m.schedule)
-        frames_out, motion = [], ref_lat[None].repeat(M, 1, 1, 1)
+        t0 = clock(dev)
+        refs = ReferenceBank(m.reference_net, ref_lat, M)
+        secs["reference_net"] += clock(dev) - t0
+        frames_out, motion = [], None
         decoder = OverlappedDecoder(self.decoder, self.vae_chunk, dev) if self.overlap_decode else None
         scales = torch.tensor([[cfg_a, cfg_r]], device=dev, dtype=dt)
         for i in range(windows):
             t0 = clock(dev)
-            bank = m.reference_net(torch.cat([ref_lat[None], motion])[None])     # once per window
+            bank = refs.first_window() if motion is None else refs.window(motion)    # once per window
             secs["reference_net"] += clock(dev) - t0
             a = feats[:, i * F: i * F + F + 2 * w]
             t0 = clock(dev)

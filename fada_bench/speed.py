@@ -130,6 +130,7 @@ def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     """FLOPs per clip of each stage: counted on one call of each network, times its calls per clip."""
     from fada.models.bundle import decode_latents, encode_images
     from fada.data.io import to_tensor_images
+    from fada.pipeline import ReferenceBank
 
     m, dev, dt = pipe.models, pipe.device, pipe.dtype
     F, M = m.frames, m.motion_frames
@@ -137,8 +138,9 @@ def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     windows = -(-frames // F)
     ref = to_tensor_images(np.zeros((res, res, 3), np.uint8)).to(dev, dt)
     lat = encode_images(m.vae, ref)
-    refs = torch.cat([lat[None], lat[None].repeat(M, 1, 1, 1)])[None]       # reference + motion frames
-    bank = m.reference_net(refs)
+    refbank = ReferenceBank(m.reference_net, lat, M)
+    motion = lat[None].repeat(M, 1, 1, 1)
+    bank = refbank.first_window()
     w = m.denoiser.config.audio_window
     wav = torch.zeros(1, int(frames / FPS * SAMPLE_RATE), device=dev)
     feats = m.audio_encoder(wav, windows * F).to(dt)
@@ -155,7 +157,9 @@ def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     return {
         "audio_encoder": count_flops(lambda: m.audio_encoder(wav, windows * F)),
         "vae_encode": count_flops(lambda: encode_images(m.vae, ref)),
-        "reference_net": windows * count_flops(lambda: m.reference_net(refs)),
+        # The reference once per video, the motion frames once per window after the first.
+        "reference_net": (count_flops(lambda: ReferenceBank(m.reference_net, lat, M))
+                          + (windows - 1) * count_flops(lambda: refbank.window(motion))),
         "denoise": calls * per_call,
         "vae_decode": windows * count_flops(lambda: decode_latents(pipe.decoder, torch.zeros((F, *lat.shape), device=dev, dtype=dt))),
     }

@@ -224,3 +224,38 @@ def test_the_last_window_decodes_only_the_frames_the_video_keeps(tiny, monkeypat
     assert decoded == [16, 4] and short.shape[0] == 20
     full = p(REF, AUDIO, 32, seed=3, sampler="perflow", steps=2, guidance="none").video.frames
     assert np.abs(short.astype(int) - full[:20].astype(int)).max() <= 1     # batch size may round a level
+
+
+def test_the_reference_bank_equals_one_reference_net_call_per_window(tiny):
+    """The reference's tokens computed once and the motion frames' per window give the bank of one
+    ReferenceNet call on (reference, motion frames), in the first window (motion = the reference
+    repeated) and in a later one."""
+    from fada.pipeline import ReferenceBank
+
+    torch.manual_seed(0)
+    ref, motion = torch.randn(8, 16, 16), torch.randn(tiny.motion_frames, 8, 16, 16)
+    net = tiny.reference_net.eval()
+    with torch.no_grad():
+        bank = ReferenceBank(net, ref, tiny.motion_frames)
+        pairs = [(bank.first_window(), net(ref[None, None].repeat(1, 1 + tiny.motion_frames, 1, 1, 1))),
+                 (bank.window(motion), net(torch.cat([ref[None], motion])[None]))]
+    for got, want in pairs:
+        assert got.keys() == want.keys()
+        for k in want:
+            assert got[k].shape == want[k].shape
+            torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-5)
+
+
+def test_the_reference_net_reads_the_reference_once_per_video(tiny, monkeypatch):
+    """Three windows: one ReferenceNet call on the reference, then one on the motion frames of
+    each window after the first."""
+    seen, net = [], tiny.reference_net
+    real = net.forward
+
+    def counting(latents):
+        seen.append(tuple(latents.shape[:2]))
+        return real(latents)
+
+    monkeypatch.setattr(net, "forward", counting)
+    FadaPipeline(tiny)(REF, AUDIO, 40, seed=1, sampler="perflow", steps=1, guidance="none")
+    assert seen == [(1, 1), (1, tiny.motion_frames), (1, tiny.motion_frames)]

@@ -1,7 +1,7 @@
 """The synthetic world's suites, regenerated on first use from the split file's world settings.
 
-The split file (synthetic.json, or synthetic_long.json for the long-video suite; shipped in
-fada_bench/data/splits) records the world's config; the clips are rendered
+The split file (synthetic.json, or synthetic_long.json and synthetic_long_ci.json for the
+long-video suites; shipped in fada_bench/data/splits) records the world's config; the clips are rendered
 into a cache folder named by a hash of that config, so there is no preparation step and every
 machine evaluates the same clips. Only the clips a run needs are rendered (every clip has its own
 seed, so a clip rendered alone is byte for byte the clip a full render gives), and a clip already
@@ -124,3 +124,14 @@ class SyntheticLong(_SyntheticBase):
     split_file = "synthetic_long"
     description = "ten 60 s clips of new identities for long-video drift (beyond the paper), rendered on first use"
     metrics = ("id_drift", "color_drift", "seam", "csim", "sync_d", "sync_c", "iqa")
+
+
+@SUITES.register("synthetic_long_ci")
+class SyntheticLongCI(SyntheticLong):
+    """Two 20 s clips, the shortest video the drift metrics score (a first and a last 10 s), from a
+    world of the same seed as `synthetic_long`: small enough for CI to check the drift metrics
+    against a committed baseline (`results/baselines/synthetic_long_ci.json`) in about two
+    minutes. Its figures are not the 60 s ones of `synthetic_long`: drift over 20 s is smaller."""
+    name = "synthetic_long_ci"
+    split_file = "synthetic_long_ci"
+    description = "two 20 s clips: the drift metrics' CI check (the 60 s figures are synthetic_long's)"

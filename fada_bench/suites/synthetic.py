@@ -128,10 +128,10 @@ class SyntheticLong(_SyntheticBase):
 
 @SUITES.register("synthetic_long_ci")
 class SyntheticLongCI(SyntheticLong):
-    """Two 20 s clips, the shortest video the drift metrics score (a first and a last 10 s), from a
+    """Three 20 s clips, the shortest video the drift metrics score (a first and a last 10 s), from a
     world of the same seed as `synthetic_long`: small enough for CI to check the drift metrics
     against a committed baseline (`results/baselines/synthetic_long_ci.json`) in about two
     minutes. Its figures are not the 60 s ones of `synthetic_long`: drift over 20 s is smaller."""
     name = "synthetic_long_ci"
     split_file = "synthetic_long_ci"
-    description = "two 20 s clips: the drift metrics' CI check (the 60 s figures are synthetic_long's)"
+    description = "three 20 s clips: the drift metrics' CI check (the 60 s figures are synthetic_long's)"

@@ -150,3 +150,17 @@ def test_long_video_metrics_are_not_scored_by_default_on_short_suites():
     keys = resolve_metrics(None, "synthetic")
     assert not [k for k in keys if k.split("[")[0] in ("id_drift", "color_drift", "seam")]
     assert "csim[synthetic]" in keys
+
+
+@pytest.mark.parametrize("suite,seconds,n", [("synthetic_long", 60.0, 10), ("synthetic_long_ci", 20.0, 3)])
+def test_the_long_suites_record_clips_the_drift_windows_fit(suite, seconds, n):
+    """Each long suite's split file records a world whose clips hold the first and the last 10 s
+    (synthetic_long_ci: exactly those two windows), and the suite scores the drift metrics by default."""
+    from fada_bench.registry import SUITES
+
+    s = SUITES.get(suite)()
+    assert s.config.seconds == seconds and len(s.ids()) == n
+    first, last = end_windows(int(round(s.config.seconds * s.config.fps)), s.config.fps)
+    assert first.stop <= last.start
+    keys = resolve_metrics(list(s.metrics), s.world)
+    assert {k.split("[")[0] for k in keys} >= {"id_drift", "color_drift", "seam"}

@@ -53,7 +53,7 @@ def measure_training(kind: str, batch_size: int, steps: int = 5, warmup: int = 2
             recipe = replace(recipe, parent=None, vae=None)
         else:
             build_models(recipe.config, seed=seed).save(tmp)
-            recipe = replace(recipe, parent=None, objective={**recipe.objective, "teacher": tmp})
+            recipe = replace(recipe, parent=None, objective=replace(recipe.objective, teacher=tmp))
         obj = make_objective(recipe)
     obj.to(device)
     if compile:

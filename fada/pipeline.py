@@ -75,7 +75,7 @@ class ReferenceBank:
     they are computed once per video, and per window the ReferenceNet runs only on the M motion
     frames. The first window's motion frames are the reference itself, so it needs no further
     call. The bank equals one ReferenceNet call on (reference, motion frames) up to float
-    rounding (tests/fada/test_pipeline.py)."""
+    rounding (tests/fada/models/test_generator.py)."""
 
     def __init__(self, reference_net, ref_lat: torch.Tensor, motion_frames: int):
         self.net, self.motion_frames = reference_net, motion_frames

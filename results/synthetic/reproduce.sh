@@ -25,7 +25,7 @@ done
 #    kept), so that one summary holds every method.
 ALL=teacher,teacher_b,tcd,rflow,perflow,student_b_fixed0,fixed_0p2,fixed_1p0,fixed_0p2_only_a
 ALL=$ALL,adaptive_unl_0p5,adaptive_unl_0p25,adaptive_0p5,fada_balanced,no_cfg_distill,cfg_time_embed
-ALL=$ALL,cfg_layer,fada_fast,rflow_v,static,vae_roundtrip,ground_truth
+ALL=$ALL,cfg_layer,fada_fast,fada_4,rflow_v,static,vae_roundtrip,ground_truth
 fada-bench run --methods "$ALL" --suite synthetic --out "$RUN"
 
 # 2b. Keep the scored rows in git (summary, per-sample values, identity with every hash), so the

@@ -160,7 +160,7 @@ CLAIMS = (
     Claim("1", "Distillation from 75 to 18 (FADA-Balanced) to 6 NFE (FADA-Fast) keeps most of the "
                f"teacher's quality (every metric within {WITHIN:.0%} of the teacher's)",
           keep_quality(("fada_balanced", "fada_fast"), "teacher"),
-          # fada_4 (one step per window, beyond the paper): where quality falls below 6 NFE
+          # fada_4 (one step per window, beyond the paper): whether quality falls below 6 NFE
           beyond=(("fada_balanced", "teacher"), ("fada_fast", "teacher"), ("fada_4", "fada_fast"))),
     Claim("2", "PeRFlow beats TCD and RFlow at 18 NFE (Table 2)", perflow_beats_baselines,
           beyond=(("perflow", "tcd"), ("perflow", "rflow"))),

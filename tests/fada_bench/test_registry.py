@@ -70,6 +70,28 @@ def test_aliases_name_the_same_run():
     assert METHODS.get("fada_fast").cfg.mode == "layer_tokens"
 
 
+def test_fada_4_is_fada_fasts_student_at_one_counted_step_per_window():
+    # The card beyond the paper changes only the sampling: FADA-Fast's checkpoint and guidance, one
+    # PeRFlow step in each of the K = 4 windows; the pipeline it drives counts its declared calls.
+    import numpy as np
+
+    from fada.cfg_modes import CFG_MODES
+    from fada.models.bundle import load_models
+    from fada.pipeline import FadaPipeline
+    from fada.schedulers.scheduling_perflow import window_step_counts
+    from fada_bench.weight_files import shipped
+
+    four, fast = METHODS.get("fada_4"), METHODS.get("fada_fast")
+    assert (four.checkpoint, four.sampler, four.cfg) == (fast.checkpoint, fast.sampler, fast.cfg)
+    assert window_step_counts(four.steps, 4) == [1, 1, 1, 1]
+    pipe = FadaPipeline(load_models(shipped.model_folder(four.checkpoint)))
+    rng = np.random.default_rng(0)
+    out = pipe(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), (rng.standard_normal(16000) * 0.1).astype(np.float32),
+               8, sampler=four.sampler, steps=four.steps, guidance=CFG_MODES.get(four.cfg.mode).guidance,
+               cfg_a=four.cfg.audio, cfg_r=four.cfg.ref)
+    assert out.nfe_per_window == four.expected_nfe == 4
+
+
 def test_unknown_suite_lists_the_known_ones():
     with pytest.raises(UnknownNameError, match="synthetic"):
         SUITES.get("hdtff")

@@ -286,7 +286,10 @@ def check(run_dir: Path = typer.Argument(..., help="A finished run folder (with 
           baseline: Path = typer.Option(..., "--baseline", help="Baseline file (`fada-bench baseline`)."),
           rerun: bool = typer.Option(False, "--rerun", help="First repeat the run the baseline was made from "
                                      "(its methods, suite, sample count, seed and metrics) into RUN_DIR; resumes.")):
-    """Compare a run with a baseline; exit 1 and name each metric that drifted past its tolerance."""
+    """Compare a run with a baseline; exit 1 and name each metric that drifted past its tolerance.
+
+    With --rerun the repeat may run in several processes (`torchrun --nproc_per_node 2 -m
+    fada_bench.cli check ...`), each taking its share of the samples; process 0 checks."""
     from ..drift import check_run, rerun_config
 
     if rerun:
@@ -294,6 +297,8 @@ def check(run_dir: Path = typer.Argument(..., help="A finished run folder (with 
 
         cfg = rerun_config(baseline, run_dir)
         result = _run_with_progress(lambda advance, _: run_benchmark(cfg, advance), cfg.out)
+        if result.summary is None:     # a process other than the first (torchrun): process 0 checks
+            return
         if result.n_failed:
             for m, sid, err in result.failures[:5]:
                 console.print(escape(f"failed: {m} {sid}: {err}"), highlight=False)

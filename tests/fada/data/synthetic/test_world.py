@@ -150,3 +150,25 @@ def test_openset_style_is_out_of_distribution():
     # Background stripes: rare and weak in the normal style, always strong in the open set.
     from fada.data.synthetic.params import ID
     assert normal[:, ID["bg_stripes"]].max() <= 0.3 < odd[:, ID["bg_stripes"]].min()
+
+
+
+@pytest.mark.parametrize("per_pixel_colour", [False, True])
+def test_compositing_only_the_covered_box_equals_compositing_the_whole_frame(per_pixel_colour):
+    # `_over` updates only the box where alpha is nonzero; the whole-frame formula must give the
+    # same frame to the bit, for a flat colour and for a colour image, and zero alpha changes nothing.
+    from fada.data.synthetic.render import _over, capsule_sdf, coverage
+
+    rng = np.random.default_rng(3)
+    img = rng.random((48, 48, 3)).astype(np.float32)
+    x, y = np.meshgrid(np.linspace(-1, 1, 48), np.linspace(-1, 1, 48))
+    alpha = coverage(capsule_sdf(x, y, -0.3, 0.1, 0.2, 0.3, 0.05), 2.0 / 48) * 0.7    # float64, like the renderer's
+    colour = (rng.random((48, 48, 3)) if per_pixel_colour else np.array([0.9, 0.2, 0.1])).astype(np.float32)
+    assert 0 < (alpha > 0).mean() < 0.2
+    whole = img.copy()
+    whole += (colour - whole) * alpha[..., None]
+    boxed = img.copy()
+    _over(boxed, colour, alpha)
+    assert np.array_equal(boxed, whole) and not np.array_equal(boxed, img)
+    _over(boxed, colour, np.zeros_like(alpha))
+    assert np.array_equal(boxed, whole)

@@ -20,9 +20,18 @@ app.add_typer(weights_app, name="weights")
 console = Console(stderr=True)
 
 
+LOG_EVERY_S = 60.0      # a progress line in a log file at most this often per task
+
+
 def _progress(description: str):
+    """A live bar on a terminal; where stderr is a file or a pipe (`nohup ... > log`), where a live
+    bar shows nothing until the end, plain lines instead (LogProgress)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    if not console.is_terminal:
+        from .log_progress import LogProgress
+
+        return LogProgress(console=console, every=LOG_EVERY_S)
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 

@@ -1,0 +1,44 @@
+"""Progress in a log file: where stderr is not a terminal, long commands print plain lines (at most
+one per task per interval, and one when it finishes) instead of a live bar that shows nothing."""
+import io
+
+from rich.console import Console
+
+from fada_bench.cli import common
+from fada_bench.cli.log_progress import LogProgress, duration
+
+
+def test_lines_come_at_the_interval_with_elapsed_time_and_what_is_left():
+    out = io.StringIO()
+    now = [0.0]
+    p = LogProgress(console=Console(file=out, width=200), every=60, clock=lambda: now[0])
+    with p:
+        task = p.add_task("perflow_tiny (perflow)", total=100)
+        for step in range(1, 101):
+            now[0] += 2.0                     # 2 s a step: a line every 30 steps, and the last
+            p.update(task, completed=step, description=f"perflow_tiny loss {0.5 / step:.4f}")
+        p.update(task, completed=100)         # finished: said once
+    lines = out.getvalue().splitlines()
+    assert lines == ["perflow_tiny loss 0.0167: 30/100 (30%), 0:01:00 elapsed, about 0:02:20 left",
+                     "perflow_tiny loss 0.0083: 60/100 (60%), 0:02:00 elapsed, about 0:01:20 left",
+                     "perflow_tiny loss 0.0056: 90/100 (90%), 0:03:00 elapsed, about 0:00:20 left",
+                     "perflow_tiny loss 0.0050: 100/100 (100%), 0:03:20 elapsed"]
+
+
+def test_advance_and_markup_in_names_are_printed_as_written():
+    out = io.StringIO()
+    p = LogProgress(console=Console(file=out, width=200), every=1e9)
+    with p:
+        task = p.add_task("fid[synthetic]", total=2)
+        p.advance(task)
+        assert out.getvalue() == ""           # not finished, interval not reached
+        p.advance(task)
+    assert out.getvalue().splitlines()[0].startswith("fid[synthetic]: 2/2 (100%), 0:00:0")
+
+
+def test_a_terminal_gets_the_live_bar_and_a_file_gets_lines(monkeypatch):
+    monkeypatch.setattr(common, "console", Console(file=io.StringIO(), force_terminal=False))
+    assert isinstance(common._progress("run"), LogProgress)
+    monkeypatch.setattr(common, "console", Console(file=io.StringIO(), force_terminal=True))
+    assert not isinstance(common._progress("run"), LogProgress)
+    assert (duration(None), duration(3725.4)) == ("?", "1:02:05")

@@ -21,7 +21,8 @@ from fada_bench.speed import STAGES, SpeedConfig, run_speed
 
 @pytest.fixture(scope="module")
 def rows():
-    return {r["method"]: r for r in run_speed(SpeedConfig(methods=["teacher", "fada_fast"], frames=16, repeats=2))}
+    # one timed clip after the warm-up: the columns and their sums are checked, not the spread
+    return {r["method"]: r for r in run_speed(SpeedConfig(methods=["teacher", "fada_fast"], frames=16, repeats=1))}
 
 
 def test_speed_rows_have_every_column_and_stages_add_up(rows):

@@ -133,23 +133,25 @@ def test_fada_fast_counts_six(tiny):
 
 
 @pytest.fixture(scope="module")
-def ten_seconds_of_the_teacher():
+def ten_seconds_of_fada_fast():
     """A 10 s video of a synthetic face (250 frames at 25 fps, 16 kHz audio) from the shipped tiny
-    teacher, DDIM 5 steps with multi-CFG; the length and seam tests share it (one generation)."""
+    FADA-Fast (6 calls per window; the teacher's 10 s at DDIM 5 steps took twice as long); the length
+    and seam tests share it (one generation)."""
     from fada.data.synthetic.params import sample_identity
     from fada.data.synthetic.world import make_clip
     from fada_bench.weight_files import shipped
 
-    models = load_models(shipped.model_folder("teacher_tiny/model"))
+    models = load_models(shipped.model_folder("fada_fast_tiny/model"))
     clip = make_clip(7, sample_identity(np.random.default_rng(7)), 250, models.resolution)
     assert clip.audio.shape == (160000,)
-    out = FadaPipeline(models)(clip.frames[0], clip.audio, 250, seed=0, sampler="ddim", steps=5, guidance="multi")
+    out = FadaPipeline(models)(clip.frames[0], clip.audio, 250, seed=0, sampler="perflow", steps=6,
+                               guidance="student", cfg_a=6.5, cfg_r=2.0)
     return models, out
 
 
 @pytest.mark.slow
-def test_ten_second_video_has_250_frames_and_its_audio(ten_seconds_of_the_teacher):
-    _, out = ten_seconds_of_the_teacher
+def test_ten_second_video_has_250_frames_and_its_audio(ten_seconds_of_fada_fast):
+    _, out = ten_seconds_of_fada_fast
     assert out.video.frames.shape[0] == 250 and out.windows == 16
     assert out.video.audio.shape == (160000,)
 
@@ -191,14 +193,14 @@ def test_save_and_load_round_trip(tiny, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_long_video_shows_no_seam_at_its_clip_boundaries(ten_seconds_of_the_teacher):
+def test_a_long_video_shows_no_seam_at_its_clip_boundaries(ten_seconds_of_fada_fast):
     """A 10 s video is 16 clips, each conditioned on the previous clip's last motion
     frames; at every boundary the mean absolute frame difference stays within 3x the median
-    difference between neighbouring frames inside clips. On the shipped tiny teacher (a random
-    model's frames are noise, with no seam to see), DDIM 5 steps with multi-CFG to stay quick."""
+    difference between neighbouring frames inside clips. On the shipped tiny FADA-Fast (a random
+    model's frames are noise, with no seam to see); the drift check's seam[pixel] covers 20 s clips."""
     from fada_bench.metrics.long_video import seam_ratios
 
-    models, out = ten_seconds_of_the_teacher
+    models, out = ten_seconds_of_fada_fast
     assert out.video.frames.shape[0] == 250 and out.windows == 16
     seams = seam_ratios(out.video.frames, models.frames)    # the seam[pixel] metric's score
     assert len(seams.ratios) == out.windows - 1

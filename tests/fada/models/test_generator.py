@@ -135,8 +135,8 @@ def test_fada_fast_counts_six(tiny):
 @pytest.fixture(scope="module")
 def ten_seconds_of_fada_fast():
     """A 10 s video of a synthetic face (250 frames at 25 fps, 16 kHz audio) from the shipped tiny
-    FADA-Fast (6 calls per window; the teacher's 10 s at DDIM 5 steps took twice as long); the length
-    and seam tests share it (one generation)."""
+    FADA-Fast (6 calls per window, the fewest of the shipped models); the length and seam tests
+    share it (one generation)."""
     from fada.data.synthetic.params import sample_identity
     from fada.data.synthetic.world import make_clip
     from fada_bench.weight_files import shipped

@@ -152,7 +152,6 @@ def test_openset_style_is_out_of_distribution():
     assert normal[:, ID["bg_stripes"]].max() <= 0.3 < odd[:, ID["bg_stripes"]].min()
 
 
-
 @pytest.mark.parametrize("per_pixel_colour", [False, True])
 def test_compositing_only_the_covered_box_equals_compositing_the_whole_frame(per_pixel_colour):
     # `_over` updates only the box where alpha is nonzero; the whole-frame formula must give the

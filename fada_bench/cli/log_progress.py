@@ -22,7 +22,11 @@ class LogProgress(Progress):
     `perflow_tiny loss 0.0012: 200/4000 (5%), 0:07:40 elapsed, about 2:25:30 left`."""
 
     def __init__(self, *, console, every: float, clock=time.monotonic):
-        super().__init__(console=console, disable=True, get_time=clock)
+        # rich estimates the speed from the steps of its last `speed_estimate_period` seconds (30 by
+        # default): a task slower than a step per 30 s (a 512 px clip rendered on one core) would
+        # never show what is left. Ten intervals of history cover those and smooth the rest.
+        super().__init__(console=console, disable=True, get_time=clock,
+                         speed_estimate_period=max(30.0, 10 * every))
         self.every = every
         self._said: dict[TaskID, float] = {}
         self._finished: set[TaskID] = set()

@@ -25,6 +25,20 @@ def test_lines_come_at_the_interval_with_elapsed_time_and_what_is_left():
                      "perflow_tiny loss 0.0050: 100/100 (100%), 0:03:20 elapsed"]
 
 
+def test_a_task_slower_than_a_step_per_half_minute_still_says_what_is_left():
+    out = io.StringIO()
+    now = [0.0]
+    p = LogProgress(console=Console(file=out, width=200), every=60, clock=lambda: now[0])
+    with p:
+        task = p.add_task("rendering clips", total=10)
+        for _ in range(4):
+            now[0] += 45.0                    # 45 s a clip: rich's default 30 s window holds one step
+            p.advance(task)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "rendering clips: 2/10 (20%), 0:01:30 elapsed, about 0:06:00 left"
+    assert all("?" not in line for line in lines)
+
+
 def test_advance_and_markup_in_names_are_printed_as_written():
     out = io.StringIO()
     p = LogProgress(console=Console(file=out, width=200), every=1e9)

@@ -39,7 +39,8 @@ Storage: `ROOT/KEY/` holds `key.json` (what the key hashes), one memory-mapped `
 (`np.lib.format.open_memmap`, sized for the planned entries) and `progress.json` (the entries
 written, in order, updated only after the arrays are flushed), so the build resumes where it
 stopped and a trainer can read while it runs. Build it with
-`OMP_NUM_THREADS=1 fada-bench train-cache build RECIPE` (in the background), train with
+`OMP_NUM_THREADS=1 fada-bench train-cache build RECIPE` (in the background; one builder per cache,
+`run_lock.py`), train with
 `fada-bench train RECIPE --target-cache ROOT`. A step whose entries are not built yet is computed
 live (and logged `cached: 0`), so training never waits for the build.
 """
@@ -57,6 +58,7 @@ from ..data.io import write_text_atomic
 from ..data.manifest import MANIFEST
 from ..errors import InputError
 from ..hashing import folder_sha256, sha256_file
+from .run_lock import exclusive
 
 FORMAT = 1
 PROGRESS = "progress.json"
@@ -173,10 +175,8 @@ def open_cache(root: str | os.PathLike, recipe, obj, n_items: int, latents: Path
 def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None, progress=None) -> Path:
     """Compute and store the targets of `recipe`'s first `steps` steps (default: all), in the
     trainer's order, resuming after the entries already written. Returns the cache folder."""
-    from torch.utils.data import default_collate
-
-    from .trainer import batch_indices, prepare_data, sample_generator
     from .objectives import make_objective
+    from .trainer import prepare_data
 
     torch.manual_seed(recipe.seed)
     obj = make_objective(recipe)
@@ -186,7 +186,18 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
     ds, lat_dir = prepare_data(recipe, obj)
     B = recipe.optim.batch_size
     n_steps = recipe.steps if steps is None else min(steps, recipe.steps)
-    cache = open_cache(root, recipe, obj, len(ds), lat_dir, n_entries=recipe.steps * B, writable=True)
+    folder = Path(root) / cache_key(key_material(recipe, obj, len(ds), lat_dir))
+    with exclusive(folder, "built", "build"):    # before the arrays are made: a second builder must not remake them
+        cache = open_cache(root, recipe, obj, len(ds), lat_dir, n_entries=recipe.steps * B, writable=True)
+        _build(cache, recipe, obj, ds, B, n_steps, progress)
+    return cache.folder
+
+
+def _build(cache: TargetCache, recipe, obj, ds, B: int, n_steps: int, progress) -> None:
+    from torch.utils.data import default_collate
+
+    from .trainer import batch_indices, sample_generator
+
     for step in range(cache.done // B, n_steps):
         picks = batch_indices(recipe.seed, step, B, len(ds))
         batch = default_collate([ds.get(idx, salt=epoch) for idx, epoch in picks])
@@ -198,4 +209,3 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
         cache.write(step * B, entry)
         if progress:
             progress(step + 1, n_steps)
-    return cache.folder

@@ -106,9 +106,19 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
     the teacher's standpoints and end points from it, the others compute them live."""
     from accelerate import Accelerator
 
+    from .run_lock import exclusive
+
     acc = Accelerator(mixed_precision=recipe.mixed_precision, cpu=not torch.cuda.is_available())
-    rank, world = acc.process_index, acc.num_processes
     out = Path(out)
+    # One process per rank: a second `fada-bench train` of this run stops before reading the
+    # checkpoint the first one is writing.
+    with exclusive(out, "trained", f"train-rank{acc.process_index}"):
+        return _train(acc, recipe, out, resume, stop_at, progress, compile, target_cache)
+
+
+def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, progress, compile: bool,
+           target_cache) -> Path:
+    rank, world = acc.process_index, acc.num_processes
     torch.manual_seed(recipe.seed)
     obj = make_objective(recipe)
     obj.to(acc.device)

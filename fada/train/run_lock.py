@@ -1,0 +1,43 @@
+"""One writer at a time for a training run's folder and for a teacher-target cache.
+
+Two `fada-bench train perflow_tiny` started by mistake (a second `nohup`, a restarted job queue)
+would resume from the same checkpoint and overwrite each other's checkpoints and log, and two
+builders of one cache would race on its progress. The first process takes an exclusive `flock`
+on a lock file in the folder; a second one stops at once with an error that names the holder.
+The operating system drops the lock when the holder ends, however it ends (`kill -9` included),
+so there is never a stale lock to clean up. Readers (a trainer reading a cache while it is being
+built, `--export` of a checkpoint) take no lock.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import InputError
+
+
+@contextmanager
+def exclusive(folder: str | os.PathLike, doing: str, name: str = "lock"):
+    """Hold `folder/.NAME.lock` for the `with` block; `doing` completes "FOLDER is being ..." in
+    the error a second process gets, e.g. "trained" or "built"."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f".{name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise InputError(f"{folder} is being {doing} by {holder}; wait for it to end (or stop it), "
+                             "then run this again: it resumes where that one stopped") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()} since "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)      # closing the descriptor releases the lock

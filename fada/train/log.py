@@ -30,8 +30,9 @@ def append_record(run: Path, rec: dict) -> None:
 
 
 def read_log(run: Path) -> list[dict]:
-    """The records of a run's log.jsonl that name their step; empty when the run has no log."""
-    log = Path(run) / LOG_NAME
+    """The records of a run's log.jsonl (`run`: the run folder or the file) that name their step, in
+    the order written; empty when the run has no log."""
+    log = Path(run) if Path(run).suffix == ".jsonl" else Path(run) / LOG_NAME
     out = []
     for line in (log.read_text().splitlines() if log.is_file() else []):
         try:
@@ -41,6 +42,12 @@ def read_log(run: Path) -> list[dict]:
             continue
         out.append(rec)
     return out
+
+
+def last_records(run: Path) -> list[dict]:
+    """One record per logged step, in step order. A run resumed from a checkpoint earlier than its
+    last logged step logs those steps again; the later record is kept, so every step counts once."""
+    return sorted({rec["step"]: rec for rec in read_log(run)}.values(), key=lambda rec: rec["step"])
 
 
 def logged_step_seconds(run: Path) -> dict[int, float]:

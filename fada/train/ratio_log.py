@@ -9,7 +9,6 @@ log.jsonl into R's 10/50/90% quantiles per tier, per defect, and for clean clips
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -79,14 +78,11 @@ def read_ratio_csv(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def ratio_quantiles(log: str | os.PathLike) -> pd.DataFrame:
-    """`quantile_table` of every sample a run's log.jsonl recorded (unreadable lines skipped)."""
-    records = []
-    for line in Path(log).read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return quantile_table(ratio_samples(records))
+    """`quantile_table` of every sample a run's log.jsonl recorded (unreadable lines skipped; a step
+    logged again after a resume counts once, `fada.train.log.last_records`)."""
+    from .log import last_records
+
+    return quantile_table(ratio_samples(last_records(Path(log))))
 
 
 @torch.no_grad()

@@ -111,7 +111,8 @@ def test_ratio_quantiles_per_tier_and_defect(tmp_path):
         recs.append({"step": step + 1, "R_samples": r.tolist(), "R_tier": tiers, "R_defects": defects})
         rows += [(x, t, set(d)) for x, t, d in zip(r, tiers, defects)]
     log = tmp_path / "log.jsonl"
-    log.write_text("\n".join(json.dumps(x) for x in recs) + "\nnot json\n")
+    # Steps 21-30 logged twice, as when a run resumes from its step-20 checkpoint: counted once.
+    log.write_text("\n".join(json.dumps(x) for x in recs + recs[20:]) + "\nnot json\n")
     got = ratio_quantiles(log).set_index("group")
     df = pd.DataFrame(rows, columns=["R", "tier", "defects"])
 

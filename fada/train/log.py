@@ -51,9 +51,9 @@ def last_records(run: Path) -> list[dict]:
 
 
 def logged_step_seconds(run: Path) -> dict[int, float]:
-    """Logged seconds per step (a step repeated after a resume: the last)."""
+    """Logged seconds per step (a step repeated after a resume: the last, `last_records`)."""
     by_step = {}
-    for rec in read_log(run):
+    for rec in last_records(run):
         try:
             by_step[rec["step"]] = float(rec["sec"])
         except (KeyError, TypeError, ValueError):

@@ -159,9 +159,10 @@ class TargetCache:
 
 
 def open_cache(root: str | os.PathLike, recipe, obj, n_items: int, latents: Path | None,
-               n_entries: int | None = None, writable: bool = False) -> TargetCache:
-    """The cache of `recipe`'s targets under `root` (made when `writable`)."""
-    material = key_material(recipe, obj, n_items, latents)
+               n_entries: int | None = None, writable: bool = False, material: dict | None = None) -> TargetCache:
+    """The cache of `recipe`'s targets under `root` (made when `writable`); `material`: its
+    `key_material`, where the caller has it already (it hashes the teacher's files)."""
+    material = material or key_material(recipe, obj, n_items, latents)
     folder = Path(root) / cache_key(material)
     if not writable and not (folder / KEY_FILE).is_file():
         raise InputError(f"no teacher-target cache for {recipe.name} in {folder}; build it with "
@@ -175,8 +176,10 @@ def open_cache(root: str | os.PathLike, recipe, obj, n_items: int, latents: Path
 def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None, progress=None) -> Path:
     """Compute and store the targets of `recipe`'s first `steps` steps (default: all), in the
     trainer's order, resuming after the entries already written. Returns the cache folder."""
+    from torch.utils.data import default_collate
+
     from .objectives import make_objective
-    from .trainer import prepare_data
+    from .trainer import batch_indices, prepare_data, sample_generator
 
     torch.manual_seed(recipe.seed)
     obj = make_objective(recipe)
@@ -186,26 +189,20 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
     ds, lat_dir = prepare_data(recipe, obj)
     B = recipe.optim.batch_size
     n_steps = recipe.steps if steps is None else min(steps, recipe.steps)
-    folder = Path(root) / cache_key(key_material(recipe, obj, len(ds), lat_dir))
+    material = key_material(recipe, obj, len(ds), lat_dir)
+    folder = Path(root) / cache_key(material)
     with exclusive(folder, "built", "build"):    # before the arrays are made: a second builder must not remake them
-        cache = open_cache(root, recipe, obj, len(ds), lat_dir, n_entries=recipe.steps * B, writable=True)
-        _build(cache, recipe, obj, ds, B, n_steps, progress)
-    return cache.folder
-
-
-def _build(cache: TargetCache, recipe, obj, ds, B: int, n_steps: int, progress) -> None:
-    from torch.utils.data import default_collate
-
-    from .trainer import batch_indices, sample_generator
-
-    for step in range(cache.done // B, n_steps):
-        picks = batch_indices(recipe.seed, step, B, len(ds))
-        batch = default_collate([ds.get(idx, salt=epoch) for idx, epoch in picks])
-        gens = [sample_generator(recipe.seed, step, j) for j in range(B)]
-        with torch.no_grad():
-            entry = obj.teacher_targets(batch, gens)
-        entry["clip"] = np.array([p[0] for p in picks])
-        entry["epoch"] = np.array([p[1] for p in picks])
-        cache.write(step * B, entry)
-        if progress:
-            progress(step + 1, n_steps)
+        cache = open_cache(root, recipe, obj, len(ds), lat_dir, n_entries=recipe.steps * B, writable=True,
+                           material=material)
+        for step in range(cache.done // B, n_steps):
+            picks = batch_indices(recipe.seed, step, B, len(ds))
+            batch = default_collate([ds.get(idx, salt=epoch) for idx, epoch in picks])
+            gens = [sample_generator(recipe.seed, step, j) for j in range(B)]
+            with torch.no_grad():
+                entry = obj.teacher_targets(batch, gens)
+            entry["clip"] = np.array([p[0] for p in picks])
+            entry["epoch"] = np.array([p[1] for p in picks])
+            cache.write(step * B, entry)
+            if progress:
+                progress(step + 1, n_steps)
+    return folder

@@ -115,3 +115,13 @@ def test_a_missing_cache_or_an_uncacheable_kind_names_the_fix(small_world, rando
         train(r, tmp_path / "out", target_cache=tmp_path / "nothing")
     with pytest.raises(InputError, match="no cacheable teacher targets"):
         build_target_cache(recipe(tmp_path, small_world[0], random_teacher, "tcd_tiny"), tmp_path / "cache")
+
+
+def test_a_second_builder_of_a_cache_stops_before_making_its_arrays(small_world, random_teacher, tmp_path,
+                                                                      lock_holder):
+    r = recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    folder = tmp_path / "cache" / key_of(r)
+    p = lock_holder(folder, "built", "build")
+    with pytest.raises(InputError, match=rf"{folder.name} is being built by process {p.pid} on"):
+        build_target_cache(r, tmp_path / "cache")
+    assert [x.name for x in folder.iterdir()] == [".build.lock"]               # no key.json, no arrays

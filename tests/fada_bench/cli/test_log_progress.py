@@ -8,10 +8,14 @@ from fada_bench.cli import common
 from fada_bench.cli.log_progress import LogProgress, duration
 
 
+def logged(every=60):
+    """A LogProgress writing to a string, on a clock the test moves: (progress, output, clock)."""
+    out, now = io.StringIO(), [0.0]
+    return LogProgress(console=Console(file=out, width=200), every=every, clock=lambda: now[0]), out, now
+
+
 def test_lines_come_at_the_interval_with_elapsed_time_and_what_is_left():
-    out = io.StringIO()
-    now = [0.0]
-    p = LogProgress(console=Console(file=out, width=200), every=60, clock=lambda: now[0])
+    p, out, now = logged()
     with p:
         task = p.add_task("perflow_tiny (perflow)", total=100)
         for step in range(1, 101):
@@ -26,9 +30,7 @@ def test_lines_come_at_the_interval_with_elapsed_time_and_what_is_left():
 
 
 def test_a_task_slower_than_a_step_per_half_minute_still_says_what_is_left():
-    out = io.StringIO()
-    now = [0.0]
-    p = LogProgress(console=Console(file=out, width=200), every=60, clock=lambda: now[0])
+    p, out, now = logged()
     with p:
         task = p.add_task("rendering clips", total=10)
         for _ in range(4):
@@ -40,8 +42,7 @@ def test_a_task_slower_than_a_step_per_half_minute_still_says_what_is_left():
 
 
 def test_advance_and_markup_in_names_are_printed_as_written():
-    out = io.StringIO()
-    p = LogProgress(console=Console(file=out, width=200), every=1e9)
+    p, out, _ = logged(every=1e9)
     with p:
         task = p.add_task("fid[synthetic]", total=2)
         p.advance(task)

@@ -46,6 +46,7 @@ live (and logged `cached: 0`), so training never waits for the build.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -181,6 +182,9 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
     from .objectives import make_objective
     from .trainer import batch_indices, prepare_data, sample_generator
 
+    # The targets do not depend on the student, so its parent is not loaded: a CFG-distillation
+    # cache can be built while the row it starts from is still training.
+    recipe = dataclasses.replace(recipe, parent=None)
     torch.manual_seed(recipe.seed)
     obj = make_objective(recipe)
     if not getattr(obj, "uses_target_cache", False):

@@ -15,9 +15,9 @@ from fada.train.target_cache import build_target_cache, cache_key, key_material,
 from fada.train.trainer import batch_indices, prepare_data, sample_generator, train
 
 
-def recipe(tmp_path, folder, teacher, name, tiers=("A", "B"), **objective):
+def recipe(tmp_path, folder, teacher, name, tiers=("A", "B"), parent=None, **objective):
     base = {"include": str(RECIPES_DIR / f"{name}.yaml"), "steps": 3, "checkpoint_every": 100, "log_every": 1,
-            "parent": None, "data": {"folder": str(folder), "tiers": list(tiers), "n_frames": 4, "windows_per_clip": 1},
+            "parent": parent and str(parent), "data": {"folder": str(folder), "tiers": list(tiers), "n_frames": 4, "windows_per_clip": 1},
             "optim": {"batch_size": 2, "warmup_steps": 1, "lr": 2e-3},
             "objective": {"teacher": str(teacher), "phi_steps": 2, **objective}}
     p = tmp_path / f"{name}-{'-'.join(tiers)}.yaml"
@@ -107,6 +107,16 @@ def test_the_build_resumes_where_it_stopped(small_world, random_teacher, tmp_pat
     whole = next((tmp_path / "whole").iterdir())
     for f in ("noise", "z_end", "window", "s", "branch", "clip", "epoch"):
         np.testing.assert_array_equal(np.load(folder / f"{f}.npy"), np.load(whole / f"{f}.npy"), err_msg=f)
+
+
+def test_a_cfg_cache_builds_before_its_parent_exists_and_serves_the_trained_parent(small_world, random_teacher,
+                                                                                     tmp_path):
+    untrained = recipe(tmp_path, small_world[0], random_teacher, "fada_fast_tiny", parent=tmp_path / "not-yet")
+    folder = build_target_cache(untrained, tmp_path / "cache")
+    assert json.loads((folder / "progress.json").read_text())["done"] == 6
+    # once the parent exists, the row it starts finds that cache
+    trained = recipe(tmp_path, small_world[0], random_teacher, "fada_fast_tiny", parent=random_teacher)
+    assert key_of(trained) == folder.name
 
 
 def test_a_missing_cache_or_an_uncacheable_kind_names_the_fix(small_world, random_teacher, tmp_path):

@@ -39,9 +39,12 @@ TINY_VAE = dict(
 )
 
 CONFIGS = {
+    # Several audio tokens per frame: over a single key, cross-attention's softmax is 1 and the
+    # audio layer adds the same vector at every position, whatever the image token asks.
     "sd15": dict(unet=SD15_UNET, vae=SD15_VAE, resolution=512, audio="wav2vec2", audio_dim=768,
-                 audio_layers=12, audio_window=2, audio_tokens_per_frame=1, frames=16, motion_frames=2,
+                 audio_layers=12, audio_window=2, audio_tokens_per_frame=4, frames=16, motion_frames=2,
                  temporal_heads=8, cfg_tokens=4),
+    # The shipped tiny weights were trained with one audio token per frame (see above).
     "tiny": dict(unet=TINY_UNET, vae=TINY_VAE, resolution=64, audio="mel", audio_dim=64,
                  audio_layers=1, audio_window=2, audio_tokens_per_frame=1, frames=16, motion_frames=2,
                  temporal_heads=4, cfg_tokens=4),

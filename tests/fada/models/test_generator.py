@@ -6,7 +6,7 @@ import torch
 
 from fada.errors import InputError
 from fada.models.bundle import FadaModels, build_models, from_sd15, load_models
-from fada.models.configs import SD15_UNET, TINY_UNET, TINY_VAE
+from fada.models.configs import SD15_UNET, TINY_UNET, TINY_VAE, get_config
 from fada.cfg_modes import student_cfg_modes
 from fada.models.denoiser import FadaDenoiser
 from fada.pipeline import FadaPipeline
@@ -23,8 +23,10 @@ def test_sd15_geometry_has_the_sd15_parameter_count():
 
     with torch.device("meta"):
         base = UNet2DConditionModel(**SD15_UNET)
-        den = FadaDenoiser(SD15_UNET, audio_dim=768, audio_layers=12, audio_window=2, audio_tokens_per_frame=4,
-                           temporal_heads=8, cfg_mode="layer_tokens")
+        c = get_config("sd15")
+        den = FadaDenoiser(SD15_UNET, audio_dim=c["audio_dim"], audio_layers=c["audio_layers"],
+                           audio_window=c["audio_window"], audio_tokens_per_frame=c["audio_tokens_per_frame"],
+                           temporal_heads=c["temporal_heads"], cfg_mode="layer_tokens")
     n = n_params(base)
     assert abs(n - 859.52e6) < 0.5e6, n
     # Every SD 1.5 weight is in the denoiser's UNet with its shape (so from_sd15 can load it), and

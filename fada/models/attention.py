@@ -107,8 +107,7 @@ class CFGLayer(nn.Module):
         """x (clips * frames, N, dim); emb (clips, tokens, cfg_dim), one per clip."""
         clips = emb.shape[0]
         # Every frame of a clip attends to the same few tokens, so the clip's frames form one
-        # query sequence: the same result as repeating emb per frame, with a few large calls
-        # instead of many small ones (the student's per-call time on a CPU).
+        # query sequence: the same result as a copy of emb per frame, without the copies.
         y = self.norm(x).reshape(clips, -1, x.shape[-1])
         return attend(self.attn, y, emb).reshape(x.shape)
 

@@ -42,6 +42,12 @@ def peak_memory_gb(device: str | torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20      # KiB on Linux
 
 
+def allocated_gb(device: str | torch.device) -> float:
+    """Memory held by live tensors now: CUDA's allocated bytes on a GPU; 0 on a CPU (which has no
+    per-tensor count, only the process's resident set)."""
+    return torch.cuda.memory_allocated(torch.device(device)) / 2 ** 30 if is_cuda(device) else 0.0
+
+
 def device_name(device: str | torch.device) -> str:
     """The GPU's model for a CUDA device, else "cpu" (`processor_name` says which)."""
     return torch.cuda.get_device_name(torch.device(device)) if is_cuda(device) else "cpu"

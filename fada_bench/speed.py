@@ -2,10 +2,11 @@
 
 Speed does not depend on the weights' values, so the models are built at the chosen config with
 random weights (a CFG-distilled student for the cards whose CFG mode is one) and no file is read.
-For each method: one untimed warm-up clip, then `repeats` timed clips of `frames` frames, each
-giving seconds per video-second, first-clip latency (inputs to the first decoded window), the
-pipeline's per-stage seconds, and peak memory (CUDA max allocated on GPU; the process's peak RSS
-on CPU, which never goes down, so it is an upper bound for the method measured).
+For each method: one untimed warm-up clip, then `repeats` timed clips of `frames` frames, taken
+round-robin across the methods (see `run_speed`), each giving seconds per video-second,
+first-clip latency (inputs to the first decoded window), the pipeline's per-stage seconds, and
+peak memory (on a GPU, CUDA's max allocated less the other methods' models resident beside it;
+on a CPU the process's peak RSS, which never goes down, so an upper bound for the method).
 
 FLOPs are counted, not typed: `torch.utils.flop_counter.FlopCounterMode` on one denoiser call
 (with the batch the method's guidance uses), the ReferenceNet, the VAE encoder (the reference)
@@ -24,7 +25,7 @@ import torch
 from fada.cfg_modes import CFG_MODES
 from fada.data.io import FPS, SAMPLE_RATE
 from fada.errors import InputError
-from fada.profiling import STAGES, clock, device_name, processor_name
+from fada.profiling import STAGES, allocated_gb, clock, device_name, processor_name
 
 from .options import (DTYPES, OptionError, check_choice, check_device, check_dtype, check_int, decoder_names,
                       method_names, model_config_names)
@@ -165,9 +166,27 @@ def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     }
 
 
-def measure_method(card, cfg: SpeedConfig) -> dict:
+@dataclass
+class _Timed:
+    """One method being timed: its warmed-up pipeline, its inputs and its timed clips so far."""
+    card: object
+    pipe: object
+    inputs: tuple
+    kw: dict
+    totals: list = field(default_factory=list)
+    latencies: list = field(default_factory=list)
+    stages: dict = field(default_factory=lambda: {s: [] for s in STAGES})
+    mems: list = field(default_factory=list)
+    busy: list = field(default_factory=list)
+    resident_gb: float = 0.0                  # its models' memory on a GPU (fada.profiling.allocated_gb)
+    out: object = None
+
+
+def prepare_method(card, cfg: SpeedConfig) -> _Timed:
+    """Build a method's pipeline at the config and run its untimed warm-up clip."""
     from fada.pipeline import FadaPipeline
 
+    before = allocated_gb(cfg.device)
     models = method_models(card, cfg.config, cfg.seed, cfg.fast.get("decoder", "vae"))
     if cfg.resolution:
         models.size = cfg.resolution
@@ -178,19 +197,29 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
     audio = (rng.standard_normal(int(np.ceil(cfg.frames / FPS * SAMPLE_RATE))) * 0.1).astype(np.float32)
     kw = dict(sampler=card.sampler, steps=card.steps, guidance=CFG_MODES.get(card.cfg.mode).guidance, cfg_a=card.cfg.audio or 0.0,
               cfg_r=card.cfg.ref or 0.0, seed=cfg.seed)
+    resident = allocated_gb(cfg.device) - before
     pipe(ref, audio, cfg.frames, **kw)                     # warm-up, untimed
-    totals, latencies, stages, mems, busy = [], [], {s: [] for s in STAGES}, [], []
-    out = None
-    for _ in range(cfg.repeats):
-        t0 = clock(cfg.device)
-        out = pipe(ref, audio, cfg.frames, **kw)
-        totals.append(clock(cfg.device) - t0)
-        latencies.append(out.first_clip_latency)
-        for s in STAGES:
-            stages[s].append(out.seconds.get(s, 0.0))
-        mems.append(out.peak_mem_gb)            # the pipeline resets and reads the peak per call
-        # with overlap_decode, vae_decode is the decode's exposed wall-clock time and busy its own
-        busy.append(out.seconds.get("vae_decode_busy", out.seconds["vae_decode"]))
+    return _Timed(card, pipe, (ref, audio, cfg.frames), kw, resident_gb=resident)
+
+
+def time_clip(m: _Timed, device: str, others_gb: float = 0.0) -> None:
+    """One timed clip. others_gb: the other methods' models resident beside it, taken off the
+    GPU's peak so that the peak is the method's own."""
+    t0 = clock(device)
+    out = m.out = m.pipe(*m.inputs, **m.kw)
+    m.totals.append(clock(device) - t0)
+    m.latencies.append(out.first_clip_latency)
+    for s in STAGES:
+        m.stages[s].append(out.seconds.get(s, 0.0))
+    m.mems.append(out.peak_mem_gb - others_gb)     # the pipeline resets and reads the peak per call
+    # with overlap_decode, vae_decode is the decode's exposed wall-clock time and busy its own
+    m.busy.append(out.seconds.get("vae_decode_busy", out.seconds["vae_decode"]))
+
+
+def summarize(m: _Timed, cfg: SpeedConfig) -> dict:
+    card, pipe, out = m.card, m.pipe, m.out
+    totals, latencies, stages, mems, busy = m.totals, m.latencies, m.stages, m.mems, m.busy
+    res = pipe.models.resolution
     video_s = cfg.frames / FPS
     flops = stage_flops(pipe, card, cfg.frames)
     peak = device_peak(cfg.device, cfg.dtype, cfg.peak_tflops)
@@ -203,7 +232,7 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
            "sec_per_video_sec": med_total / video_s,
            "sec_per_video_sec_min": min(totals) / video_s, "sec_per_video_sec_max": max(totals) / video_s,
            "first_clip_latency_s": statistics.median(latencies), "peak_mem_gb": max(mems),
-           "total_s": med_total, "gflop_per_clip": sum(flops.values()) / 1e9,
+           "total_s": med_total, "clip_s": list(totals), "gflop_per_clip": sum(flops.values()) / 1e9,
            "achieved_tflops": sum(flops.values()) / med_total / 1e12}
     row["peak_fraction"] = row["achieved_tflops"] / peak if peak else float("nan")
     row["vae_decode_busy_s"] = statistics.median(busy)
@@ -219,14 +248,24 @@ def measure_method(card, cfg: SpeedConfig) -> dict:
 
 
 def run_speed(cfg: SpeedConfig, progress=None) -> list[dict]:
+    """Every method's warm-up first, then the timed clips round-robin (repeat 1 of each method,
+    then repeat 2, ...): a shared machine's speed drifts by tens of percent over minutes, so the
+    methods are compared under the same conditions rather than one after the other.
+    `progress(name, done, total)` is called before each clip."""
     from .registry import METHODS
 
     cards = [METHODS.get(n) for n in cfg.methods]
-    rows = []
+    total = len(cards) * (cfg.repeats + 1)
+    timed = []
     for i, card in enumerate(cards):
         if progress:
-            progress(card.name, i, len(cards))
-        rows.append(measure_method(card, cfg))
+            progress(f"{card.name} (warm-up)", i, total)
+        timed.append(prepare_method(card, cfg))
+    for r in range(cfg.repeats):
+        for i, m in enumerate(timed):
+            if progress:
+                progress(m.card.name, len(cards) * (r + 1) + i, total)
+            time_clip(m, cfg.device, sum(o.resident_gb for o in timed if o is not m))
     if progress:
-        progress("", len(cards), len(cards))
-    return rows
+        progress("", total, total)
+    return [summarize(m, cfg) for m in timed]

@@ -177,9 +177,9 @@ def speed(
                       fast={"compile": compile_, "sdpa": sdpa, "batch_cfg": batch_cfg, "vae_chunk": vae_chunk,
                             "overlap_decode": overlap_decode, "decoder": decoder})
     with _progress("speed") as p:
-        task = p.add_task("speed", total=len(cfg.methods))
-        rows = run_speed(cfg, lambda name, done, total: p.update(task, completed=done, description=f"speed {name}"))
-    csv_rows = [dict(r) for r in rows]
+        task = p.add_task("speed", total=len(cfg.methods) * (cfg.repeats + 1))
+        rows = run_speed(cfg, lambda name, done, total: p.update(task, completed=done, total=total, description=f"speed {name}"))
+    csv_rows = [{k: v for k, v in r.items() if k != "clip_s"} for r in rows]     # the clips' seconds: JSON only
     for r in rows:
         r["fast_path"] = cfg.fast
     dev_tag = "cuda" if device.startswith("cuda") else "cpu"

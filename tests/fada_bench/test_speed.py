@@ -37,6 +37,7 @@ def test_speed_rows_have_every_column_and_stages_add_up(rows):
         assert abs(r["stages_sum_s"] - r["total_s"]) <= 0.1 * r["total_s"], r
         assert 0 < r["first_clip_latency_s"] <= r["total_s"] * 1.1
         assert r["sec_per_video_sec_min"] <= r["sec_per_video_sec"] <= r["sec_per_video_sec_max"]
+        assert r["clip_s"] == [r["total_s"]]                 # each timed clip's seconds, in the order taken
 
 
 def test_nfe_is_counted_and_flops_follow_it(rows):
@@ -46,6 +47,36 @@ def test_nfe_is_counted_and_flops_follow_it(rows):
     ratio = t["denoise_gflop"] / f["denoise_gflop"]
     assert 10.0 < ratio <= 12.5, ratio
     assert t["vae_decode_gflop"] == pytest.approx(f["vae_decode_gflop"])
+
+
+def test_timed_clips_go_round_robin_and_a_gpu_peak_leaves_out_the_other_methods_models(monkeypatch):
+    # The orchestration alone, with stand-ins for the pipelines: every warm-up first, then repeat 1
+    # of each method, repeat 2 of each, ...; on a GPU each clip's peak is less the models of the
+    # other methods, which stay resident beside it.
+    import fada_bench.speed as speed
+
+    order, residents = [], {"teacher": 2.0, "fada_fast": 1.5}
+
+    class Out:
+        peak_mem_gb = 10.0
+
+    def prepare(card, cfg):
+        order.append(("warm-up", card.name))
+        return speed._Timed(card, None, (), {}, resident_gb=residents[card.name])
+
+    def clip(m, device, others_gb=0.0):
+        order.append(("clip", m.card.name))
+        m.mems.append(Out.peak_mem_gb - others_gb)
+
+    monkeypatch.setattr(speed, "prepare_method", prepare)
+    monkeypatch.setattr(speed, "time_clip", clip)
+    monkeypatch.setattr(speed, "summarize", lambda m, cfg: {"method": m.card.name, "peak_mem_gb": max(m.mems)})
+    calls = []
+    rows = run_speed(SpeedConfig(methods=["teacher", "fada_fast"], repeats=2), lambda *a: calls.append(a))
+    assert order == [("warm-up", "teacher"), ("warm-up", "fada_fast"), ("clip", "teacher"), ("clip", "fada_fast"),
+                     ("clip", "teacher"), ("clip", "fada_fast")]
+    assert {r["method"]: r["peak_mem_gb"] for r in rows} == {"teacher": 8.5, "fada_fast": 8.0}
+    assert [c[1] for c in calls] == [0, 1, 2, 3, 4, 5, 6] and {c[2] for c in calls} == {6}
 
 
 def test_flop_counter_matches_a_hand_count_for_a_convolution():

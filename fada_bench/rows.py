@@ -8,8 +8,9 @@ outlive the machine that trained and scored them.
 `fada-bench rows save RUN_DIR --out results/synthetic/rows` writes them; `fada-bench table` and
 `fada-bench claims` accept a rows folder wherever they accept a run folder, and read only these
 files. Rows are combined only when they were measured alike: the same suite, sample limit and
-seed, and the same backbone weights for every metric key they share (`IDENTITY_FIELDS`); a
-mismatch is an error naming both rows and the field.
+seed, the same backbone weights for every metric key they share, and, for the FADA generators,
+the same decoder (`IDENTITY_FIELDS`; the paper's rows decode with the VAE, and `--decoder fast`
+changes every image metric); a mismatch is an error naming both rows and the field.
 
 The claims and tables read means and 95% intervals only (every rule of `claims/rules.py` compares
 intervals of the summary; none pairs samples across methods), so the summary is all they need;
@@ -35,7 +36,7 @@ from fada.errors import InputError
 from fada.hashing import folder_files_sha256, listing_sha256, sha256_file
 from fada.profiling import processor_name
 
-IDENTITY_FIELDS = ("suite", "limit", "seed", "backbones")
+IDENTITY_FIELDS = ("suite", "limit", "seed", "backbones", "decoder")
 ROW_FILES = ("summary.csv", "samples.csv", "identity.json")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 # Per-sample columns that name files of the run folder or the machine: not part of a scored row.
@@ -115,7 +116,7 @@ def row_identity(run_info: dict, method: str, command: str) -> dict:
             ckpt, hashed_at = checkpoint_hashes(METHODS.get(method)), "save"
         except (KeyError, InputError):
             ckpt = {}
-    return {
+    ident = {
         "method": method, "suite": cfg.get("suite"), "suite_identity": cfg.get("suite_identity"),
         "limit": cfg.get("limit"), "n_samples": cfg.get("n_samples"), "seed": cfg.get("seed"),
         "metrics": cfg.get("metrics"), "backbones": backbones, "device": cfg.get("device", "cpu"),
@@ -127,6 +128,9 @@ def row_identity(run_info: dict, method: str, command: str) -> dict:
         "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"), "saved_by": command,
         "saved_on": {"processor": processor_name(), "platform": platform.platform()},
     }
+    if card.get("adapter") == "fada":          # only the FADA generators decode latents
+        ident["decoder"] = cfg.get("decoder", "vae")         # runs from before --decoder used the VAE
+    return ident
 
 
 # ---------------------------------------------------------------------------- save
@@ -266,8 +270,9 @@ def _differs(field: str, a, b) -> str | None:
 
 def check_combinable(identities: list[tuple[str, dict]]) -> None:
     """Raise `RowMismatchError` naming both rows and the field when two identities differ in
-    suite, limit, seed or the backbone weights of a metric they share. A field one of them lacks
-    (a run folder from before backbones were recorded) is not compared."""
+    suite, limit, seed, the backbone weights of a metric they share or the decoder. A field one of
+    them lacks (a run folder from before backbones were recorded, a row of a method that decodes
+    nothing) is not compared."""
     for field in IDENTITY_FIELDS:
         first = None
         for name, ident in identities:
@@ -279,7 +284,7 @@ def check_combinable(identities: list[tuple[str, dict]]) -> None:
             why = _differs(field, first[1], ident[field])
             if why:
                 raise RowMismatchError(f"{first[0]} and {name} differ in {field} ({why}): rows are combined "
-                                       "only when measured with the same suite, limit, seed and backbones; "
+                                       "only when measured with the same suite, limit, seed, backbones and decoder; "
                                        "score them again in one run")
 
 
@@ -292,6 +297,8 @@ def run_identity(run_dir: Path) -> dict:
     out = {k: cfg[k] for k in ("suite", "limit", "seed") if k in cfg}
     if cfg.get("backbones") is not None:
         out["backbones"] = cfg["backbones"]
+    if any(c.get("adapter") == "fada" for c in cfg.get("cards", {}).values()):
+        out["decoder"] = cfg.get("decoder", "vae")
     return out
 
 

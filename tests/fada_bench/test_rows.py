@@ -26,7 +26,7 @@ ROWS = [
 ]
 
 
-def fake_run(folder, seed=0, backbones=BACKBONES):
+def fake_run(folder, seed=0, backbones=BACKBONES, decoder="vae"):
     folder.mkdir(parents=True)
     rows = [(m, k.split("[")[0], b, *rest) for m, k, b, *rest in ROWS]
     pd.DataFrame(rows, columns=SUMMARY_COLUMNS).to_csv(folder / "summary.csv", index=False)
@@ -34,9 +34,10 @@ def fake_run(folder, seed=0, backbones=BACKBONES):
                              "sync_d[synthetic]": 1.0 + i} for m in ("teacher", "fada_fast", "static") for i in range(3)])
     samples.to_parquet(folder / "samples.parquet")
     info = {"config": {"suite": "synthetic", "limit": 3, "n_samples": 3, "seed": seed, "device": "cpu",
-                       "metrics": list(backbones), "backbones": backbones,
-                       "cards": {"fada_fast": {"checkpoint": "fada_fast_tiny/model",
-                                               "checkpoint_hashes": {"sha256": "c" * 64, "files": {}}}}},
+                       "metrics": list(backbones), "backbones": backbones, "decoder": decoder,
+                       "cards": {"fada_fast": {"adapter": "fada", "checkpoint": "fada_fast_tiny/model",
+                                               "checkpoint_hashes": {"sha256": "c" * 64, "files": {}}},
+                                 "teacher": {"adapter": "fada"}, "static": {"adapter": "static"}}},
             "status": "finished", "hardware": {"processor": "Test CPU", "cpu_count": 2},
             "git": {"commit": "deadbeef"}, "command": ["fada-bench", "run"]}
     (folder / "run.json").write_text(json.dumps(info))
@@ -84,6 +85,22 @@ def test_rows_with_other_backbone_weights_or_seed_refuse_to_combine_naming_both(
     shutil.rmtree(tmp_path / "rows" / "fada_fast")
     with pytest.raises(RowMismatchError, match=r"run_c.*seed|seed.*run_c"):
         merged_summary([tmp_path / "rows", tmp_path / "run_c"])
+
+
+def test_rows_decoded_differently_refuse_to_combine_and_a_row_that_decodes_nothing_has_no_decoder(tmp_path):
+    save_rows(fake_run(tmp_path / "run_vae"), tmp_path / "rows", methods=["teacher"])
+    save_rows(fake_run(tmp_path / "run_fast", decoder="fast"), tmp_path / "rows", methods=["static"])
+    assert "decoder" not in json.loads((tmp_path / "rows" / "static" / "identity.json").read_text())
+    assert json.loads((tmp_path / "rows" / "teacher" / "identity.json").read_text())["decoder"] == "vae"
+    read_rows(tmp_path / "rows")                       # static decodes nothing: it combines
+    save_rows(tmp_path / "run_fast", tmp_path / "rows", methods=["fada_fast"])
+    with pytest.raises(RowMismatchError, match=r"decoder \('fast' against 'vae'\)") as e:
+        read_rows(tmp_path / "rows")
+    assert "fada_fast" in str(e.value) and "teacher" in str(e.value)
+    shutil.rmtree(tmp_path / "rows" / "fada_fast")
+    # a run folder decoded with the fast decoder does not combine with the VAE rows either
+    with pytest.raises(RowMismatchError, match="decoder"):
+        merged_summary([tmp_path / "rows", tmp_path / "run_fast"])
 
 
 def test_an_unfinished_run_or_unknown_method_is_a_clear_error(tmp_path):

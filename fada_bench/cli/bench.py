@@ -155,7 +155,7 @@ def speed(
     dtype: str = typer.Option("fp32", "--dtype", help="fp32, bf16 or fp16 (the models' weights and activations)."),
     frames: int = typer.Option(16, "--frames", help="Frames per timed clip (25 fps)."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Frame size in pixels (default: the config's, tiny 64, sd15 512)."),
-    repeats: int = typer.Option(3, "--repeats", help="Timed clips per method, after one untimed warm-up clip."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed clips per method, after one untimed warm-up clip each; taken round-robin across the methods."),
     peak_tflops: Optional[float] = typer.Option(None, "--peak-tflops", help="The device's peak TFLOP/s for the fraction of peak (default: datasheet for known GPUs)."),
     compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser."),
     sdpa: bool = typer.Option(True, "--sdpa/--no-sdpa", help="PyTorch SDPA attention kernels (off: the classic softmax attention)."),

@@ -38,7 +38,7 @@ def denoiser_call(method: str, branches: int, config: str = "tiny"):
     z = torch.randn(branches, frames, *lat.shape, generator=g)
     t = torch.full((branches,), 500)
     bank = {k: v.repeat(branches, *([1] * (v.ndim - 1))) for k, v in bank.items()}
-    scales = torch.tensor([[card.cfg.audio, card.cfg.ref]]).repeat(branches, 1) if cfg.cfg_mode != "none" else None
+    scales = torch.tensor([[card.cfg.audio or 0.0, card.cfg.ref or 0.0]]).repeat(branches, 1) if cfg.cfg_mode != "none" else None
 
     def call():
         with torch.no_grad():

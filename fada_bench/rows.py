@@ -44,7 +44,8 @@ _DROP = ("video",)
 
 
 class RowMismatchError(InputError):
-    """Two rows measured differently (suite, limit, seed or backbone weights) were combined."""
+    """Two rows measured differently (suite, limit, seed, backbone weights or, for the FADA
+    generators, decoder) were combined."""
 
 
 # ---------------------------------------------------------------------------- identity
@@ -98,7 +99,7 @@ def checkpoint_hashes(card) -> dict:
 
 def row_identity(run_info: dict, method: str, command: str) -> dict:
     """The identity of one method's row of a run: suite (and its recorded identity), limit, seed,
-    each metric key's backbone sha256s, the generator checkpoint's sha256, the harness version and
+    each metric key's backbone sha256s, a FADA generator's decoder, the generator checkpoint's sha256, the harness version and
     commit, the machine and the dates. Backbone and checkpoint hashes are those the run recorded
     when it started; a run from before they were recorded gets them from this machine's files now,
     and says so (`hashed_at: "save"`)."""
@@ -239,7 +240,21 @@ def read_row(path: Path) -> Row:
     if methods - {identity.get("method")}:
         raise InputError(f"{path / 'summary.csv'}: holds {', '.join(sorted(map(str, methods)))}, "
                          f"but identity.json names {identity.get('method')!r}")
+    if identity.get("card", {}).get("adapter") == "fada" and "decoder" not in identity:
+        identity["decoder"] = _decoder_of(identity.get("run_command"))
     return Row(path, str(identity.get("method")), identity, summary)
+
+
+def _decoder_of(command) -> str:
+    """The --decoder of a recorded `fada-bench run` command (a row saved before rows recorded
+    it): "vae" where the command gives none, as every run did before the option existed."""
+    args = shlex.split(command) if isinstance(command, str) else list(command or [])
+    for i, a in enumerate(args):
+        if a == "--decoder" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith("--decoder="):
+            return a.split("=", 1)[1]
+    return "vae"
 
 
 def read_rows(path: str | Path) -> list[Row]:

@@ -20,7 +20,7 @@ NOTES_HEADING = "## Notes"       # text below it in CLAIMS.md is kept when the f
 def merged_summary(run_dirs: list[Path]) -> pd.DataFrame:
     """One summary from several runs or rows folders (`rows.py`); a method in several is taken
     from the first. Every claim compares methods, so all of them must have been measured alike
-    (suite, limit, seed, backbone weights): a mismatch is an error naming both."""
+    (suite, limit, seed, backbone weights, a FADA generator's decoder): a mismatch is an error naming both."""
     from ..rows import check_combinable, is_rows_folder, read_rows, rows_summary, run_identity
 
     frames, seen, identities = [], set(), []

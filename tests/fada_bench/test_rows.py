@@ -103,6 +103,19 @@ def test_rows_decoded_differently_refuse_to_combine_and_a_row_that_decodes_nothi
         merged_summary([tmp_path / "rows", tmp_path / "run_fast"])
 
 
+def test_a_row_saved_before_rows_recorded_the_decoder_takes_it_from_its_run_command(tmp_path):
+    save_rows(fake_run(tmp_path / "run_vae"), tmp_path / "rows", methods=["teacher"])
+    save_rows(fake_run(tmp_path / "run_fast", decoder="fast"), tmp_path / "rows", methods=["fada_fast"])
+    ident_file = tmp_path / "rows" / "teacher" / "identity.json"
+    old = json.loads(ident_file.read_text())
+    del old["decoder"]                                 # as saved before the decoder was recorded
+    ident_file.write_text(json.dumps(old))
+    with pytest.raises(RowMismatchError, match="decoder"):
+        read_rows(tmp_path / "rows")                  # no --decoder in its command: the VAE
+    ident_file.write_text(json.dumps({**old, "run_command": ["fada-bench", "run", "--decoder", "fast"]}))
+    assert {r.identity["decoder"] for r in read_rows(tmp_path / "rows")} == {"fast"}
+
+
 def test_an_unfinished_run_or_unknown_method_is_a_clear_error(tmp_path):
     run = fake_run(tmp_path / "run")
     with pytest.raises(InputError, match="no rows of nope"):

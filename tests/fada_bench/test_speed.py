@@ -95,7 +95,28 @@ def test_speed_command_writes_csv_and_json(tmp_path):
     assert res.exit_code == 0, res.output + repr(res.exception)
     df = pd.read_csv(out)
     assert list(df["method"]) == ["fada_fast"] and df["peak_fraction"].notna().all()
-    assert json.loads(out.with_suffix(".json").read_text())[0]["fast_path"]["batch_cfg"] is True
+    (row,) = json.loads(out.with_suffix(".json").read_text())
+    assert row["fast_path"]["batch_cfg"] is True
+    # each clip's seconds in the JSON (a list has no CSV cell)
+    assert len(row["clip_s"]) == 1 and "clip_s" not in df.columns
+
+
+def test_a_timed_clip_records_its_seconds_stages_and_its_own_peak(monkeypatch):
+    import fada_bench.speed as speed
+
+    class Out:
+        first_clip_latency, peak_mem_gb = 0.25, 10.0
+        seconds = {"denoise": 0.5, "vae_decode": 0.125}
+
+    ticks = iter([1.0, 3.5, 10.0, 11.0])
+    monkeypatch.setattr(speed, "clock", lambda device: next(ticks))
+    m = speed._Timed(card=None, pipe=lambda *a, **kw: Out(), inputs=(), kw={})
+    speed.time_clip(m, "cpu", others_gb=2.5)
+    speed.time_clip(m, "cpu")
+    assert m.totals == [2.5, 1.0] and m.latencies == [0.25, 0.25]
+    assert m.mems == [7.5, 10.0]                      # less the other methods' resident models
+    assert m.stages["denoise"] == [0.5, 0.5] and m.stages["reference_net"] == [0.0, 0.0]
+    assert m.busy == [0.125, 0.125]                   # no overlap: busy is the decode's own time
 
 
 # ---------------------------------------------------------------------------- the fast path, on and off

@@ -17,33 +17,14 @@ import time
 
 import torch
 
-from fada.models.bundle import encode_images
-from fada.pipeline import ReferenceBank
 from fada_bench.registry import METHODS
-from fada_bench.speed import method_models
+from fada_bench.speed import denoiser_call, method_models
 
 
-def denoiser_call(method: str, branches: int, config: str = "tiny"):
-    """A no-argument function making one denoiser call of `method` on a batch of `branches` clips."""
+def call_of(method: str, branches: int, config: str = "tiny"):
+    """One denoiser call of `method` (random weights) on a batch of `branches` clips."""
     card = METHODS.get(method)
-    m = method_models(card, config, seed=0).eval()
-    frames, res = m.frames, m.resolution
-    net = m.denoiser
-    with torch.no_grad():
-        lat = encode_images(m.vae, torch.zeros(3, res, res))
-        bank = ReferenceBank(m.reference_net, lat, m.motion_frames).first_window()
-    w, cfg = net.config.audio_window, net.config
-    g = torch.Generator().manual_seed(0)
-    feats = torch.randn(branches, frames + 2 * w, cfg.audio_layers, cfg.audio_dim, generator=g)
-    z = torch.randn(branches, frames, *lat.shape, generator=g)
-    t = torch.full((branches,), 500)
-    bank = {k: v.repeat(branches, *([1] * (v.ndim - 1))) for k, v in bank.items()}
-    scales = torch.tensor([[card.cfg.audio or 0.0, card.cfg.ref or 0.0]]).repeat(branches, 1) if cfg.cfg_mode != "none" else None
-
-    def call():
-        with torch.no_grad():
-            net(z, t, feats, bank, cfg_scales=scales)
-    return call
+    return denoiser_call(method_models(card, config, seed=0).eval(), card, branches=branches)
 
 
 def main() -> None:
@@ -52,8 +33,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    calls = {"teacher x3": denoiser_call("teacher", 3), "teacher x1": denoiser_call("teacher", 1),
-             "fada_fast": denoiser_call("fada_fast", 1)}
+    calls = {"teacher x3": call_of("teacher", 3), "teacher x1": call_of("teacher", 1),
+             "fada_fast": call_of("fada_fast", 1)}
     for call in calls.values():
         for _ in range(3):
             call()

@@ -43,6 +43,12 @@ _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _DROP = ("video",)
 
 
+def decodes_latents(card: dict) -> bool:
+    """Whether a recorded card's method decodes latents, so its row's identity has a decoder:
+    the FADA generators (the anchors and other adapters ignore --decoder)."""
+    return card.get("adapter") == "fada"
+
+
 class RowMismatchError(InputError):
     """Two rows measured differently (suite, limit, seed, backbone weights or, for the FADA
     generators, decoder) were combined."""
@@ -129,7 +135,7 @@ def row_identity(run_info: dict, method: str, command: str) -> dict:
         "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"), "saved_by": command,
         "saved_on": {"processor": processor_name(), "platform": platform.platform()},
     }
-    if card.get("adapter") == "fada":          # only the FADA generators decode latents
+    if decodes_latents(card):
         ident["decoder"] = cfg.get("decoder", "vae")         # runs from before --decoder used the VAE
     return ident
 
@@ -240,7 +246,7 @@ def read_row(path: Path) -> Row:
     if methods - {identity.get("method")}:
         raise InputError(f"{path / 'summary.csv'}: holds {', '.join(sorted(map(str, methods)))}, "
                          f"but identity.json names {identity.get('method')!r}")
-    if identity.get("card", {}).get("adapter") == "fada" and "decoder" not in identity:
+    if decodes_latents(identity.get("card", {})) and "decoder" not in identity:
         identity["decoder"] = _decoder_of(identity.get("run_command"))
     return Row(path, str(identity.get("method")), identity, summary)
 
@@ -312,7 +318,7 @@ def run_identity(run_dir: Path) -> dict:
     out = {k: cfg[k] for k in ("suite", "limit", "seed") if k in cfg}
     if cfg.get("backbones") is not None:
         out["backbones"] = cfg["backbones"]
-    if any(c.get("adapter") == "fada" for c in cfg.get("cards", {}).values()):
+    if any(decodes_latents(c) for c in cfg.get("cards", {}).values()):
         out["decoder"] = cfg.get("decoder", "vae")
     return out
 

@@ -126,6 +126,37 @@ def count_flops(fn) -> int:
     return int(counter.get_total_flops())
 
 
+def denoiser_call(models, card, device="cpu", dtype=torch.float32, branches: int | None = None):
+    """A no-argument function making one denoiser call of `card`'s method on one window, as the
+    pipeline makes it: the three CFG branches batched for multi-CFG guidance (or `branches`), the
+    reference read through the ReferenceNet, one window of audio features, the student's scales."""
+    from fada.data.io import to_tensor_images
+    from fada.models.bundle import encode_images
+    from fada.pipeline import ReferenceBank
+
+    m, F = models, models.frames
+    guidance = CFG_MODES.get(card.cfg.mode).guidance
+    branches = branches or (3 if guidance == "multi" else 1)
+    with torch.no_grad():
+        ref = to_tensor_images(np.zeros((m.resolution, m.resolution, 3), np.uint8)).to(device, dtype)
+        lat = encode_images(m.vae, ref)
+        bank = ReferenceBank(m.reference_net, lat, m.motion_frames).first_window()
+        w = m.denoiser.config.audio_window
+        wav = torch.zeros(1, int(F / FPS * SAMPLE_RATE), device=device)
+        feats = torch.nn.functional.pad(m.audio_encoder(wav, F).to(dtype), (0, 0, 0, 0, w, w))[:, : F + 2 * w]
+    z = torch.zeros((branches, F, *lat.shape), device=device, dtype=dtype)
+    t = torch.full((branches,), 500, device=device)
+    scales = (torch.tensor([[card.cfg.audio or 0.0, card.cfg.ref or 0.0]], device=device, dtype=dtype).repeat(branches, 1)
+              if guidance == "student" else None)
+    feats = feats.repeat(branches, 1, 1, 1)
+    bank = {k: v.repeat(branches, *([1] * (v.ndim - 1))) for k, v in bank.items()}
+
+    def call():
+        with torch.no_grad():
+            return m.denoiser(z, t, feats, bank, cfg_scales=scales)
+    return call
+
+
 @torch.no_grad()
 def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     """FLOPs per clip of each stage: counted on one call of each network, times its calls per clip."""
@@ -141,19 +172,8 @@ def stage_flops(pipe, card, frames: int) -> dict[str, float]:
     lat = encode_images(m.vae, ref)
     refbank = ReferenceBank(m.reference_net, lat, M)
     motion = lat[None].repeat(M, 1, 1, 1)
-    bank = refbank.first_window()
-    w = m.denoiser.config.audio_window
     wav = torch.zeros(1, int(frames / FPS * SAMPLE_RATE), device=dev)
-    feats = m.audio_encoder(wav, windows * F).to(dt)
-    feats = torch.nn.functional.pad(feats, (0, 0, 0, 0, w, w))[:, : F + 2 * w]
-    guidance = CFG_MODES.get(card.cfg.mode).guidance
-    branches = 3 if guidance == "multi" else 1
-    z = torch.zeros((branches, F, *lat.shape), device=dev, dtype=dt)
-    t = torch.full((branches,), 500, device=dev)
-    scales = (torch.tensor([[card.cfg.audio or 0.0, card.cfg.ref or 0.0]], device=dev, dtype=dt)
-              if guidance == "student" else None)
-    bank_b = {k: v.repeat(branches, *([1] * (v.ndim - 1))) for k, v in bank.items()}
-    per_call = count_flops(lambda: m.denoiser(z, t, feats.repeat(branches, 1, 1, 1), bank_b, cfg_scales=scales))
+    per_call = count_flops(denoiser_call(m, card, dev, dt))
     calls = card.steps * windows                 # NFE = calls x branches
     return {
         "audio_encoder": count_flops(lambda: m.audio_encoder(wav, windows * F)),

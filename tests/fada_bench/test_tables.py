@@ -1,7 +1,8 @@
-"""Paper tables beside our values, and the drift check, on hand-written run folders."""
+"""Paper tables beside our values and the drift check, on hand-written run folders; the README's results table against the committed rows."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -178,3 +179,29 @@ def test_the_group_is_driven_by_the_metric_classes_flag(tmp_path, monkeypatch):
     assert beyond_the_paper(summary) == [("lmd", "synthetic")]
     monkeypatch.setattr(LandmarkDistanceSynthetic, "paper", True)
     assert beyond_the_paper(summary) == []
+
+
+README_COLUMNS = {"NFE-D": "nfe_d[counted] @synthetic", "IQA ↑": "iqa[synthetic] @synthetic",
+                  "Sync-D ↓": "sync_d[synthetic] @synthetic", "FVD ↓": "fvd[synthetic] @synthetic",
+                  "FID ↓": "fid[synthetic] @synthetic", "E-FID ↓": "efid[synthetic] @synthetic",
+                  "mLMD ↓ (beyond the paper)": "beyond the paper: mlmd[synthetic] @synthetic"}
+
+
+def test_the_readme_results_table_is_the_committed_rows():
+    # The README shows a subset of `fada-bench table --paper 1 --ours-only results/synthetic/rows`;
+    # a row re-scored without the README being updated fails here.
+    root = Path(__file__).resolve().parents[2]
+    section = (root / "README.md").read_text().split("## Results in the synthetic world")[1].split("\n## ")[0]
+    lines = [l for l in section.splitlines() if l.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert set(header[1:]) == set(README_COLUMNS)
+    _, df = build_table(1, [read_run(root / "results" / "synthetic" / "rows")])
+    ours = df.set_index("method")
+    shown = 0
+    for line in lines[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for name, cell in zip(header[1:], cells[1:]):
+            want = ours.loc[cells[0], README_COLUMNS[name]]
+            assert want == cell or want.startswith(cell + " ["), (cells[0], name, cell, want)
+            shown += 1
+    assert shown == 6 * len(README_COLUMNS)

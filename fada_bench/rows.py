@@ -335,6 +335,21 @@ def training_records(paths: list[str | Path]) -> dict[str, dict]:
     return out
 
 
+def lineage(paths: list[str | Path]) -> dict[str, dict]:
+    """{method: {"checkpoint": sha256 of its generator checkpoint (`folder_sha256` of the files its
+    identity lists), "teacher": sha256 of the teacher it was distilled from (its training record)}}
+    of the rows folders among `paths`, None where a row does not record one (for claims' check that
+    the students compared were distilled from the teacher row's checkpoint)."""
+    out = {}
+    for p in paths:
+        if is_rows_folder(p):
+            for r in read_rows(p):
+                files = (r.identity.get("checkpoint") or {}).get("files")
+                out.setdefault(r.method, {"checkpoint": listing_sha256(files) if files else None,
+                                          "teacher": (r.identity.get("training") or {}).get("teacher_sha256")})
+    return out
+
+
 def rows_summary(rows: list[Row]) -> pd.DataFrame:
     return pd.concat([r.summary for r in rows], ignore_index=True)
 

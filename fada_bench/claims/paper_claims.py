@@ -10,7 +10,7 @@ import pandas as pd
 
 from .rules import (FAILS, HOLDS, NOT_COMPARABLE, NOT_RUN, NOT_TESTABLE, OPEN, PAPER_METRICS, WITHIN, Numbers, Verdict,
                     _per_metric, all_of, beats, beyond_lines, closes_most_of_gap, combine, keeps_quality, peak_in_region,
-                    ratio_premise, same_start, side)
+                    ratio_premise, same_start, same_teacher, side)
 
 Outcome = tuple[str, list[str], str]      # verdict, our lines, the paper's numbers under the same rule
 
@@ -23,11 +23,13 @@ TABLE4_VARIANTS = ("cfg_time_embed_tiny", "cfg_layer_tiny", "fada_fast_tiny")   
 @dataclass(frozen=True)
 class Given:
     """What the checks read besides our numbers: the CFG sweep (`sweep.csv`), the rows' training
-    records ({recipe: record}, `rows.training_records`; claim 4's start points) and R per clip
-    (`fada.train.ratio_log`; claim 3's premise). None where not given."""
+    records ({recipe: record}, `rows.training_records`; claim 4's start points), R per clip
+    (`fada.train.ratio_log`; claim 3's premise) and the rows' checkpoints and teachers
+    (`rows.lineage`; one teacher per claim). None where not given."""
     sweep: pd.DataFrame | None = None
     training: dict[str, dict] | None = None
     ratios: pd.DataFrame | None = None
+    lineage: dict[str, dict] | None = None     # {method: checkpoint and teacher sha256}, `rows.lineage`
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class Claim:
     check: Callable[[Numbers, Given], Outcome | None]
     # The claim's method pairs (A, B), shown on the metrics beyond the paper; never part of the verdict.
     beyond: tuple[tuple[str, str], ...] = ()
+    # The distilled students it compares: "not comparable" unless all come from the teacher row's
+    # checkpoint (`same_teacher`).
+    students: tuple[str, ...] = ()
 
 
 def _gather(outcomes: list[tuple[str, str, Outcome]]) -> tuple[list[str], list[str], list[str]]:
@@ -159,41 +164,51 @@ CLAIMS = (
           beyond=(("teacher", "static"), ("teacher", "vae_roundtrip"), ("teacher", "ground_truth"))),
     Claim("1", "Distillation from 75 to 18 (FADA-Balanced) to 6 NFE (FADA-Fast) keeps most of the "
                f"teacher's quality (every metric within {WITHIN:.0%} of the teacher's)",
-          keep_quality(("fada_balanced", "fada_fast"), "teacher"),
+          keep_quality(("fada_balanced", "fada_fast"), "teacher"), students=("fada_balanced", "fada_fast"),
           # fada_4 (one step per window, beyond the paper): whether quality falls below 6 NFE
           beyond=(("fada_balanced", "teacher"), ("fada_fast", "teacher"), ("fada_4", "fada_fast"))),
     Claim("2", "PeRFlow beats TCD and RFlow at 18 NFE (Table 2)", perflow_beats_baselines,
-          beyond=(("perflow", "tcd"), ("perflow", "rflow"))),
+          beyond=(("perflow", "tcd"), ("perflow", "rflow")), students=("perflow", "tcd", *RFLOW_VARIANTS)),
     Claim("3a", "On the larger lenient set B a student beats one on A only with adaptive mixed "
                 "supervision: Fixed-0 on B does not beat A, Adaptive-0.25 on B does (Table 3)",
           if_testable(lenient_set_needs_adaptive),
-          beyond=(("student_b_fixed0", "perflow"), ("fada_balanced", "perflow"))),
+          beyond=(("student_b_fixed0", "perflow"), ("fada_balanced", "perflow")),
+          students=("student_b_fixed0", "perflow", "fada_balanced")),
     Claim("3b", "Adaptive-0.25 is the best weighting of Table 3",
           if_testable(best_of("fada_balanced", TABLE3_VARIANTS)),
-          beyond=tuple(("fada_balanced", v) for v in TABLE3_VARIANTS)),
+          beyond=tuple(("fada_balanced", v) for v in TABLE3_VARIANTS), students=("fada_balanced", *TABLE3_VARIANTS)),
     Claim("4", "CFG distillation with a CFG layer and tokens closes most of the gap left by dropping "
                "CFG (6 NFE, conditional output only, against 18 NFE multi-CFG), and beats the "
                "time-embedding and token-free variants (Table 4)", cfg_layer_with_tokens,
           beyond=(("fada_fast", "no_cfg_distill"), ("fada_fast", "fada_balanced"), ("fada_fast", "cfg_time_embed"),
-                  ("fada_fast", "cfg_layer"))),
+                  ("fada_fast", "cfg_layer")),
+          students=("fada_balanced", "no_cfg_distill", "cfg_time_embed", "cfg_layer", "fada_fast")),
     Claim("5", "Quality (FVD, Sync-D) peaks near cfg_a >= 6.5 (Figure 3, cfg_r = 2.0) and "
                "cfg_r = 2.0 (Figure 4, cfg_a = 6.5; region 1.5-2.5)", cfg_peaks),
 )
 
 
 def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None,
-                 training: dict[str, dict] | None = None, ratios: pd.DataFrame | None = None) -> list[Verdict]:
+                 training: dict[str, dict] | None = None, ratios: pd.DataFrame | None = None,
+                 lineage: dict[str, dict] | None = None) -> list[Verdict]:
     """The verdict of every claim that can be checked (claim 5 needs the CFG sweep), each with its
     method pairs on the metrics beyond the paper beside it. `training`: {recipe: training record}
     of the rows (`rows.training_records`), for claim 4's check that its variants started alike.
     `ratios`: R per clip (`fada.train.ratio_log`), for claim 3's premise: where it does not hold,
-    claim 3 is not testable in this world."""
+    claim 3 is not testable in this world. `lineage`: each row's checkpoint and teacher
+    (`rows.lineage`): a claim whose students were not all distilled from the teacher row's
+    checkpoint is not comparable."""
     nums = Numbers(summary)
-    given = Given(sweep, training, ratios)
+    given = Given(sweep, training, ratios, lineage)
     out = []
     for claim in CLAIMS:
         outcome = claim.check(nums, given)
         if outcome is not None:
             verdict, lines, paper = outcome
+            if claim.students and lineage is not None:
+                alike, teacher_lines = same_teacher(lineage, claim.students)
+                lines = teacher_lines + lines
+                if not alike and verdict in (HOLDS, FAILS, OPEN):
+                    verdict = NOT_COMPARABLE
             out.append(Verdict(claim.id, claim.statement, verdict, lines, paper, beyond_lines(nums, claim.beyond)))
     return out

@@ -155,3 +155,20 @@ def test_a_rows_training_record_keeps_steps_hours_and_the_parent_of_its_last_sta
     rec = training_record(tmp_path, "fada_fast_tiny")
     assert rec["steps"] == "20 of 4000" and rec["parent_sha256"] == "b" * 64
     assert rec["hours"] == pytest.approx(20 * 3.0 / 3600)
+
+
+def test_the_committed_rows_were_distilled_from_the_shipped_teacher_they_score():
+    # lineage's checkpoint sha256 (from the files a row's identity lists) is the hash of the shipped
+    # teacher folder itself, and every committed student that records its teacher names that folder:
+    # Tables 2-4 compare students of one teacher, the one their teacher row scored.
+    from fada.hashing import folder_sha256
+    from fada_bench.rows import lineage
+    from fada_bench.weight_files.shipped import model_folder
+
+    rows = lineage(["results/synthetic/rows"])
+    teacher = folder_sha256(model_folder("teacher_tiny/model"))
+    assert rows["teacher"]["checkpoint"] == teacher
+    students = {m: x["teacher"] for m, x in rows.items() if x["teacher"]}
+    assert {"perflow", "tcd", "fada_balanced"} <= set(students)
+    assert set(students.values()) == {teacher}
+    assert rows["static"] == {"checkpoint": None, "teacher": None}

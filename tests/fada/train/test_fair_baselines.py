@@ -194,6 +194,34 @@ def test_claim4_is_not_comparable_when_its_variants_started_apart():
     assert c.verdict == "holds" and "not recorded" in c.ours[0]
 
 
+def test_a_claim_is_not_comparable_when_its_students_came_from_another_teacher():
+    from fada_bench.claims import NOT_COMPARABLE, check_claims
+
+    s = _claims_summary({"teacher": 0.0, "perflow": 0.0, "tcd": 1.0, "rflow": 1.0})
+    t, u = "t" * 64, "u" * 64
+    one = {"teacher": {"checkpoint": t, "teacher": None}, "perflow": {"checkpoint": "p" * 64, "teacher": t},
+           "tcd": {"checkpoint": "c" * 64, "teacher": t}, "rflow": {"checkpoint": "r" * 64, "teacher": t}}
+
+    def claim2(lineage):
+        return next(v for v in check_claims(s, lineage=lineage) if v.claim == "2")
+    c = claim2(one)
+    assert c.verdict == "holds" and c.ours[0] == f"teacher: perflow, tcd, rflow distilled from {t[:12]} (the teacher row's checkpoint)"
+    # TCD retrained from another teacher: the rows are not compared as equals, and the line names it
+    c = claim2({**one, "tcd": {"checkpoint": "c" * 64, "teacher": u}})
+    assert c.verdict == NOT_COMPARABLE and c.ours[0].startswith("teachers differ") and f"tcd from {u[:12]}" in c.ours[0]
+    # all three from another teacher than the teacher row's checkpoint: not comparable either
+    c = claim2({**one, "teacher": {"checkpoint": u, "teacher": None}})
+    assert c.verdict == NOT_COMPARABLE
+    # a row without a record is not judged, and says so; without lineage nothing changes
+    c = claim2({**one, "rflow": {"checkpoint": "r" * 64, "teacher": None}})
+    assert c.verdict == "holds" and "not recorded for rflow" in c.ours[1]
+    assert claim2(None).verdict == "holds" and not any(x.startswith("teacher") for x in claim2(None).ours)
+    # a claim with a row missing stays "not measured yet" whatever the teachers
+    missing = next(v for v in check_claims(s, lineage={**one, "fada_balanced": {"checkpoint": "b" * 64, "teacher": u}})
+                   if v.claim == "1")
+    assert missing.verdict == "not measured yet"
+
+
 def test_the_ratio_probe_measures_r_per_clip_without_training(small_world, tmp_path):
     from fada.models.bundle import build_models
     from fada.train.ratio_log import probe_ratios

@@ -133,10 +133,12 @@ def lenient_set_needs_adaptive(nums, given) -> Outcome:
 
 
 def cfg_layer_with_tokens(nums, given) -> Outcome:
-    """"Not comparable" where the rows compared as equals did not start alike (`same_start`)."""
+    """"Not comparable" where the rows compared as equals did not start alike (`same_start`), or not
+    from the checkpoint the FADA-Balanced row scored (the gap is measured against that row)."""
     v, ls, p = closes_most_of_gap(nums, "fada_fast", "no_cfg_distill", "fada_balanced")
     verdicts, lines, paper = _beats_each(nums, "fada_fast", ("cfg_time_embed", "cfg_layer"))
-    alike, start_lines = same_start(given.training or {}, TABLE4_VARIANTS)
+    parent = ((given.lineage or {}).get("fada_balanced") or {}).get("checkpoint")
+    alike, start_lines = same_start(given.training or {}, TABLE4_VARIANTS, ("fada_balanced", parent))
     verdict = combine([v, *verdicts])
     if not alike and verdict != NOT_RUN:
         verdict = NOT_COMPARABLE

@@ -271,10 +271,13 @@ def read_sweep(folder: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def same_start(training: dict[str, dict], recipes: tuple[str, ...]) -> tuple[bool, list[str]]:
+def same_start(training: dict[str, dict], recipes: tuple[str, ...],
+               parent_row: tuple[str, str | None] | None = None) -> tuple[bool, list[str]]:
     """Whether rows compared as equals started from the same parent checkpoint (its sha256) and
     trained the same steps, from their training records (`rows.training_record`): (alike, lines).
-    Rows without records are not judged (alike), and the lines say so."""
+    `parent_row`: (method, its checkpoint's sha256) of the row the variants are compared with as
+    their parent; a parent other than that checkpoint is not alike either. Rows without records
+    are not judged (alike), and the lines say so."""
     recs = {r: training.get(r) or {} for r in recipes}
     known = {r: (x.get("parent_sha256"), x.get("steps")) for r, x in recs.items() if x.get("parent_sha256")}
     if len(known) < len(recipes):
@@ -284,6 +287,10 @@ def same_start(training: dict[str, dict], recipes: tuple[str, ...]) -> tuple[boo
     steps = {st for _, st in known.values()}
     text = "; ".join(f"{r}: parent {p[:12]}, steps {st}" for r, (p, st) in known.items())
     if len(parents) == 1 and len(steps) == 1:
+        (parent,) = parents
+        if parent_row is not None and parent_row[1] and parent_row[1] != parent:
+            return False, [f"start points: the variants' parent {parent[:12]} is not the checkpoint the "
+                           f"{parent_row[0]} row scored ({parent_row[1][:12]}); score that row from the parent"]
         return True, [f"start points alike: {text}"]
     return False, [f"start points differ (so the variants are not compared as equals): {text}"]
 

@@ -192,6 +192,13 @@ def test_claim4_is_not_comparable_when_its_variants_started_apart():
     assert next(v for v in check_claims(s, None, shorter) if v.claim == "4").verdict == NOT_COMPARABLE
     c = next(v for v in check_claims(s) if v.claim == "4")
     assert c.verdict == "holds" and "not recorded" in c.ours[0]
+    # the gap is measured against the FADA-Balanced row: the variants' parent must be its checkpoint
+    rows = {"fada_balanced": {"checkpoint": "p" * 64, "teacher": None}}
+    assert next(v for v in check_claims(s, None, alike, lineage=rows) if v.claim == "4").verdict == "holds"
+    rows = {"fada_balanced": {"checkpoint": "q" * 64, "teacher": None}}
+    c = next(v for v in check_claims(s, None, alike, lineage=rows) if v.claim == "4")
+    assert c.verdict == NOT_COMPARABLE
+    assert any(f"not the checkpoint the fada_balanced row scored ({'q' * 12})" in x for x in c.ours)
 
 
 def test_a_claim_is_not_comparable_when_its_students_came_from_another_teacher():

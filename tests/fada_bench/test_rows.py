@@ -161,11 +161,13 @@ def test_the_committed_rows_were_distilled_from_the_shipped_teacher_they_score()
     # lineage's checkpoint sha256 (from the files a row's identity lists) is the hash of the shipped
     # teacher folder itself, and every committed student that records its teacher names that folder:
     # Tables 2-4 compare students of one teacher, the one their teacher row scored.
+    from pathlib import Path
+
     from fada.hashing import folder_sha256
     from fada_bench.rows import lineage
     from fada_bench.weight_files.shipped import model_folder
 
-    rows = lineage(["results/synthetic/rows"])
+    rows = lineage([Path(__file__).resolve().parents[2] / "results" / "synthetic" / "rows"])
     teacher = folder_sha256(model_folder("teacher_tiny/model"))
     assert rows["teacher"]["checkpoint"] == teacher
     students = {m: x["teacher"] for m, x in rows.items() if x["teacher"]}

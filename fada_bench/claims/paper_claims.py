@@ -8,9 +8,10 @@ from typing import Callable
 
 import pandas as pd
 
+from ..rows import same_teacher
 from .rules import (FAILS, HOLDS, NOT_COMPARABLE, NOT_RUN, NOT_TESTABLE, OPEN, PAPER_METRICS, WITHIN, Numbers, Verdict,
                     _per_metric, all_of, beats, beyond_lines, closes_most_of_gap, combine, keeps_quality, peak_in_region,
-                    ratio_premise, same_start, same_teacher, side)
+                    ratio_premise, same_start, side)
 
 Outcome = tuple[str, list[str], str]      # verdict, our lines, the paper's numbers under the same rule
 

@@ -295,29 +295,6 @@ def same_start(training: dict[str, dict], recipes: tuple[str, ...],
     return False, [f"start points differ (so the variants are not compared as equals): {text}"]
 
 
-def same_teacher(lineage: dict[str, dict], methods: tuple[str, ...], teacher: str = "teacher") -> tuple[bool, list[str]]:
-    """Whether the students a claim compares were distilled from one teacher, the checkpoint the
-    teacher row scored (else the first recorded), from `lineage` ({method: {"checkpoint", "teacher"}},
-    `rows.lineage`): (alike, lines). A student retrained from another teacher (a retrained or a
-    float32 one) differs from the rows beside it by more than the claim tests, so the claim is not
-    compared as equals. Rows without a record (run folders, shipped checkpoints) are not judged."""
-    known = {m: lineage[m]["teacher"] for m in methods if (lineage.get(m) or {}).get("teacher")}
-    measured = [m for m in methods if m in lineage]
-    unknown = [m for m in measured if m not in known]
-    note = [f"teacher: not recorded for {', '.join(unknown)} (a row records it when saved with --training-logs "
-             "beside its training log)"] if unknown else []
-    if not known:
-        return True, note
-    ref = (lineage.get(teacher) or {}).get("checkpoint")
-    where = f"the {teacher} row's checkpoint" if ref else "the first recorded"
-    ref = ref or next(iter(known.values()))
-    apart = {m: sha for m, sha in known.items() if sha != ref}
-    if not apart:
-        return True, [f"teacher: {', '.join(known)} distilled from {ref[:12]} ({where})"] + note
-    return False, [f"teachers differ (so the rows are not compared as equals): {where} is {ref[:12]}; "
-                   + ", ".join(f"{m} from {sha[:12]}" for m, sha in apart.items())] + note
-
-
 def ratio_premise(ratios: pd.DataFrame | None) -> tuple[bool, list[str]]:
     """Claim 3's premise (Sec. 3.2): clips with poor sync get a larger R = L_gt / L_teacher than
     clean ones, so W(R) removes their ground truth. From R per clip (`fada.train.ratio_log`: R, tier,

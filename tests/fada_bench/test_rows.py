@@ -174,3 +174,31 @@ def test_the_committed_rows_were_distilled_from_the_shipped_teacher_they_score()
     assert {"perflow", "tcd", "fada_balanced"} <= set(students)
     assert set(students.values()) == {teacher}
     assert rows["static"] == {"checkpoint": None, "teacher": None}
+
+
+def test_a_student_from_another_teacher_is_named_under_the_table_and_its_claim_not_compared(tmp_path):
+    from pathlib import Path
+
+    from fada_bench.claims import NOT_COMPARABLE
+    from fada_bench.rows import lineage
+
+    committed = Path(__file__).resolve().parents[2] / "results" / "synthetic" / "rows"
+    rows = tmp_path / "rows"
+    shutil.copytree(committed, rows)
+    assert "teachers differ" not in render(2, [rows])
+    ident = rows / "tcd" / "identity.json"
+    d = json.loads(ident.read_text())
+    d["training"]["teacher_sha256"] = "u" * 64          # TCD retrained from another teacher
+    ident.write_text(json.dumps(d))
+    table = render(2, [rows])
+    assert table.rstrip().splitlines()[-1].startswith("teachers differ") and f"tcd from {'u' * 12}" in table
+    claims = {v.claim: v for v in check_claims(merged_summary([rows]), lineage=lineage([rows]))}
+    assert claims["2"].ours[0].startswith("teachers differ")
+    assert claims["2"].verdict == "not measured yet"        # RFlow's rows are missing: that still decides
+    assert claims["1"].verdict == "inconclusive"
+    ident = rows / "fada_balanced" / "identity.json"
+    d = json.loads(ident.read_text())
+    d["training"]["teacher_sha256"] = "u" * 64
+    ident.write_text(json.dumps(d))
+    claims = {v.claim: v for v in check_claims(merged_summary([rows]), lineage=lineage([rows]))}
+    assert claims["1"].verdict == NOT_COMPARABLE

@@ -224,7 +224,7 @@ def claims(
     runs_root: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose log.jsonl give each row's steps, training time and device (default: none)."),
     ratio_probe: Optional[Path] = typer.Option(None, "--ratio-probe", help="R per clip (CSV of `python -m fada.train.ratio_log RECIPE --out FILE`): claim 3 is not testable where sync-defect clips do not get a larger R."),
 ):
-    """Each claim of the paper with our numbers, the paper's and a verdict (holds, does not hold, inconclusive, not measured yet)."""
+    """Each claim of the paper with our numbers, the paper's and a verdict (holds, does not hold, inconclusive, not measured yet, not comparable, not testable in this world)."""
     import shlex
     import sys
 

@@ -10,7 +10,10 @@ outlive the machine that trained and scored them.
 files. Rows are combined only when they were measured alike: the same suite, sample limit and
 seed, the same backbone weights for every metric key they share, and, for the FADA generators,
 the same decoder (`IDENTITY_FIELDS`; the paper's rows decode with the VAE, and `--decoder fast`
-changes every image metric); a mismatch is an error naming both rows and the field.
+changes every image metric); a mismatch is an error naming both rows and the field. Each row
+also records its checkpoint's files and, saved with `--training-logs`, the teacher it was
+distilled from (`lineage`): the claims and tables check that the students they compare come
+from the checkpoint the teacher row scored (`same_teacher`).
 
 The claims and tables read means and 95% intervals only (every rule of `claims/rules.py` compares
 intervals of the summary; none pairs samples across methods), so the summary is all they need;

@@ -7,8 +7,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .common import (InputError, _method_folders, _progress, _report, _run_with_progress, _split_names, app, console,
-                     escape)
+from .common import (InputError, _method_folders, _progress, _report, _run_with_progress, _split_names,
+                     _warn_slow_dtype, app, console, escape)
 
 
 @app.command("run")
@@ -34,6 +34,7 @@ def run(
     cfg = RunConfig(methods=_split_names(methods), suite=suite, out=out or Path("runs") / suite, limit=limit,
                     seed=seed, metrics=names, device=device, dtype=dtype, compile=compile_, data=data,
                     method_folders=_method_folders(method_folder), decoder=decoder)
+    _warn_slow_dtype(cfg.device, cfg.dtype)
     result = _run_with_progress(lambda advance, _: run_benchmark(cfg, advance), cfg.out)
     _report(result)
 
@@ -119,6 +120,7 @@ def sweep(
                          r_values=floats("--cfg-r", cfg_r, sw.DEFAULT_CFG_R),
                          metrics=None if metrics is None else _split_names(metrics), train=train_missing,
                          data=data, device=device, dtype=dtype, compile=compile_, target_cache=target_cache)
+    _warn_slow_dtype(cfg.device, cfg.dtype)
 
     def job(advance, bars):
         task = {}
@@ -176,6 +178,7 @@ def speed(
                       repeats=repeats, peak_tflops=peak_tflops, resolution=resolution,
                       fast={"compile": compile_, "sdpa": sdpa, "batch_cfg": batch_cfg, "vae_chunk": vae_chunk,
                             "overlap_decode": overlap_decode, "decoder": decoder})
+    _warn_slow_dtype(cfg.device, cfg.dtype)
     with _progress("speed") as p:
         task = p.add_task("speed", total=len(cfg.methods) * (cfg.repeats + 1))
         rows = run_speed(cfg, lambda name, done, total: p.update(task, completed=done, total=total, description=f"speed {name}"))

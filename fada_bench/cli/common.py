@@ -104,3 +104,11 @@ def _print_summary(df) -> None:
         table.add_row(r.method, escape(f"{r.metric}[{r.backbone}]"), f"{r.mean:.4g}", ci, str(r.n), str(r.n_failed))
     Console().print(table)
 
+
+def _warn_slow_dtype(device: str, dtype: str | None) -> None:
+    """Says so on stderr when the chosen dtype is slow on this device (fada_bench.options)."""
+    from ..options import slow_dtype_warning
+
+    msg = slow_dtype_warning(device, dtype)
+    if msg:
+        console.print(escape(f"warning: {msg}"), highlight=False)

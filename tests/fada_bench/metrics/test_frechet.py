@@ -50,6 +50,22 @@ def test_rank_deficient_sets_give_a_finite_symmetric_value():
     assert ab == pytest.approx(ba, rel=1e-9)
 
 
+@pytest.mark.parametrize("n,d,constant_column", [(10, 64, False), (300, 32, False), (300, 32, True)])
+def test_a_scaled_copy_gives_the_closed_form_for_any_rank(n, d, constant_column):
+    # b = c a + s: S2 = c² S1, so tr((S1 S2)^½) = c tr(S1) and d² = |(1 - c) mu1 - s|² + (1 - c)² tr(S1),
+    # whatever S1's rank. Fewer rows than dimensions factor the rows themselves; more rows factor
+    # the covariance (Cholesky), or, with a constant column making it singular, its eigenvectors.
+    rng = np.random.default_rng(n + d)
+    a = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
+    if constant_column:
+        a[:, 3] = 7.0
+    c, shift = 2.5, rng.normal(size=d)
+    mu, s1 = gaussian_stats(a)
+    expected = np.sum(((1 - c) * mu - shift) ** 2) + (1 - c) ** 2 * np.trace(s1)
+    assert frechet_distance_rows(a, c * a + shift) == pytest.approx(expected, rel=1e-10)
+    assert frechet_distance(*gaussian_stats(a), *gaussian_stats(c * a + shift)) == pytest.approx(expected, rel=1e-10)
+
+
 def test_one_row_is_an_error_not_a_number():
     with pytest.raises(ValueError, match="at least 2"):
         frechet_distance_rows(np.zeros((1, 3)), np.zeros((5, 3)))

@@ -77,8 +77,10 @@ def _rows_factor(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 
 def frechet_distance_rows(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to the rows of `a` and of `b` (mean, unbiased
-    covariance). Called once per bootstrap replicate, so it avoids every D x D eigendecomposition:
-    4 to 40 times faster than two of them at D = 128 to 2048."""
+    covariance). It runs once per bootstrap replicate. Against the former route (two D x D
+    eigendecompositions), measured on a 2-core AMD EPYC on 2026-12-04: 300 x 256 rows 12.7 ms
+    against 22.1 ms and 18 x 128 rows 0.2 ms against 3.2 ms (one thread), 300 x 2048 rows 0.25 s
+    against 9.1 s (two threads); no faster at 3000 x 2048, where both factors are D x D."""
     return _distance(*_rows_factor(a), *_rows_factor(b))
 
 

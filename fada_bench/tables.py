@@ -194,16 +194,17 @@ def ours_only(df: pd.DataFrame) -> pd.DataFrame:
 def render(n: int, run_dirs: list[Path], fmt: str = "md", only_ours: bool = False) -> str:
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    from .rows import lineage, same_teacher
-
     title, df = build_table(n, [read_run(p) for p in run_dirs])
-    # Students distilled from another teacher than the Teacher row's checkpoint (scored rows record
-    # both) are not the table's ablation: say so under it.
-    alike, lines = same_teacher(lineage(run_dirs), tuple(df["card"]))
+    cards = tuple(df["card"])
     if only_ours:
         df = ours_only(df)
     if fmt == "csv":
         return df.to_csv(index=False)
-    if fmt == "md":
-        return to_markdown(title, df) + ("" if alike else f"\n{lines[0]}\n")
-    return to_latex(title, df)
+    if fmt == "latex":
+        return to_latex(title, df)
+    # Students distilled from another teacher than the Teacher row's checkpoint (scored rows record
+    # both) are not the table's ablation: say so under it.
+    from .rows import lineage, same_teacher
+
+    alike, lines = same_teacher(lineage(run_dirs), cards)
+    return to_markdown(title, df) + ("" if alike else f"\n{lines[0]}\n")

@@ -66,6 +66,53 @@ def test_a_scaled_copy_gives_the_closed_form_for_any_rank(n, d, constant_column)
     assert frechet_distance(*gaussian_stats(a), *gaussian_stats(c * a + shift)) == pytest.approx(expected, rel=1e-10)
 
 
+def bootstrap_replicate(rng, n_samples, frames, d):
+    """Rows as a bootstrap replicate has them: whole samples (blocks of frames) drawn with
+    replacement, so N = n_samples x frames rows of which only the drawn samples' are distinct."""
+    blocks = [rng.normal(size=(frames, d)) @ rng.normal(size=(d, d)) for _ in range(n_samples)]
+    return np.concatenate([blocks[i] for i in rng.integers(0, n_samples, n_samples)])
+
+
+@pytest.mark.parametrize("n_samples,frames,d", [(6, 50, 256), (6, 6, 16), (3, 40, 32)])
+def test_repeated_samples_give_the_closed_form(n_samples, frames, d):
+    # More rows than dimensions. In the first case no more distinct rows than dimensions, so the
+    # repeats are folded into weights; in the others the covariance is factored. The scaled-copy
+    # closed form holds either way.
+    rng = np.random.default_rng(frames + d)
+    a = bootstrap_replicate(rng, n_samples, frames, d)
+    c, shift = 0.4, rng.normal(size=d)
+    mu, s1 = gaussian_stats(a)
+    expected = np.sum(((1 - c) * mu - shift) ** 2) + (1 - c) ** 2 * np.trace(s1)
+    assert frechet_distance_rows(a, c * a + shift) == pytest.approx(expected, rel=1e-10)
+
+
+def test_repeated_samples_match_the_covariance_route():
+    # Against the distance from the explicit mean and covariance (np.cov of all N rows). That route
+    # takes a singular covariance's eigendecomposition, good to about 1e-8 here; a wrong weight
+    # would be off by far more.
+    rng = np.random.default_rng(5)
+    a, b = bootstrap_replicate(rng, 6, 30, 64), rng.normal(size=(400, 64))
+    assert frechet_distance_rows(a, b) == pytest.approx(frechet_distance(*gaussian_stats(a), *gaussian_stats(b)), rel=1e-6)
+    still = np.repeat(rng.normal(size=(4, 64)), 25, axis=0)      # a still video: 25 copies of a frame
+    assert frechet_distance_rows(still, b) == pytest.approx(frechet_distance(*gaussian_stats(still), *gaussian_stats(b)), rel=1e-6)
+
+
+def test_different_rows_that_project_alike_are_not_folded_together(monkeypatch):
+    # With a direction that sees only the first column, rows (1, 5) and (1, 7) project alike: they
+    # must stay two rows, or the covariance (and the distance) would be wrong.
+    from fada_bench.metrics import fid
+
+    monkeypatch.setattr(fid, "_fold_direction", lambda d: np.eye(d)[0])
+    x = np.array([[1.0, 5.0], [1.0, 7.0], [2.0, 0.0], [1.0, 5.0]])
+    assert fid._fold_repeats(x, at_most=10) is None
+    b = np.random.default_rng(6).normal(size=(20, 2))
+    assert frechet_distance_rows(x, b) == pytest.approx(frechet_distance(*gaussian_stats(x), *gaussian_stats(b)), rel=1e-9)
+    rows, counts = fid._fold_repeats(np.array([[1.0, 5.0], [2.0, 0.0], [1.0, 5.0], [1.0, 5.0]]), at_most=10)
+    np.testing.assert_array_equal(rows, [[1.0, 5.0], [2.0, 0.0]])
+    np.testing.assert_array_equal(counts, [3, 1])
+    assert fid._fold_repeats(np.array([[1.0, 5.0], [2.0, 0.0], [3.0, 0.0]]), at_most=2) is None
+
+
 def test_one_row_is_an_error_not_a_number():
     with pytest.raises(ValueError, match="at least 2"):
         frechet_distance_rows(np.zeros((1, 3)), np.zeros((5, 3)))

@@ -45,7 +45,8 @@ def test_speed_rows_have_every_column_and_stages_add_up(rows):
 def test_nfe_is_counted_and_flops_follow_it(rows):
     t, f = rows["fada_balanced"], rows["fada_fast"]
     assert (t["nfe_per_window"], f["nfe_per_window"]) == (18, 6)
-    # the same UNet geometry; the student adds its CFG layers, so slightly more per call
+    # the same UNet geometry at 3x the calls; FADA-Fast's CFG layers make each of its calls a little
+    # dearer (2.94 measured on 2026-12-04), so the ratio sits just under 3
     ratio = t["denoise_gflop"] / f["denoise_gflop"]
     assert 2.4 < ratio <= 3.0, ratio
     assert t["vae_decode_gflop"] == pytest.approx(f["vae_decode_gflop"])

@@ -50,6 +50,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,40 @@ def open_cache(root: str | os.PathLike, recipe, obj, n_items: int, latents: Path
     down = 2 ** (len(vae.block_out_channels) - 1)
     z_shape = (recipe.data.n_frames, vae.latent_channels, recipe.data.size // down, recipe.data.size // down)
     return TargetCache(folder, material, n_entries or recipe.steps * recipe.optim.batch_size, z_shape, writable)
+
+
+def _guidance_text(g: dict) -> str:
+    if g.get("mode") == "multi_cfg":
+        return f"multi-CFG, cfg_a {g['cfg_a_range']}, cfg_r {g['cfg_r_range']}"
+    return f"branches (drop audio {g.get('p_drop_audio')}, both {g.get('p_drop_both')})"
+
+
+def cache_summaries(root: str | os.PathLike) -> list[dict]:
+    """What each cache under `root` holds and how far its build is (`fada-bench train-cache list`).
+
+    Per folder: key, the training set's tiers, K, phi_steps, the guidance, the teacher's sha256
+    prefix, steps built of planned, bytes on disk (the arrays are sparse files that fill as the
+    build goes) and of the finished cache, and when the progress last moved (UTC). A folder whose
+    key.json cannot be read is listed with `problem` set, not skipped."""
+    root = Path(root)
+    rows = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        files = [f.stat() for f in folder.iterdir() if f.is_file()]
+        row = {"key": folder.name, "folder": str(folder), "disk_bytes": sum(s.st_blocks * 512 for s in files),
+               "full_bytes": sum(s.st_size for s in files)}
+        try:
+            meta = json.loads((folder / KEY_FILE).read_text())
+            m, batch = meta["material"], int(meta["material"]["batch_size"])
+            done = int(json.loads((folder / PROGRESS).read_text())["done"])
+            row.update(tiers="+".join(m["data"]["tiers"]), windows=m["sampler"]["num_windows"],
+                       phi_steps=m["sampler"]["phi_steps"], guidance=_guidance_text(m["guidance"]),
+                       teacher=m["teacher_sha256"][:12], steps_done=done // batch,
+                       steps=int(meta["entries"]) // batch,
+                       updated=datetime.fromtimestamp((folder / PROGRESS).stat().st_mtime, timezone.utc))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            row["problem"] = f"not a readable cache ({type(e).__name__}: {e})"
+        rows.append(row)
+    return rows
 
 
 def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None, progress=None) -> Path:

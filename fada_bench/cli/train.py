@@ -1,4 +1,4 @@
-"""`fada-bench train RECIPE` and `fada-bench train-cache build RECIPE`."""
+"""`fada-bench train RECIPE`, `fada-bench train-cache build RECIPE` and `fada-bench train-cache list`."""
 from __future__ import annotations
 
 import dataclasses
@@ -81,3 +81,40 @@ def train_cache_build(
         task = p.add_task(f"{r.name} teacher targets", total=steps or r.steps)
         folder = build_target_cache(r, root, steps, progress=lambda done, total: p.update(task, completed=done, total=total))
     console.print(f"{r.name}: teacher targets in {folder}; train with `fada-bench train {r.name} --target-cache {root}`")
+
+
+@cache_app.command("list")
+def train_cache_list(
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Root of the caches (default: CHECKPOINTS/teacher-targets)."),
+):
+    """Every cache under the root: what it holds (tiers, windows K, phi_steps, guidance, teacher), steps built, size on disk."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from fada.train.target_cache import cache_summaries
+
+    from ..paths import checkpoints_dir
+
+    root = cache or checkpoints_dir() / "teacher-targets"
+    rows = cache_summaries(root)
+    if not rows:
+        console.print(f"no teacher-target caches in {escape(str(root))}; build one with "
+                      f"`fada-bench train-cache build RECIPE --cache {escape(str(root))}`")
+        return
+    table = Table(box=None, pad_edge=False)
+    for col in ("key", "tiers", "K", "phi_steps", "guidance", "teacher", "built (steps)", "on disk", "updated (UTC)"):
+        table.add_column(col, overflow="fold")
+    problems = [r for r in rows if "problem" in r]
+    for r in rows:
+        if "problem" in r:
+            continue
+        done = "[green]complete[/]" if r["steps_done"] >= r["steps"] else \
+            f"{r['steps_done']} of {r['steps']} ({100 * r['steps_done'] / r['steps']:.0f}%)"
+        table.add_row(escape(r["key"]), r["tiers"], str(r["windows"]), str(r["phi_steps"]), escape(r["guidance"]),
+                      r["teacher"], done, f"{r['disk_bytes'] / 1e9:.2f} of {r['full_bytes'] / 1e9:.2f} GB",
+                      r["updated"].strftime("%Y-%m-%d %H:%M"))
+    if len(problems) < len(rows):
+        Console(width=200).print(table)
+    for r in problems:
+        console.print(f"[red]{escape(r['folder'])}: {escape(r['problem'])}[/]")

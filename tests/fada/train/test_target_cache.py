@@ -135,3 +135,27 @@ def test_a_second_builder_of_a_cache_stops_before_making_its_arrays(small_world,
     with pytest.raises(InputError, match=rf"{folder.name} is being built by process {p.pid} on"):
         build_target_cache(r, tmp_path / "cache")
     assert [x.name for x in folder.iterdir()] == [".build.lock"]               # no key.json, no arrays
+
+
+def test_the_cache_list_shows_each_build_and_names_an_unreadable_folder(small_world, random_teacher, tmp_path):
+    from typer.testing import CliRunner
+
+    from fada.hashing import folder_sha256
+    from fada.train.target_cache import cache_summaries
+    from fada_bench.cli import app
+
+    r = recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    folder = build_target_cache(r, tmp_path / "cache", steps=1)
+    (tmp_path / "cache" / "broken").mkdir()
+    (tmp_path / "cache" / "broken" / "key.json").write_text("{")
+    got = {row["key"]: row for row in cache_summaries(tmp_path / "cache")}
+    assert set(got) == {folder.name, "broken"}
+    row = got[folder.name]
+    assert (row["tiers"], row["windows"], row["phi_steps"], row["steps_done"], row["steps"]) == ("A+B", 4, 2, 1, 3)
+    assert row["teacher"] == folder_sha256(random_teacher)[:12]
+    assert row["full_bytes"] == sum(f.stat().st_size for f in folder.iterdir())
+    assert "not a readable cache" in got["broken"]["problem"]
+    res = CliRunner().invoke(app, ["train-cache", "list", "--cache", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    assert folder.name in res.output and "1 of 3 (33%)" in res.output and "broken" in res.output
+    assert cache_summaries(tmp_path / "none") == []

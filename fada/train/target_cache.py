@@ -50,6 +50,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -126,6 +127,21 @@ class TargetCache:
                        for name in self.fields}
 
     @property
+    def entry_bytes(self) -> int:
+        """Bytes one entry takes on disk, summed over the fields."""
+        return sum(a[0].nbytes if a.ndim > 1 else a.itemsize for a in self.arrays.values())
+
+    def check_free_space(self, up_to: int) -> None:
+        """Stop with the numbers when the disk cannot hold the entries up to `up_to`: the arrays are
+        sparse files, and a memory-mapped write that finds the disk full kills the process (SIGBUS)
+        instead of raising."""
+        need, free = max(0, up_to - self.done) * self.entry_bytes, shutil.disk_usage(self.folder).free
+        if need > free:
+            raise InputError(f"{self.folder}: the build needs {size_text(need)} more and the disk has "
+                             f"{size_text(free)} free; free some space, or build under another root "
+                             "(--cache), then run this again: it resumes where it stopped")
+
+    @property
     def done(self) -> int:
         try:
             return int(json.loads((self.folder / PROGRESS).read_text())["done"])
@@ -173,6 +189,10 @@ def open_cache(root: str | os.PathLike, recipe, obj, n_items: int, latents: Path
     down = 2 ** (len(vae.block_out_channels) - 1)
     z_shape = (recipe.data.n_frames, vae.latent_channels, recipe.data.size // down, recipe.data.size // down)
     return TargetCache(folder, material, n_entries or recipe.steps * recipe.optim.batch_size, z_shape, writable)
+
+
+def size_text(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
 
 
 def _guidance_text(g: dict) -> str:
@@ -233,6 +253,7 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
     with exclusive(folder, "built", "build"):    # before the arrays are made: a second builder must not remake them
         cache = open_cache(root, recipe, obj, len(ds), lat_dir, n_entries=recipe.steps * B, writable=True,
                            material=material)
+        cache.check_free_space(n_steps * B)
         for step in range(cache.done // B, n_steps):
             picks = batch_indices(recipe.seed, step, B, len(ds))
             batch = default_collate([ds.get(idx, salt=epoch) for idx, epoch in picks])

@@ -92,7 +92,7 @@ def train_cache_list(
     from rich.markup import escape
     from rich.table import Table
 
-    from fada.train.target_cache import cache_summaries
+    from fada.train.target_cache import cache_summaries, size_text
 
     from ..paths import checkpoints_dir
 
@@ -112,7 +112,7 @@ def train_cache_list(
         done = "[green]complete[/]" if r["steps_done"] >= r["steps"] else \
             f"{r['steps_done']} of {r['steps']} ({100 * r['steps_done'] / r['steps']:.0f}%)"
         table.add_row(escape(r["key"]), r["tiers"], str(r["windows"]), str(r["phi_steps"]), escape(r["guidance"]),
-                      r["teacher"], done, f"{r['disk_bytes'] / 1e9:.2f} of {r['full_bytes'] / 1e9:.2f} GB",
+                      r["teacher"], done, f"{size_text(r['disk_bytes'])} of {size_text(r['full_bytes'])}",
                       r["updated"].strftime("%Y-%m-%d %H:%M"))
     if len(problems) < len(rows):
         Console(width=200).print(table)

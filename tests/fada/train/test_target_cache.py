@@ -159,3 +159,22 @@ def test_the_cache_list_shows_each_build_and_names_an_unreadable_folder(small_wo
     assert res.exit_code == 0, res.output
     assert folder.name in res.output and "1 of 3 (33%)" in res.output and "broken" in res.output
     assert cache_summaries(tmp_path / "none") == []
+
+
+def test_a_build_the_disk_cannot_hold_stops_with_the_numbers_before_writing(small_world, random_teacher, tmp_path,
+                                                                            monkeypatch):
+    from collections import namedtuple
+
+    import fada.train.target_cache as tc
+
+    r = recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    folder = build_target_cache(r, tmp_path / "cache", steps=1)
+    entry = sum(np.load(f, mmap_mode="r")[0].nbytes for f in folder.glob("*.npy"))   # one entry, every field
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(tc.shutil, "disk_usage", lambda p: usage(10**12, 0, 4 * entry - 1))   # 4 entries are left
+    with pytest.raises(InputError, match=rf"needs {4 * entry / 1e6:.1f} MB more and the disk has"):
+        build_target_cache(r, tmp_path / "cache")
+    assert json.loads((folder / "progress.json").read_text())["done"] == 2
+    monkeypatch.undo()
+    build_target_cache(r, tmp_path / "cache")
+    assert json.loads((folder / "progress.json").read_text())["done"] == 6

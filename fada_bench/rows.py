@@ -254,6 +254,25 @@ def read_row(path: Path) -> Row:
     return Row(path, str(identity.get("method")), identity, summary)
 
 
+def row_overview(row: Row) -> dict:
+    """One line about a row (`fada-bench rows list`): samples scored and failed, the generator
+    checkpoint's sha256 prefix, when and on what it was scored, and its training record."""
+    ident, s = row.identity, row.summary
+    hw, training = ident.get("hardware") or {}, ident.get("training") or {}
+    sha = (ident.get("checkpoint") or {}).get("sha256")
+    trained = "-" if not training.get("recipe") else \
+        f"{training['recipe']}: no training log when saved" if training.get("steps") in (None, "-") else (
+        f"{training['recipe']}: {training['steps']}"
+        + (f", {training['hours']:.2f} h" if training.get("hours") is not None else "")
+        + (f" ({training['ran_on']})" if training.get("ran_on") not in (None, "-") else ""))
+    return {"method": row.method, "samples": ident.get("n_samples"),
+            "failed": int(s["n_failed"].max()) if "n_failed" in s and len(s) else 0,
+            "checkpoint": sha[:12] if sha else "-",
+            "scored": str(ident.get("run_finished") or ident.get("saved") or "-")[:16].replace("T", " "),
+            "scored_on": f"{hw.get('processor') or '?'} x{hw.get('torch_threads', '?')}" if hw else "-",
+            "trained": trained}
+
+
 def _decoder_of(command) -> str:
     """The --decoder of a recorded `fada-bench run` command (a row saved before rows recorded
     it): "vae" where the command gives none, as every run did before the option existed."""
@@ -266,16 +285,21 @@ def _decoder_of(command) -> str:
     return "vae"
 
 
-def read_rows(path: str | Path) -> list[Row]:
-    """The rows of a rows folder (or the one row of a row folder), checked to be combinable."""
+def row_paths(path: str | Path) -> list[Path]:
+    """The row folders of a rows folder (or a row folder itself); an error where there is none."""
     path = Path(path)
     if (path / "identity.json").is_file():
-        rows = [read_row(path)]
-    else:
-        rows = [read_row(p) for p in sorted(path.iterdir()) if p.is_dir() and (p / "identity.json").is_file()]
-    if not rows:
+        return [path]
+    found = sorted(p for p in path.iterdir() if p.is_dir() and (p / "identity.json").is_file()) if path.is_dir() else []
+    if not found:
         raise InputError(f"{path} holds no scored rows (no METHOD/identity.json); write them with "
                          f"`fada-bench rows save RUN_DIR --out {path}`")
+    return found
+
+
+def read_rows(path: str | Path) -> list[Row]:
+    """The rows of a rows folder (or the one row of a row folder), checked to be combinable."""
+    rows = [read_row(p) for p in row_paths(path)]
     check_combinable([(str(r.path), r.identity) for r in rows])
     return rows
 

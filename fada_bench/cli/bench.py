@@ -275,6 +275,26 @@ def rows_save(
         console.print(f"wrote {row}")
 
 
+@rows_app.command("list")
+def rows_list(folder: Path = typer.Argument(Path("results/synthetic/rows"), help="A rows folder.")):
+    """Each row with its samples, checkpoint, when and on what it was scored, and its training; exit 1 if they cannot be combined."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..rows import check_combinable, read_row, row_overview, row_paths
+
+    rows = [read_row(p) for p in row_paths(folder)]
+    table = Table(box=None, pad_edge=False)
+    for col in ("method", "samples", "failed", "checkpoint", "scored (UTC)", "scored on", "trained"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        o = row_overview(row)
+        table.add_row(*(escape(str(o[k])) for k in ("method", "samples", "failed", "checkpoint", "scored", "scored_on", "trained")))
+    Console(width=200).print(table)
+    check_combinable([(str(r.path), r.identity) for r in rows])     # names both rows and the field
+    console.print(f"{len(rows)} rows, combinable (same suite, limit, seed, backbones and decoder)")
+
+
 @app.command("baseline")
 def baseline(run_dir: Path = typer.Argument(..., help="A finished run folder."),
              out: Path = typer.Option(Path("results/baselines/synthetic.json"), "--out", help="Baseline file to write.")):

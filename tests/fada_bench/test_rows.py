@@ -202,3 +202,22 @@ def test_a_student_from_another_teacher_is_named_under_the_table_and_its_claim_n
     ident.write_text(json.dumps(d))
     claims = {v.claim: v for v in check_claims(merged_summary([rows]), lineage=lineage([rows]))}
     assert claims["1"].verdict == NOT_COMPARABLE
+
+
+def test_rows_list_shows_each_row_and_fails_on_rows_that_cannot_combine(tmp_path):
+    from typer.testing import CliRunner
+
+    from fada_bench.cli import app
+
+    save_rows(fake_run(tmp_path / "run_a"), tmp_path / "rows", methods=["teacher", "fada_fast"])
+    res = CliRunner().invoke(app, ["rows", "list", str(tmp_path / "rows")])
+    assert res.exit_code == 0, res.output
+    lines = {ln.split()[0]: ln for ln in res.output.splitlines() if ln.split()}
+    assert "c" * 12 in lines["fada_fast"] and "Test CPU" in lines["fada_fast"]
+    assert "c" * 12 not in lines["teacher"] and "2 rows, combinable" in res.output
+    save_rows(fake_run(tmp_path / "run_b", seed=1), tmp_path / "rows", methods=["static"])
+    res = CliRunner().invoke(app, ["rows", "list", str(tmp_path / "rows")])
+    assert "static" in res.output                       # listed before the check fails
+    assert isinstance(res.exception, RowMismatchError) and "seed" in str(res.exception)
+    res = CliRunner().invoke(app, ["rows", "list", str(tmp_path / "empty")])
+    assert isinstance(res.exception, InputError) and "no scored rows" in str(res.exception)

@@ -5,7 +5,8 @@ would resume from the same checkpoint and overwrite each other's checkpoints and
 builders of one cache would race on its progress. The first process takes an exclusive `flock`
 on a lock file in the folder; a second one stops at once with an error that names the holder.
 The operating system drops the lock when the holder ends, however it ends (`kill -9` included),
-so there is never a stale lock to clean up. Readers (a trainer reading a cache while it is being
+so there is never a stale lock to clean up. A run that fails before writing anything (no data,
+no teacher) takes away the folder it made, so a mistyped start leaves no empty run behind. Readers (a trainer reading a cache while it is being
 built, `--export` of a checkpoint) take no lock.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ def exclusive(folder: str | os.PathLike, doing: str, name: str = "lock"):
     """Hold `folder/.NAME.lock` for the `with` block; `doing` completes "FOLDER is being ..." in
     the error a second process gets, e.g. "trained" or "built"."""
     folder = Path(folder)
+    made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f".{name}.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -38,6 +40,14 @@ def exclusive(folder: str | os.PathLike, doing: str, name: str = "lock"):
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"process {os.getpid()} on {socket.gethostname()} since "
                       f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}".encode(), 0)
-        yield path
+        try:
+            yield path
+        except BaseException:
+            # A start that failed before writing anything (missing data, teacher or weights) leaves
+            # no empty folder behind where it made one; a folder that holds anything else is kept.
+            if made and [p.name for p in folder.iterdir()] == [path.name]:
+                path.unlink()
+                folder.rmdir()
+            raise
     finally:
         os.close(fd)      # closing the descriptor releases the lock

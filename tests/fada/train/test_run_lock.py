@@ -30,3 +30,22 @@ def test_a_second_trainer_of_a_run_stops_naming_the_first_and_a_killed_one_leave
                 pass
     with exclusive(out, "trained", "train-rank0"):          # and the lock is free again after the block
         pass
+
+
+def test_a_start_that_fails_before_writing_leaves_no_folder_it_made(tmp_path):
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump({"include": str(RECIPES_DIR / "teacher_tiny.yaml"),
+                                                     "data": {"folder": str(tmp_path / "no-data")}}))
+    out = tmp_path / "runs" / "teacher_tiny"
+    with pytest.raises(InputError):                         # no VAE checkpoint, no data
+        train(load_recipe(tmp_path / "r.yaml"), out, stop_at=0)
+    assert not out.exists() and (tmp_path / "runs").is_dir()
+    # a folder that was there, or one the failed block wrote into, is kept as it is
+    out.mkdir()
+    with pytest.raises(InputError):
+        train(load_recipe(tmp_path / "r.yaml"), out, stop_at=0)
+    assert [x.name for x in out.iterdir()] == [".train-rank0.lock"]
+    with pytest.raises(RuntimeError):
+        with exclusive(tmp_path / "other", "trained"):
+            (tmp_path / "other" / "log.jsonl").write_text("{}\n")
+            raise RuntimeError("stopped")
+    assert sorted(x.name for x in (tmp_path / "other").iterdir()) == [".lock.lock", "log.jsonl"]

@@ -260,17 +260,25 @@ def row_overview(row: Row) -> dict:
     ident, s = row.identity, row.summary
     hw, training = ident.get("hardware") or {}, ident.get("training") or {}
     sha = (ident.get("checkpoint") or {}).get("sha256")
-    trained = "-" if not training.get("recipe") else \
-        f"{training['recipe']}: no training log when saved" if training.get("steps") in (None, "-") else (
-        f"{training['recipe']}: {training['steps']}"
-        + (f", {training['hours']:.2f} h" if training.get("hours") is not None else "")
-        + (f" ({training['ran_on']})" if training.get("ran_on") not in (None, "-") else ""))
     return {"method": row.method, "samples": ident.get("n_samples"),
             "failed": int(s["n_failed"].max()) if "n_failed" in s and len(s) else 0,
             "checkpoint": sha[:12] if sha else "-",
             "scored": str(ident.get("run_finished") or ident.get("saved") or "-")[:16].replace("T", " "),
             "scored_on": f"{hw.get('processor') or '?'} x{hw.get('torch_threads', '?')}" if hw else "-",
-            "trained": trained}
+            "trained": _training_text(training)}
+
+
+def _training_text(t: dict) -> str:
+    if not t.get("recipe"):
+        return "-"
+    if t.get("steps") in (None, "-"):                 # saved without its training log beside it
+        return f"{t['recipe']}: no training log when saved"
+    text = f"{t['recipe']}: {t['steps']}"
+    if t.get("hours") is not None:
+        text += f", {t['hours']:.2f} h"
+    if t.get("ran_on") not in (None, "-"):
+        text += f" ({t['ran_on']})"
+    return text
 
 
 def _decoder_of(command) -> str:

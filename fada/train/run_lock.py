@@ -6,8 +6,9 @@ builders of one cache would race on its progress. The first process takes an exc
 on a lock file in the folder; a second one stops at once with an error that names the holder.
 The operating system drops the lock when the holder ends, however it ends (`kill -9` included),
 so there is never a stale lock to clean up. A run that fails before writing anything (no data,
-no teacher) takes away the folder it made, so a mistyped start leaves no empty run behind. Readers (a trainer reading a cache while it is being
-built, `--export` of a checkpoint) take no lock.
+no teacher) takes away the folder it made, so a mistyped start leaves no empty run behind.
+Readers (a trainer reading a cache while it is being built, `--export` of a checkpoint) take no
+lock.
 """
 from __future__ import annotations
 

@@ -210,10 +210,15 @@ def test_rows_list_shows_each_row_and_fails_on_rows_that_cannot_combine(tmp_path
     from fada_bench.cli import app
 
     save_rows(fake_run(tmp_path / "run_a"), tmp_path / "rows", methods=["teacher", "fada_fast"])
+    ident_path = tmp_path / "rows" / "fada_fast" / "identity.json"
+    ident = json.loads(ident_path.read_text())
+    ident["training"] = {"recipe": "fada_fast_tiny", "steps": "40 of 40", "hours": 0.5, "ran_on": "cpu (Test CPU) x1"}
+    ident_path.write_text(json.dumps(ident))
     res = CliRunner().invoke(app, ["rows", "list", str(tmp_path / "rows")])
     assert res.exit_code == 0, res.output
     lines = {ln.split()[0]: ln for ln in res.output.splitlines() if ln.split()}
     assert "c" * 12 in lines["fada_fast"] and "Test CPU" in lines["fada_fast"]
+    assert "fada_fast_tiny: 40 of 40, 0.50 h (cpu (Test CPU) x1)" in lines["fada_fast"]
     assert "c" * 12 not in lines["teacher"] and "2 rows, combinable" in res.output
     save_rows(fake_run(tmp_path / "run_b", seed=1), tmp_path / "rows", methods=["static"])
     res = CliRunner().invoke(app, ["rows", "list", str(tmp_path / "rows")])

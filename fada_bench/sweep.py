@@ -130,6 +130,26 @@ def training_order(recipe_names: list[str]) -> list[str]:
     return order
 
 
+def _uses_cache(kind: str, target_cache: Path | None) -> bool:
+    return target_cache is not None and kind in ("perflow", "rflow")
+
+
+def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> list[dict]:
+    """What `train_missing` does, without doing it: per recipe in `training_order`, its kind and
+    steps, the checkpoints it starts from, whether its own is there already (`have`), and whether
+    it would build and read a teacher-target cache."""
+    from fada.train.recipe import load_recipe
+
+    plan = []
+    for name in training_order(recipe_names):
+        r = load_recipe(name)
+        after = [d for d in map(_checkpoint_recipe, (r.vae, r.parent, getattr(r.objective, "teacher", None))) if d]
+        plan.append({"recipe": name, "kind": r.kind, "steps": r.steps, "after": after,
+                     "have": (checkpoints_dir() / name / "model" / "fada.json").is_file(),
+                     "cache": _uses_cache(r.kind, target_cache)})
+    return plan
+
+
 def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | None = None,
                   progress=None, target_cache: Path | None = None) -> list[str]:
     """Train every recipe in `training_order` whose checkpoint is missing; returns those trained.
@@ -139,10 +159,11 @@ def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | Non
     from fada.train.trainer import train
 
     trained = []
-    for name in training_order(recipe_names):
-        out = checkpoints_dir() / name
-        if (out / "model" / "fada.json").is_file():
+    for step in training_plan(recipe_names, target_cache):
+        if step["have"]:
             continue
+        name = step["recipe"]
+        out = checkpoints_dir() / name
         r = load_recipe(name)
         objective = r.objective
         if getattr(objective, "teacher", None):
@@ -150,7 +171,7 @@ def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | Non
         r = dataclasses.replace(r, vae=_in_checkpoints(r.vae), parent=_in_checkpoints(r.parent), objective=objective)
         if on_train:
             on_train(name)
-        cache = target_cache if target_cache is not None and r.kind in ("perflow", "rflow") else None
+        cache = target_cache if step["cache"] else None
         if cache is not None:
             from fada.train.target_cache import build_target_cache
 
@@ -164,6 +185,17 @@ def card_recipe(card: MethodCard) -> str:
     return card.recipe or Path(card.checkpoint).parts[0]
 
 
+def table_recipes(table: int) -> list[str]:
+    """The recipes of a table's FADA rows (what a table sweep trains, after what they start from)."""
+    return [card_recipe(c) for c in table_cards(table) if c.adapter == "fada"]
+
+
+def table_methods(table: int) -> list[str]:
+    """What a table sweep generates and scores: the table's rows and every anchor."""
+    names = [c.name for c in table_cards(table) if c.adapter != "precomputed"]
+    return names + [n for n, c in METHODS.items() if ADAPTERS.get(c.adapter).anchor and n not in names]
+
+
 def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = None, seed: int = 0,
                     train: bool = True, metrics: list[str] | None = None, data: Path | None = None,
                     device: str = "cpu", dtype: str | None = None, compile: bool = False,
@@ -173,13 +205,9 @@ def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = No
     from .store import RunStore
     from .tables import render
 
-    cards = table_cards(table)
-    fada = [c for c in cards if c.adapter == "fada"]
     if train:
-        train_missing([card_recipe(c) for c in fada], on_train, train_progress, target_cache)
-    names = [c.name for c in cards if c.adapter != "precomputed"]
-    names += [n for n, c in METHODS.items() if ADAPTERS.get(c.adapter).anchor and n not in names]
-    result = run_benchmark(RunConfig(methods=names, suite=suite, out=out, limit=limit, seed=seed, metrics=metrics,
+        train_missing(table_recipes(table), on_train, train_progress, target_cache)
+    result = run_benchmark(RunConfig(methods=table_methods(table), suite=suite, out=out, limit=limit, seed=seed, metrics=metrics,
                                      device=device, dtype=dtype, compile=compile, data=data), progress)
     path = out / f"table{table}.md"
     if result.summary is not None:

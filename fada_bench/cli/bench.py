@@ -105,6 +105,7 @@ def sweep(
     dtype: Optional[str] = typer.Option(None, "--dtype", help="fp32, bf16 or fp16 (default: fp32 on cpu, bf16 on a GPU)."),
     compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser (pays off on a GPU)."),
     target_cache: Optional[Path] = typer.Option(None, "--target-cache", help="Tables: share the teacher's PeRFlow/RFlow targets between rows through caches under this folder (built as needed)."),
+    plan: bool = typer.Option(False, "--plan", help="Tables: print what would be trained (in order, with steps and starts) and scored, and do nothing."),
 ):
     """Figures 3-4 (a CFG sweep, PNG and SVG) or every row of a paper table (training missing checkpoints)."""
     from .. import sweep as sw
@@ -120,6 +121,9 @@ def sweep(
                          r_values=floats("--cfg-r", cfg_r, sw.DEFAULT_CFG_R),
                          metrics=None if metrics is None else _split_names(metrics), train=train_missing,
                          data=data, device=device, dtype=dtype, compile=compile_, target_cache=target_cache)
+    if plan:
+        _print_sweep_plan(cfg)
+        return
     _warn_slow_dtype(cfg.device, cfg.dtype)
 
     def job(advance, bars):
@@ -135,6 +139,28 @@ def sweep(
     _report(result)
     for p in paths:
         console.print(f"wrote {p}")
+
+
+def _print_sweep_plan(cfg) -> None:
+    from rich.table import Table
+
+    from .. import sweep as sw
+    from ..paths import checkpoints_dir
+
+    if cfg.what == "cfg":
+        raise InputError("--plan is for table sweeps (sweep cfg trains nothing)")
+    steps = sw.training_plan(sw.table_recipes(cfg.table), cfg.target_cache) if cfg.train else []
+    table = Table(box=None, pad_edge=False, title=f"{cfg.what}: checkpoints under {checkpoints_dir()}")
+    for col in ("recipe", "kind", "steps", "starts from", "state"):
+        table.add_column(col)
+    for st in steps:
+        state = "[green]trained[/]" if st["have"] else \
+            "to train" + (f", teacher targets from {cfg.target_cache}" if st["cache"] else "")
+        table.add_row(st["recipe"], st["kind"], str(st["steps"]), ", ".join(st["after"]) or "-", state)
+    Console(width=200).print(table)
+    todo = [st for st in steps if not st["have"]]
+    console.print(f"{len(todo)} of {len(steps)} checkpoints to train ({sum(st['steps'] for st in todo)} steps); "
+                  f"then generate and score on {cfg.suite} into {cfg.out}: {', '.join(sw.table_methods(cfg.table))}")
 
 
 @app.command("report")

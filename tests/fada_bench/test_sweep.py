@@ -140,3 +140,27 @@ def test_table_sweep_command_trains_missing_rows_then_writes_the_table(env, monk
     assert trained[:2] == ["vae_tiny", "teacher_tiny"] and "tcd_tiny" in trained
     table = (tmp_path / "t2" / "table2.md").read_text()
     assert "81.10" in table and "static" in table
+
+
+def test_a_table_sweeps_plan_lists_what_it_would_train_and_score_and_does_nothing(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import fada.train.trainer as trainer
+    from fada_bench.cli import app
+
+    monkeypatch.setattr(trainer, "train", lambda *a, **k: pytest.fail("--plan trained"))
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
+    for name in ("vae_tiny", "teacher_tiny"):
+        (tmp_path / "runs" / name / "model").mkdir(parents=True)
+        (tmp_path / "runs" / name / "model" / "fada.json").write_text("{}")
+    plan = {st["recipe"]: st for st in sw.training_plan(sw.table_recipes(2), tmp_path / "cache")}
+    assert [n for n, st in plan.items() if st["have"]] == ["vae_tiny", "teacher_tiny"]
+    assert plan["rflow_v_tiny"]["after"] == ["teacher_tiny"] and plan["rflow_v_tiny"]["cache"]  # the variant row trains too
+    assert not plan["tcd_tiny"]["cache"] and plan["teacher_b_tiny"]["steps"] == 20000
+    res = CliRunner().invoke(app, ["sweep", "table2", "--plan", "--out", str(tmp_path / "t2")], terminal_width=200)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    todo = [n for n, st in plan.items() if not st["have"]]
+    assert f"{len(todo)} of {len(plan)} checkpoints to train" in res.output and "rflow_v" in res.output
+    assert not (tmp_path / "t2").exists()
+    res = CliRunner().invoke(app, ["sweep", "cfg", "--plan"])
+    assert isinstance(res.exception, InputError) and "table sweeps" in str(res.exception)

@@ -117,4 +117,4 @@ def train_cache_list(
     if len(problems) < len(rows):
         Console(width=200).print(table)
     for r in problems:
-        console.print(f"[red]{escape(r['folder'])}: {escape(r['problem'])}[/]")
+        console.print(f"[red]{escape(r['folder'])}: {escape(r['problem'])}[/]", soft_wrap=True)   # paths unbroken

@@ -129,7 +129,7 @@ class TargetCache:
     @property
     def entry_bytes(self) -> int:
         """Bytes one entry takes on disk, summed over the fields."""
-        return sum(a[0].nbytes if a.ndim > 1 else a.itemsize for a in self.arrays.values())
+        return sum(a.nbytes for a in self.arrays.values()) // self.n_entries
 
     def check_free_space(self, up_to: int) -> None:
         """Stop with the numbers when the disk cannot hold the entries up to `up_to`: the arrays are

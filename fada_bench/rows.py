@@ -17,8 +17,8 @@ from the checkpoint the teacher row scored (`same_teacher`).
 
 The claims and tables read means and 95% intervals only (every rule of `claims/rules.py` compares
 intervals of the summary; none pairs samples across methods), so the summary is all they need;
-the per-sample values are kept for paired analyses and to recompute the per-sample metrics'
-intervals. The per-set metrics' (FID, FVD, E-FID) bootstrap intervals need the backbone features,
+the per-sample values are kept for paired analyses (`fada-bench rows compare`, `row_compare.py`)
+and to recompute the per-sample metrics' intervals. The per-set metrics' (FID, FVD, E-FID) bootstrap intervals need the backbone features,
 which stay in the run folder: they are computed once, when the run is scored.
 """
 from __future__ import annotations

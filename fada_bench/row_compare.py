@@ -1,0 +1,130 @@
+"""Two scored rows side by side (`fada-bench rows compare A B`): each metric's means, their
+relative difference and, for a per-sample metric, the paired difference over the clips both rows
+scored, with its 95% interval.
+
+Every row of a suite is scored on the same clips with the same seed, so a per-sample metric's
+difference can be taken clip by clip: the paired Student's t interval of the mean difference
+(the interval of `ttest_rel`). It is narrower than the two rows' own intervals side by side
+wherever the clips' difficulty moves both rows alike, which is what tells a retrained or rescored
+checkpoint apart from its predecessor, or a student from its teacher, on a small effect. The
+per-set metrics (FID, FVD, E-FID) are one number for the whole set, and their features stay in the
+run folder, so a row gives their means and intervals only: their difference has no interval here.
+
+The claims (`claims/rules.py`) do not use this: their rules compare the rows' own intervals and
+were fixed before our numbers existed.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fada.errors import InputError
+
+from .metrics.stats import t_interval
+from .rows import Row, check_combinable, read_row, row_paths
+
+# Backbones of the values that are not quality metrics: denoiser calls counted, and what measures
+# the machine (comparable only between rows scored in one run on one machine).
+NOT_QUALITY = ("counted", "wallclock", "memory")
+MACHINE = ("wallclock", "memory")
+COLUMNS = ("metric", "backbone", "a_mean", "a_ci95_low", "a_ci95_high", "b_mean", "b_ci95_low", "b_ci95_high",
+           "rel_diff", "n_paired", "diff_mean", "diff_ci95_low", "diff_ci95_high", "verdict")
+
+
+def find_row(spec: str | Path, rows_folder: str | Path) -> Row:
+    """A row folder given as a path (holding identity.json), else a method name in `rows_folder`."""
+    path = Path(spec)
+    if (path / "identity.json").is_file():
+        return read_row(path)
+    names = {p.name: p for p in row_paths(rows_folder)}
+    if str(spec) not in names:
+        raise InputError(f"no scored row {spec!r}: not a row folder, and {rows_folder} has no row of that name "
+                         f"(it has {', '.join(sorted(names))})")
+    return read_row(names[str(spec)])
+
+
+def _samples(row: Row) -> pd.DataFrame:
+    p = row.path / "samples.csv"
+    s = pd.read_csv(p)
+    if "sample" not in s.columns:
+        raise InputError(f"{p}: no `sample` column, so its values cannot be paired by clip")
+    if s["sample"].duplicated().any():
+        raise InputError(f"{p}: a clip appears twice ({s.loc[s['sample'].duplicated(), 'sample'].iloc[0]})")
+    return s.set_index("sample")
+
+
+def _column(samples: pd.DataFrame, metric: str, backbone: str) -> str | None:
+    """The per-sample column of a summary metric: `metric[backbone]` (a registered metric) or the
+    bare name (the counted and timed values), None where the samples do not carry it."""
+    for c in (f"{metric}[{backbone}]", metric):
+        if c in samples.columns:
+            return c
+    return None
+
+
+def _higher_is_better(metric: str, backbone: str) -> bool | None:
+    from .registry import METRICS
+
+    try:
+        return METRICS.get(f"{metric}[{backbone}]").higher_is_better
+    except (KeyError, InputError):
+        return None
+
+
+def _verdict(low: float, high: float, higher: bool | None) -> str:
+    """Which row the paired interval favours: A better/worse where it excludes 0, else no difference."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "-"
+    if low <= 0 <= high:
+        return "no difference"
+    a_higher = low > 0
+    if higher is None:
+        return "A higher" if a_higher else "A lower"
+    return "A better" if a_higher == higher else "A worse"
+
+
+def compare_rows(a: Row, b: Row) -> pd.DataFrame:
+    """One line per metric both rows carry (in A's order): A's and B's mean and interval, the
+    relative difference of the means (A - B over |B|) and, for a per-sample metric, the paired
+    difference A - B over the clips both scored (finite in both), with its t interval. Raises the
+    rows' mismatch error where they were measured differently."""
+    check_combinable([(str(a.path), a.identity), (str(b.path), b.identity)])
+    sa, sb = _samples(a), _samples(b)
+    b_sum = {(r.metric, r.backbone): r for r in b.summary.itertuples()}
+    out = []
+    for r in a.summary.itertuples():
+        o = b_sum.get((r.metric, r.backbone))
+        if o is None:
+            continue
+        rec = {"metric": r.metric, "backbone": r.backbone,
+               "a_mean": r.mean, "a_ci95_low": r.ci95_low, "a_ci95_high": r.ci95_high,
+               "b_mean": o.mean, "b_ci95_low": o.ci95_low, "b_ci95_high": o.ci95_high,
+               "rel_diff": (r.mean - o.mean) / abs(o.mean) if o.mean else float("nan"),
+               "n_paired": 0, "diff_mean": float("nan"), "diff_ci95_low": float("nan"),
+               "diff_ci95_high": float("nan"), "verdict": "-"}
+        ca, cb = _column(sa, r.metric, r.backbone), _column(sb, r.metric, r.backbone)
+        if ca and cb:
+            pair = pd.concat([pd.to_numeric(sa[ca], errors="coerce").rename("a"),
+                              pd.to_numeric(sb[cb], errors="coerce").rename("b")], axis=1, join="inner")
+            pair = pair[np.isfinite(pair["a"]) & np.isfinite(pair["b"])]
+            est = t_interval((pair["a"] - pair["b"]).to_numpy())
+            rec.update(n_paired=est.n, diff_mean=est.mean, diff_ci95_low=est.ci95_low, diff_ci95_high=est.ci95_high,
+                       verdict=_verdict(est.ci95_low, est.ci95_high, _higher_is_better(r.metric, r.backbone))
+                       if est.n > 1 and r.backbone not in MACHINE else "-")
+        out.append(rec)
+    if not out:
+        raise InputError(f"{a.path} and {b.path} share no metric")
+    return pd.DataFrame(out, columns=list(COLUMNS))
+
+
+def largest_difference(table: pd.DataFrame) -> tuple[str, float] | None:
+    """The quality metric whose means differ most, relatively, as (`metric[backbone]`,
+    |A - B| / |B|); None where none is finite. Counted calls differ by design between methods,
+    and wall-clock and memory measure the machine, so they are left out."""
+    t = table[~table["backbone"].isin(NOT_QUALITY) & np.isfinite(table["rel_diff"])]
+    if t.empty:
+        return None
+    i = t["rel_diff"].abs().idxmax()
+    return f"{t.at[i, 'metric']}[{t.at[i, 'backbone']}]", float(abs(t.at[i, "rel_diff"]))

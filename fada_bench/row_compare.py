@@ -23,7 +23,7 @@ import pandas as pd
 from fada.errors import InputError
 
 from .metrics.stats import t_interval
-from .rows import Row, check_combinable, read_row, row_paths
+from .rows import Row, check_combinable, read_row, row_paths, save_rows
 
 # Backbones of the values that are not quality metrics: denoiser calls counted, and what measures
 # the machine (comparable only between rows scored in one run on one machine).
@@ -33,14 +33,19 @@ COLUMNS = ("metric", "backbone", "a_mean", "a_ci95_low", "a_ci95_high", "b_mean"
            "rel_diff", "n_paired", "diff_mean", "diff_ci95_low", "diff_ci95_high", "verdict")
 
 
-def find_row(spec: str | Path, rows_folder: str | Path) -> Row:
-    """A row folder given as a path (holding identity.json), else a method name in `rows_folder`."""
+def find_row(spec: str | Path, rows_folder: str | Path, scratch: str | Path | None = None) -> Row:
+    """A row folder given as a path (holding identity.json); a method of a finished run folder
+    given as RUN_DIR/METHOD, saved as a row under `scratch` first (so it carries the identity a
+    kept row would, and is checked the same way); else a method name in `rows_folder`."""
     path = Path(spec)
     if (path / "identity.json").is_file():
         return read_row(path)
+    if (path.parent / "run.json").is_file() and scratch is not None:
+        (row,) = save_rows(path.parent, Path(scratch) / path.parent.name, [path.name], command="(compared, not kept)")
+        return read_row(row)
     names = {p.name: p for p in row_paths(rows_folder)}
     if str(spec) not in names:
-        raise InputError(f"no scored row {spec!r}: not a row folder, and {rows_folder} has no row of that name "
+        raise InputError(f"no scored row {spec!r}: not a row folder or RUN_DIR/METHOD, and {rows_folder} has no row of that name "
                          f"(it has {', '.join(sorted(names))})")
     return read_row(names[str(spec)])
 

@@ -323,20 +323,23 @@ def rows_list(folder: Path = typer.Argument(Path("results/synthetic/rows"), help
 
 @rows_app.command("compare")
 def rows_compare(
-    a: str = typer.Argument(..., help="Row A: a method name in --rows, or a row folder."),
-    b: str = typer.Argument(..., help="Row B: a method name in --rows, or a row folder."),
+    a: str = typer.Argument(..., help="Row A: a method name in --rows, a row folder, or RUN_DIR/METHOD of a finished run."),
+    b: str = typer.Argument(..., help="Row B: a method name in --rows, a row folder, or RUN_DIR/METHOD of a finished run."),
     rows: Path = typer.Option(Path("results/synthetic/rows"), "--rows", help="The rows folder names are looked up in."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the comparison as CSV."),
 ):
     """Two rows metric by metric: means, relative difference, and a per-sample metric's paired difference over the clips both scored (95% t interval)."""
+    import tempfile
+
     from rich.table import Table
 
     from fada.data.io import write_text_atomic
 
     from ..row_compare import compare_rows, find_row, largest_difference
 
-    ra, rb = find_row(a, rows), find_row(b, rows)
-    t = compare_rows(ra, rb)
+    with tempfile.TemporaryDirectory() as scratch:       # where a run folder's method becomes a row
+        ra, rb = find_row(a, rows, Path(scratch) / "a"), find_row(b, rows, Path(scratch) / "b")
+        t = compare_rows(ra, rb)
 
     def num(x) -> str:
         return "-" if x != x else f"{x:.4g}"

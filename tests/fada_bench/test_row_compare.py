@@ -119,3 +119,29 @@ def test_rows_compare_prints_the_table_and_writes_the_csv(tmp_path):
     assert line.split()[-2:] == ["A", "better"] and " 29 " in line
     written = pd.read_csv(out)
     assert list(written["metric"]) == ["sync_d", "iqa", "fid", "nfe_d"]
+
+
+def test_a_method_of_a_finished_run_folder_compares_as_its_row_would(tmp_path):
+    ra, rb, *_ = pair_of_rows(tmp_path)
+    run = tmp_path / "my-run"                # row a's values, as `fada-bench run` leaves them
+    run.mkdir()
+    ra.summary.to_csv(run / "summary.csv", index=False)
+    pd.read_csv(ra.path / "samples.csv").to_parquet(run / "samples.parquet")
+    (run / "run.json").write_text(json.dumps({"status": "finished", "config": {
+        "suite": "synthetic", "limit": None, "seed": 0, "backbones": BACKBONES, "cards": {"a": {"adapter": "static"}}}}))
+    direct = compare_rows(ra, rb)
+    from_run = compare_rows(find_row(run / "a", tmp_path / "rows", tmp_path / "scratch"), rb)
+    pd.testing.assert_frame_equal(from_run, direct)
+    assert not (run / "a").exists()          # nothing is written into the run folder
+    from typer.testing import CliRunner
+
+    from fada_bench.cli import app
+
+    res = CliRunner().invoke(app, ["rows", "compare", str(run / "a"), "b", "--rows", str(tmp_path / "rows")])
+    assert res.exit_code == 0, res.output
+    assert next(ln for ln in res.output.splitlines() if ln.startswith("sync_d")).rstrip().endswith("A better")
+    with pytest.raises(InputError, match="has no rows of c"):
+        find_row(run / "c", tmp_path / "rows", tmp_path / "scratch")
+    (run / "run.json").write_text(json.dumps({"status": "running", "config": {}}))
+    with pytest.raises(InputError, match="not finished"):
+        find_row(run / "a", tmp_path / "rows", tmp_path / "scratch2")

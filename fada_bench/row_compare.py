@@ -22,7 +22,7 @@ import pandas as pd
 
 from fada.errors import InputError
 
-from .metrics.stats import t_interval
+from .metrics.stats import Estimate, t_interval
 from .rows import Row, check_combinable, read_row, row_paths, save_rows
 
 # Backbones of the values that are not quality metrics: denoiser calls counted, and what measures
@@ -58,6 +58,36 @@ def _samples(row: Row) -> pd.DataFrame:
     if s["sample"].duplicated().any():
         raise InputError(f"{p}: a clip appears twice ({s.loc[s['sample'].duplicated(), 'sample'].iloc[0]})")
     return s.set_index("sample")
+
+
+def paired_difference(a: pd.Series, b: pd.Series) -> Estimate:
+    """The mean of A - B over the clips (the index) both have a finite value for, with its 95%
+    Student's t interval: the paired t-test's interval."""
+    pair = pd.concat([pd.to_numeric(a, errors="coerce").rename("a"), pd.to_numeric(b, errors="coerce").rename("b")],
+                     axis=1, join="inner")
+    pair = pair[np.isfinite(pair["a"]) & np.isfinite(pair["b"])]
+    return t_interval((pair["a"] - pair["b"]).to_numpy())
+
+
+def merged_samples(folders: list[str | Path]) -> dict[str, pd.DataFrame]:
+    """{method: its per-sample values indexed by clip} from rows folders (samples.csv) and run
+    folders (samples.parquet); a method in several is taken from the first, as `merged_summary`
+    takes its summary. A folder without per-sample values adds nothing."""
+    from .rows import is_rows_folder
+
+    out: dict[str, pd.DataFrame] = {}
+    for folder in folders:
+        if is_rows_folder(folder):
+            frames = [(read_row(p).method, p / "samples.csv") for p in row_paths(folder)]
+            tables = [(m, pd.read_csv(f)) for m, f in frames if f.is_file()]
+        else:
+            f = Path(folder) / "samples.parquet"
+            s = pd.read_parquet(f) if f.is_file() else pd.DataFrame(columns=["method"])
+            tables = [(m, g) for m, g in s.groupby("method", sort=False)]
+        for method, table in tables:
+            if method not in out and "sample" in table.columns and not table["sample"].duplicated().any():
+                out[method] = table.set_index("sample")
+    return out
 
 
 def _column(samples: pd.DataFrame, metric: str, backbone: str) -> str | None:
@@ -111,10 +141,7 @@ def compare_rows(a: Row, b: Row) -> pd.DataFrame:
                "diff_ci95_high": float("nan"), "verdict": "-"}
         ca, cb = _column(sa, r.metric, r.backbone), _column(sb, r.metric, r.backbone)
         if ca and cb:
-            pair = pd.concat([pd.to_numeric(sa[ca], errors="coerce").rename("a"),
-                              pd.to_numeric(sb[cb], errors="coerce").rename("b")], axis=1, join="inner")
-            pair = pair[np.isfinite(pair["a"]) & np.isfinite(pair["b"])]
-            est = t_interval((pair["a"] - pair["b"]).to_numpy())
+            est = paired_difference(sa[ca], sb[cb])
             rec.update(n_paired=est.n, diff_mean=est.mean, diff_ci95_low=est.ci95_low, diff_ci95_high=est.ci95_high,
                        verdict=_verdict(est.ci95_low, est.ci95_high, _higher_is_better(r.metric, r.backbone))
                        if est.n > 1 and r.backbone not in MACHINE else "-")

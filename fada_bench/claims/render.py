@@ -57,6 +57,10 @@ def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None,
         lines += ["", f"## Claim {v.claim}: {v.verdict}", "", v.statement, "", "```"] + v.ours + ["```"]
         if v.beyond:
             lines += ["", f"The same methods {BEYOND} (shown, not part of the verdict):", "", "```"] + v.beyond + ["```"]
+        if v.paired:
+            lines += ["", "The same pairs on each per-sample metric, paired over the clips both scored: the mean "
+                      "difference A - B with its 95% paired t interval, better or worse where it excludes 0 "
+                      "(shown, not part of the verdict):", "", "```"] + v.paired + ["```"]
     if runs_root is not None or training:
         lines += ["", "## Training time per row", "",
                   "Hours of training steps on this machine (from each run's log.jsonl: steps done times "

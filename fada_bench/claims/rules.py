@@ -26,7 +26,9 @@ The rules, fixed before any of our numbers existed (so nothing is tuned per clai
 
 Beside each claim, the same methods are compared on the metrics beyond the paper (CSIM, the paired
 landmark and expression errors, drift: every metric class with `paper = False`) with the "beats"
-rule on each metric. They are shown, never counted: the verdicts stay on the paper's metrics.
+rule on each metric, and, where per-sample values are given, on every per-sample metric paired over
+the clips both scored (`paired_lines`). They are shown, never counted: the verdicts stay on the
+paper's metrics under the rules above.
 """
 from __future__ import annotations
 
@@ -75,6 +77,7 @@ class Verdict:
     ours: list[str] = field(default_factory=list)       # one line per comparison, our numbers
     paper: str = ""                                      # the same rule on the paper's numbers
     beyond: list[str] = field(default_factory=list)     # the claim's methods on metrics beyond the paper
+    paired: list[str] = field(default_factory=list)     # its method pairs paired over the clips (`paired_lines`)
 
 
 # ---------------------------------------------------------------------------- the rules
@@ -238,6 +241,40 @@ def beyond_lines(nums: Numbers, pairs) -> list[str]:
                 lines.append(f"{key} ({'higher' if higher else 'lower'} is better): {a} {_fmt(va)} vs "
                              f"{b} {_fmt(vb)} -> {side(va, vb, higher)}")
     return lines
+
+
+def paired_lines(samples: dict[str, pd.DataFrame], pairs) -> list[str]:
+    """Each pair (A, B) on every per-sample metric both carry, paired over the clips both scored:
+    the mean of A - B with its 95% paired t interval (`row_compare.paired_difference`), better or
+    worse where the interval excludes 0, else tie. Every row is scored on the same clips with the
+    same seed, so the clips' own difficulty cancels; shown beside a claim, never counted."""
+    from ..row_compare import paired_difference
+
+    keys: list[str] = []
+    for a, b in pairs:
+        if a in samples and b in samples:
+            keys += [c for c in samples[a].columns if c in samples[b].columns and c not in keys and _per_sample_metric(c)]
+    lines = []
+    for key in keys:
+        higher = METRICS.get(key).higher_is_better
+        for a, b in pairs:
+            if a not in samples or b not in samples or key not in samples[a] or key not in samples[b]:
+                continue
+            est = paired_difference(samples[a][key], samples[b][key])
+            if est.n < 2:
+                continue
+            word = "tie" if est.ci95_low <= 0 <= est.ci95_high else (
+                "better" if (est.ci95_low > 0) == higher else "worse")
+            lines.append(f"{key} ({'higher' if higher else 'lower'} is better): {a} - {b} = "
+                         f"{est.mean:.4g} [{est.ci95_low:.4g}, {est.ci95_high:.4g}] over {est.n} clips -> {word}")
+    return lines
+
+
+def _per_sample_metric(key: str) -> bool:
+    try:
+        return bool(METRICS.get(key).per_sample)
+    except (KeyError, InputError):
+        return False
 
 
 # ---------------------------------------------------------------------------- Figures 3-4

@@ -260,6 +260,7 @@ def claims(
     from ..claims import check_claims, kept_notes, merged_summary, read_sweep, render
     from fada.data.io import write_text_atomic
 
+    from ..row_compare import merged_samples
     from ..rows import lineage, training_records
 
     training = training_records(run_dirs)
@@ -271,7 +272,7 @@ def claims(
             raise InputError(f"--ratio-probe {ratio_probe}: no such file (make it with `python -m fada.train.ratio_log RECIPE --out FILE`)")
         ratios = read_ratio_csv(ratio_probe)
     verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None, training, ratios,
-                            lineage(run_dirs))
+                            lineage(run_dirs), merged_samples(run_dirs))
     command = "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["claims"] else "fada-bench claims"
     text = render(verdicts, command, runs_root, kept_notes(out) if out else "", training)
     if out is None:

@@ -200,3 +200,25 @@ def test_metrics_beyond_the_paper_are_shown_beside_a_claim_but_never_decide_it()
     assert v["2"].beyond == []                              # no lmd values for perflow and tcd
     text = render(list(v.values()), "x")
     assert "The same methods beyond the paper (shown, not part of the verdict):" in text
+
+
+def test_a_claims_pairs_are_shown_paired_over_the_clips_with_scipys_interval_but_never_decide_it():
+    import numpy as np
+    from scipy import stats
+
+    s = _paper_like({"static": 1.0})
+    rng = np.random.default_rng(1)
+    hard = rng.normal(1.0, 0.3, 20)                    # each clip's difficulty, shared by both methods
+    clips = [f"c{i}" for i in range(20)]
+    teacher = hard + rng.normal(0, 0.01, 20)
+    static = hard + 0.03 + rng.normal(0, 0.01, 20)      # worse lip sync on every clip
+    samples = {"teacher": pd.DataFrame({"sync_d[synthetic]": teacher, "status": "ok"}, index=clips),
+               "static": pd.DataFrame({"sync_d[synthetic]": static[::-1], "status": "ok"}, index=clips[::-1])}
+    v = {x.claim: x for x in check_claims(s, samples=samples)}
+    ci = stats.ttest_rel(teacher, static).confidence_interval()
+    diff = float(np.mean(teacher - static))
+    assert v["0"].paired == [f"sync_d[synthetic] (lower is better): teacher - static = {diff:.4g} "
+                             f"[{ci.low:.4g}, {ci.high:.4g}] over 20 clips -> better"]
+    assert v["0"].verdict == check_claims(s)[0].verdict       # the verdict is the same without them
+    assert v["2"].paired == []                                 # no per-sample values for perflow and tcd
+    assert "paired over the clips both scored" in render(list(v.values()), "x")

@@ -10,8 +10,9 @@ checkpoint apart from its predecessor, or a student from its teacher, on a small
 per-set metrics (FID, FVD, E-FID) are one number for the whole set, and their features stay in the
 run folder, so a row gives their means and intervals only: their difference has no interval here.
 
-The claims (`claims/rules.py`) do not use this: their rules compare the rows' own intervals and
-were fixed before our numbers existed.
+CLAIMS.md shows each claim's pairs paired this way (`claims/rules.py`, `paired_lines`) but never
+counts them: the verdict rules compare the rows' own intervals and were fixed before our numbers
+existed.
 """
 from __future__ import annotations
 
@@ -108,16 +109,20 @@ def _higher_is_better(metric: str, backbone: str) -> bool | None:
         return None
 
 
+def paired_side(low: float, high: float, higher_is_better: bool) -> str:
+    """better / worse / tie of A against B from the interval of A - B: tie where it holds 0."""
+    if low <= 0 <= high:
+        return "tie"
+    return "better" if (low > 0) == higher_is_better else "worse"
+
+
 def _verdict(low: float, high: float, higher: bool | None) -> str:
     """Which row the paired interval favours: A better/worse where it excludes 0, else no difference."""
     if not (np.isfinite(low) and np.isfinite(high)):
         return "-"
-    if low <= 0 <= high:
-        return "no difference"
-    a_higher = low > 0
-    if higher is None:
-        return "A higher" if a_higher else "A lower"
-    return "A better" if a_higher == higher else "A worse"
+    if higher is None:                       # a value with no better direction: say which way it moved
+        return "no difference" if low <= 0 <= high else "A higher" if low > 0 else "A lower"
+    return {"tie": "no difference", "better": "A better", "worse": "A worse"}[paired_side(low, high, higher)]
 
 
 def compare_rows(a: Row, b: Row) -> pd.DataFrame:

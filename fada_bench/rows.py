@@ -15,11 +15,12 @@ also records its checkpoint's files and, saved with `--training-logs`, the teach
 distilled from (`lineage`): the claims and tables check that the students they compare come
 from the checkpoint the teacher row scored (`same_teacher`).
 
-The claims and tables read means and 95% intervals only (every rule of `claims/rules.py` compares
-intervals of the summary; none pairs samples across methods), so the summary is all they need;
-the per-sample values are kept for paired analyses (`fada-bench rows compare`, `row_compare.py`)
-and to recompute the per-sample metrics' intervals. The per-set metrics' (FID, FVD, E-FID) bootstrap intervals need the backbone features,
-which stay in the run folder: they are computed once, when the run is scored.
+The tables and the claims' verdicts read means and 95% intervals only (every rule of
+`claims/rules.py` compares intervals of the summary). The per-sample values are kept for paired
+analyses (`fada-bench rows compare`, `row_compare.py`, and the paired lines CLAIMS.md shows beside
+each claim) and to recompute the per-sample metrics' intervals. The per-set metrics' (FID, FVD,
+E-FID) bootstrap intervals need the backbone features, which stay in the run folder: they are
+computed once, when the run is scored.
 """
 from __future__ import annotations
 

@@ -248,7 +248,7 @@ def paired_lines(samples: dict[str, pd.DataFrame], pairs) -> list[str]:
     the mean of A - B with its 95% paired t interval (`row_compare.paired_difference`), better or
     worse where the interval excludes 0, else tie. Every row is scored on the same clips with the
     same seed, so the clips' own difficulty cancels; shown beside a claim, never counted."""
-    from ..row_compare import paired_difference
+    from ..row_compare import paired_difference, paired_side
 
     keys: list[str] = []
     for a, b in pairs:
@@ -263,10 +263,9 @@ def paired_lines(samples: dict[str, pd.DataFrame], pairs) -> list[str]:
             est = paired_difference(samples[a][key], samples[b][key])
             if est.n < 2:
                 continue
-            word = "tie" if est.ci95_low <= 0 <= est.ci95_high else (
-                "better" if (est.ci95_low > 0) == higher else "worse")
             lines.append(f"{key} ({'higher' if higher else 'lower'} is better): {a} - {b} = "
-                         f"{est.mean:.4g} [{est.ci95_low:.4g}, {est.ci95_high:.4g}] over {est.n} clips -> {word}")
+                         f"{est.mean:.4g} [{est.ci95_low:.4g}, {est.ci95_high:.4g}] over {est.n} clips -> "
+                         f"{paired_side(est.ci95_low, est.ci95_high, higher)}")
     return lines
 
 

@@ -25,11 +25,10 @@ from fada.errors import InputError
 
 from .metrics.stats import Estimate, t_interval
 from .rows import Row, check_combinable, read_row, row_paths, save_rows
+from .summary import COST_BACKBONES, MEMORY, WALLCLOCK, higher_is_better
 
-# Backbones of the values that are not quality metrics: denoiser calls counted, and what measures
-# the machine (comparable only between rows scored in one run on one machine).
-NOT_QUALITY = ("counted", "wallclock", "memory")
-MACHINE = ("wallclock", "memory")
+# What measures the machine: comparable only between rows scored in one run on one machine.
+MACHINE = (WALLCLOCK, MEMORY)
 COLUMNS = ("metric", "backbone", "a_mean", "a_ci95_low", "a_ci95_high", "b_mean", "b_ci95_low", "b_ci95_high",
            "rel_diff", "n_paired", "diff_mean", "diff_ci95_low", "diff_ci95_high", "verdict")
 
@@ -73,19 +72,20 @@ def paired_difference(a: pd.Series, b: pd.Series) -> Estimate:
 def merged_samples(folders: list[str | Path]) -> dict[str, pd.DataFrame]:
     """{method: its per-sample values indexed by clip} from rows folders (samples.csv) and run
     folders (samples.parquet); a method in several is taken from the first, as `merged_summary`
-    takes its summary. A folder without per-sample values adds nothing."""
+    takes its summary. A run folder without per-sample values adds nothing; a row's samples.csv
+    is read as `rows compare` reads it (an error where its clips cannot be paired)."""
     from .rows import is_rows_folder
 
     out: dict[str, pd.DataFrame] = {}
     for folder in folders:
         if is_rows_folder(folder):
-            frames = [(read_row(p).method, p / "samples.csv") for p in row_paths(folder)]
-            tables = [(m, pd.read_csv(f)) for m, f in frames if f.is_file()]
-        else:
-            f = Path(folder) / "samples.parquet"
-            s = pd.read_parquet(f) if f.is_file() else pd.DataFrame(columns=["method"])
-            tables = [(m, g) for m, g in s.groupby("method", sort=False)]
-        for method, table in tables:
+            for row in map(read_row, row_paths(folder)):
+                if row.method not in out:
+                    out[row.method] = _samples(row)
+            continue
+        f = Path(folder) / "samples.parquet"
+        s = pd.read_parquet(f) if f.is_file() else pd.DataFrame(columns=["method"])
+        for method, table in s.groupby("method", sort=False):
             if method not in out and "sample" in table.columns and not table["sample"].duplicated().any():
                 out[method] = table.set_index("sample")
     return out
@@ -98,15 +98,6 @@ def _column(samples: pd.DataFrame, metric: str, backbone: str) -> str | None:
         if c in samples.columns:
             return c
     return None
-
-
-def _higher_is_better(metric: str, backbone: str) -> bool | None:
-    from .registry import METRICS
-
-    try:
-        return METRICS.get(f"{metric}[{backbone}]").higher_is_better
-    except (KeyError, InputError):
-        return None
 
 
 def paired_side(low: float, high: float, higher_is_better: bool) -> str:
@@ -148,7 +139,7 @@ def compare_rows(a: Row, b: Row) -> pd.DataFrame:
         if ca and cb:
             est = paired_difference(sa[ca], sb[cb])
             rec.update(n_paired=est.n, diff_mean=est.mean, diff_ci95_low=est.ci95_low, diff_ci95_high=est.ci95_high,
-                       verdict=_verdict(est.ci95_low, est.ci95_high, _higher_is_better(r.metric, r.backbone))
+                       verdict=_verdict(est.ci95_low, est.ci95_high, higher_is_better(r.metric, r.backbone))
                        if est.n > 1 and r.backbone not in MACHINE else "-")
         out.append(rec)
     if not out:
@@ -160,7 +151,7 @@ def largest_difference(table: pd.DataFrame) -> tuple[str, float] | None:
     """The quality metric whose means differ most, relatively, as (`metric[backbone]`,
     |A - B| / |B|); None where none is finite. Counted calls differ by design between methods,
     and wall-clock and memory measure the machine, so they are left out."""
-    t = table[~table["backbone"].isin(NOT_QUALITY) & np.isfinite(table["rel_diff"])]
+    t = table[~table["backbone"].isin(COST_BACKBONES) & np.isfinite(table["rel_diff"])]
     if t.empty:
         return None
     i = t["rel_diff"].abs().idxmax()

@@ -270,10 +270,7 @@ def paired_lines(samples: dict[str, pd.DataFrame], pairs) -> list[str]:
 
 
 def _per_sample_metric(key: str) -> bool:
-    try:
-        return bool(METRICS.get(key).per_sample)
-    except (KeyError, InputError):
-        return False
+    return key in METRICS and bool(METRICS.get(key).per_sample)
 
 
 # ---------------------------------------------------------------------------- Figures 3-4

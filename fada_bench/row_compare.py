@@ -7,8 +7,12 @@ difference can be taken clip by clip: the paired Student's t interval of the mea
 (the interval of `ttest_rel`). It is narrower than the two rows' own intervals side by side
 wherever the clips' difficulty moves both rows alike, which is what tells a retrained or rescored
 checkpoint apart from its predecessor, or a student from its teacher, on a small effect. The
-per-set metrics (FID, FVD, E-FID) are one number for the whole set, and their features stay in the
-run folder, so a row gives their means and intervals only: their difference has no interval here.
+per-set metrics (FID, FVD, E-FID) are one number for the whole set; their bootstrap resampled the
+clips at positions fixed by the seed and the number of clips, so where both rows kept their
+replicates (`bootstrap.csv`) and resampled the same clips, replicate i of A and replicate i of B
+saw the same resample, and the percentile interval of their differences is the paired bootstrap
+interval of A - B. A row saved without replicates (before they were kept) gives its means and
+intervals only.
 
 CLAIMS.md shows each claim's pairs paired this way (`claims/rules.py`, `paired_lines`) but never
 counts them: the verdict rules compare the rows' own intervals and were fixed before our numbers
@@ -23,8 +27,9 @@ import pandas as pd
 
 from fada.errors import InputError
 
-from .metrics.stats import Estimate, t_interval
+from .metrics.stats import Estimate, paired_bootstrap_difference, t_interval
 from .rows import Row, check_combinable, read_row, row_paths, save_rows
+from .store import REPLICATES
 from .summary import COST_BACKBONES, MEMORY, WALLCLOCK, higher_is_better
 
 # What measures the machine: comparable only between rows scored in one run on one machine.
@@ -60,6 +65,31 @@ def _samples(row: Row) -> pd.DataFrame:
     return s.set_index("sample")
 
 
+def _replicates(row: Row) -> dict[tuple[str, str], tuple[str, np.ndarray]]:
+    """{(metric, backbone): (fingerprint of the clips resampled, replicates in order)}; {} for a
+    row saved without them."""
+    p = row.path / REPLICATES
+    return _replicate_groups(pd.read_csv(p), p) if p.is_file() else {}
+
+
+def _replicate_groups(r: pd.DataFrame, where: Path) -> dict[tuple[str, str], tuple[str, np.ndarray]]:
+    out = {}
+    for (metric, backbone), g in r.groupby(["metric", "backbone"], sort=False):
+        if g["samples"].nunique() != 1 or not g["replicate"].is_unique:
+            raise InputError(f"{where}: {metric}[{backbone}] mixes resamples (several clip sets, or a replicate twice)")
+        g = g.sort_values("replicate")
+        out[(str(metric), str(backbone))] = (str(g["samples"].iloc[0]), g["value"].to_numpy(dtype=np.float64))
+    return out
+
+
+def paired_set_difference(a_mean: float, a_reps, b_mean: float, b_reps, n: int) -> Estimate | None:
+    """A - B of a per-set metric, paired replicate by replicate (`paired_bootstrap_difference`);
+    None unless both resampled the same clips (equal fingerprints) the same number of times."""
+    if a_reps is None or b_reps is None or a_reps[0] != b_reps[0] or len(a_reps[1]) != len(b_reps[1]):
+        return None
+    return paired_bootstrap_difference(a_mean, a_reps[1], b_mean, b_reps[1], n)
+
+
 def paired_difference(a: pd.Series, b: pd.Series) -> Estimate:
     """The mean of A - B over the clips (the index) both have a finite value for, with its 95%
     Student's t interval: the paired t-test's interval."""
@@ -91,6 +121,25 @@ def merged_samples(folders: list[str | Path]) -> dict[str, pd.DataFrame]:
     return out
 
 
+def merged_replicates(folders: list[str | Path]) -> dict[str, dict[tuple[str, str], tuple[str, np.ndarray]]]:
+    """{method: {(metric, backbone): (clips' fingerprint, replicates in order)}} from rows folders
+    and run folders (bootstrap.csv), a method in several taken from the first (as `merged_samples`
+    does); a row or run without replicates adds nothing."""
+    from .rows import is_rows_folder
+
+    out: dict[str, dict] = {}
+    for folder in folders:
+        if is_rows_folder(folder):
+            for row in map(read_row, row_paths(folder)):
+                out.setdefault(row.method, _replicates(row))
+            continue
+        f = Path(folder) / REPLICATES
+        if f.is_file():
+            for method, table in pd.read_csv(f).groupby("method", sort=False):
+                out.setdefault(str(method), _replicate_groups(table, f))
+    return {m: r for m, r in out.items() if r}
+
+
 def _column(samples: pd.DataFrame, metric: str, backbone: str) -> str | None:
     """The per-sample column of a summary metric: `metric[backbone]` (a registered metric) or the
     bare name (the counted and timed values), None where the samples do not carry it."""
@@ -118,11 +167,14 @@ def _verdict(low: float, high: float, higher: bool | None) -> str:
 
 def compare_rows(a: Row, b: Row) -> pd.DataFrame:
     """One line per metric both rows carry (in A's order): A's and B's mean and interval, the
-    relative difference of the means (A - B over |B|) and, for a per-sample metric, the paired
-    difference A - B over the clips both scored (finite in both), with its t interval. Raises the
-    rows' mismatch error where they were measured differently."""
+    relative difference of the means (A - B over |B|) and the paired difference A - B: for a
+    per-sample metric over the clips both scored (finite in both), with its t interval; for a
+    per-set metric over the bootstrap replicates both kept of the same clips, with its percentile
+    interval (`n_paired`: the clips). Raises the rows' mismatch error where they were measured
+    differently."""
     check_combinable([(str(a.path), a.identity), (str(b.path), b.identity)])
     sa, sb = _samples(a), _samples(b)
+    ra, rb = _replicates(a), _replicates(b)
     b_sum = {(r.metric, r.backbone): r for r in b.summary.itertuples()}
     out = []
     for r in a.summary.itertuples():
@@ -136,8 +188,9 @@ def compare_rows(a: Row, b: Row) -> pd.DataFrame:
                "n_paired": 0, "diff_mean": float("nan"), "diff_ci95_low": float("nan"),
                "diff_ci95_high": float("nan"), "verdict": "-"}
         ca, cb = _column(sa, r.metric, r.backbone), _column(sb, r.metric, r.backbone)
-        if ca and cb:
-            est = paired_difference(sa[ca], sb[cb])
+        est = paired_difference(sa[ca], sb[cb]) if ca and cb else \
+            paired_set_difference(r.mean, ra.get((r.metric, r.backbone)), o.mean, rb.get((r.metric, r.backbone)), int(r.n))
+        if est is not None:
             rec.update(n_paired=est.n, diff_mean=est.mean, diff_ci95_low=est.ci95_low, diff_ci95_high=est.ci95_high,
                        verdict=_verdict(est.ci95_low, est.ci95_high, higher_is_better(r.metric, r.backbone))
                        if est.n > 1 and r.backbone not in MACHINE else "-")

@@ -4,6 +4,8 @@ outlive the machine that trained and scored them.
     ROWS/METHOD/summary.csv      the method's rows of the run's summary (one per metric)
     ROWS/METHOD/samples.csv      its per-sample values (no videos): status, seconds, NFE, metrics
     ROWS/METHOD/identity.json    what the values were measured with (see `row_identity`)
+    ROWS/METHOD/bootstrap.csv    the per-set metrics' bootstrap replicates (rows saved from a run
+                                 that kept them; `summary.REPLICATE_COLUMNS`)
 
 `fada-bench rows save RUN_DIR --out results/synthetic/rows` writes them; `fada-bench table` and
 `fada-bench claims` accept a rows folder wherever they accept a run folder, and read only these
@@ -20,7 +22,8 @@ The tables and the claims' verdicts read means and 95% intervals only (every rul
 analyses (`fada-bench rows compare`, `row_compare.py`, and the paired lines CLAIMS.md shows beside
 each claim) and to recompute the per-sample metrics' intervals. The per-set metrics' (FID, FVD,
 E-FID) bootstrap intervals need the backbone features, which stay in the run folder: they are
-computed once, when the run is scored.
+computed once, when the run is scored, and their replicates are kept (`bootstrap.csv`), so two rows
+resampled at the same clips are compared replicate for replicate, paired, without the features.
 """
 from __future__ import annotations
 
@@ -39,6 +42,8 @@ from fada.data.io import write_text_atomic
 from fada.errors import InputError
 from fada.hashing import folder_files_sha256, listing_sha256, sha256_file
 from fada.profiling import processor_name
+
+from .store import REPLICATES
 
 IDENTITY_FIELDS = ("suite", "limit", "seed", "backbones", "decoder")
 ROW_FILES = ("summary.csv", "samples.csv", "identity.json")
@@ -173,6 +178,8 @@ def save_rows(run_dir: str | Path, out: str | Path, methods: list[str] | None = 
     summary = pd.read_csv(csv)
     samples_path = run_dir / "samples.parquet"
     samples = pd.read_parquet(samples_path) if samples_path.is_file() else pd.DataFrame(columns=["method"])
+    reps_path = run_dir / REPLICATES
+    replicates = pd.read_csv(reps_path) if reps_path.is_file() else pd.DataFrame(columns=["method"])
     have = list(dict.fromkeys(summary["method"]))
     if methods:
         missing = [m for m in methods if m not in have]
@@ -192,6 +199,11 @@ def save_rows(run_dir: str | Path, out: str | Path, methods: list[str] | None = 
         p = samples[samples["method"] == method].drop(columns=[c for c in _DROP if c in samples])
         write_text_atomic(row / "samples.csv", p.to_csv(index=False))
         write_text_atomic(row / "identity.json", json.dumps(identity, indent=1, default=str) + "\n")
+        mine = replicates[replicates["method"] == method]
+        if len(mine):
+            write_text_atomic(row / REPLICATES, mine.to_csv(index=False))
+        else:
+            (row / REPLICATES).unlink(missing_ok=True)     # a replaced row keeps no older replicates
         written.append(row)
     return written
 

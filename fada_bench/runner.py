@@ -249,9 +249,10 @@ def run_benchmark(cfg: RunConfig, progress: Progress | None = None) -> RunResult
     records = {(c.name, sid): store.read_record(c.name, sid) for c in cards for sid in ids}
     plans = [MethodPlan(c.name, timed[c.name], ids) for c in cards]
     index = {sid: i for i, sid in enumerate(ids)}
-    summary = summary_frame(plans, records, metrics, scorer, suite.sample, index)
+    summary, replicates = summary_frame(plans, records, metrics, scorer, suite.sample, index)
     store.write_samples(samples_frame(plans, records, metrics))
     store.write_summary(summary)
+    store.write_replicates(replicates)
     statuses = [(m, sid, *sample_status(r, list(metrics))) for (m, sid), r in records.items()]
     failed = [(m, sid, err) for m, sid, st, err in statuses if st != "ok"]
     store.write_json("run.json", {**run_info, "status": "finished",

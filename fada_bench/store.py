@@ -4,6 +4,7 @@ run killed at any instant, sees each file whole or not at all.
     DIR/run.json                    config, versions, git commit, seeds, hardware
     DIR/samples.parquet             one row per method and sample
     DIR/summary.csv, summary.json   one row per method and metric
+    DIR/bootstrap.csv               the per-set metrics' bootstrap replicates, one row each
     DIR/videos/METHOD/SAMPLE.mp4    generated videos, with audio
     DIR/records/METHOD/SAMPLE.json  per-sample progress: what is finished (the resume state)
     DIR/features/METRIC/SHA256.npz  backbone features by metric key and video content hash
@@ -26,6 +27,8 @@ from fada.data.manifest import load_npz, save_npz
 from fada.errors import InputError
 
 from fada.hashing import sha256_file
+
+REPLICATES = "bootstrap.csv"      # the per-set metrics' bootstrap replicates (`summary.REPLICATE_COLUMNS`)
 
 
 class StorageError(InputError):
@@ -200,3 +203,10 @@ class RunStore:
         with storage(path), atomic_path(path) as tmp:
             df.to_csv(tmp, index=False)
         self.write_json("summary.json", df.to_dict("records"))
+
+    def write_replicates(self, df) -> None:
+        from fada.data.io import atomic_path
+
+        path = self.root / REPLICATES
+        with storage(path), atomic_path(path) as tmp:
+            df.to_csv(tmp, index=False)

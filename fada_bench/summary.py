@@ -4,11 +4,15 @@ Per-sample metrics: the mean of the sample values with a t interval. Per-set met
 E-FID): the metric over the method's finished samples, from cached features of its videos and of
 the same samples' ground truth, with a seeded bootstrap interval over samples. Counted NFE and
 seconds per video second are per-sample values too, reported only by methods that have them.
+The per-set metrics' bootstrap replicates are kept too (`bootstrap.csv`, `REPLICATE_COLUMNS`), with
+a fingerprint of the clips they resample: two methods with equal fingerprints were resampled at the
+same clips, replicate for replicate, which is what `fada-bench rows compare` pairs.
 Everything here is a function of the records and the cached features, so a resumed run and an
 uninterrupted one give the same summary.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +25,8 @@ from .metrics.stats import Estimate, t_interval
 from .scoring import Scorer, VideoFiles
 
 SUMMARY_COLUMNS = ["method", "metric", "backbone", "mean", "ci95_low", "ci95_high", "n", "n_failed"]
+# One line per bootstrap replicate of a per-set metric: `samples` fingerprints the clips resampled.
+REPLICATE_COLUMNS = ["method", "metric", "backbone", "samples", "replicate", "value"]
 # Backbones of the rows the summary adds beside the metrics: what a method costs (denoiser calls,
 # seconds, memory), so lower is better on each.
 COUNTED, WALLCLOCK, MEMORY = "counted", "wallclock", "memory"
@@ -111,11 +117,18 @@ def _row(method: str, metric: str, backbone: str, est: Estimate, n_total: int) -
             "ci95_low": est.ci95_low, "ci95_high": est.ci95_high, "n": est.n, "n_failed": n_total - est.n}
 
 
+def samples_fingerprint(sample_ids) -> str:
+    """Which clips a per-set metric was computed on, as a short hash of their sorted ids: equal
+    fingerprints (with equal seed and suite) mean equal resampled positions in every replicate."""
+    return hashlib.sha256("\n".join(sorted(map(str, sample_ids))).encode()).hexdigest()[:16]
+
+
 def summary_frame(plans: list[MethodPlan], records: dict, metrics: dict[str, BenchMetric], scorer: Scorer,
-                  load_sample, index: dict[str, int]) -> pd.DataFrame:
-    """`load_sample(id)` gives a Sample (only needed when a cached feature must be recomputed);
-    `index` numbers the suite's samples, so the bootstrap does not depend on sharding."""
-    rows = []
+                  load_sample, index: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the summary, the per-set metrics' bootstrap replicates). `load_sample(id)` gives a Sample
+    (only needed when a cached feature must be recomputed); `index` numbers the suite's samples,
+    so the bootstrap does not depend on sharding."""
+    rows, reps = [], []
     for p in plans:
         recs = [(sid, records.get((p.name, sid))) for sid in p.ids]
         total = len(recs)
@@ -123,7 +136,11 @@ def summary_frame(plans: list[MethodPlan], records: dict, metrics: dict[str, Ben
             if m.per_sample:
                 est = t_interval([r["scored"][key]["value"] for _, r in recs if scored(r, key)])
             else:
-                est = _per_set(m, key, [(s, r) for s, r in recs if scored(r, key)], scorer, load_sample, index)
+                done = [(s, r) for s, r in recs if scored(r, key)]
+                est = _per_set(m, key, done, scorer, load_sample, index)
+                if m.replicates is not None:
+                    fp = samples_fingerprint(s for s, _ in done)
+                    reps += [(p.name, m.name, m.backbone, fp, i, v) for i, v in enumerate(m.replicates)]
             rows.append(_row(p.name, m.name, m.backbone, est, total))
         done = [r for _, r in recs if generated(r)]
         for metric, field in (("nfe_d", "nfe_per_window"), ("nfe_total", "nfe_total")):
@@ -137,7 +154,7 @@ def summary_frame(plans: list[MethodPlan], records: dict, metrics: dict[str, Ben
                 vals = [r["gen"][metric] for r in done if r["gen"].get(metric) is not None]
                 if vals:
                     rows.append(_row(p.name, metric, backbone, t_interval(vals), total))
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), pd.DataFrame(reps, columns=REPLICATE_COLUMNS)
 
 
 def _per_set(m: BenchMetric, key: str, recs: list, scorer: Scorer, load_sample, index) -> Estimate:

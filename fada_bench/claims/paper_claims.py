@@ -11,7 +11,7 @@ import pandas as pd
 from ..rows import same_teacher
 from .rules import (FAILS, HOLDS, NOT_COMPARABLE, NOT_RUN, NOT_TESTABLE, OPEN, PAPER_METRICS, WITHIN, Numbers, Verdict,
                     _per_metric, all_of, beats, beyond_lines, closes_most_of_gap, combine, keeps_quality, peak_in_region,
-                    paired_lines, ratio_premise, same_start, side)
+                    paired_lines, paired_set_lines, ratio_premise, same_start, side)
 
 Outcome = tuple[str, list[str], str]      # verdict, our lines, the paper's numbers under the same rule
 
@@ -194,7 +194,8 @@ CLAIMS = (
 def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None,
                  training: dict[str, dict] | None = None, ratios: pd.DataFrame | None = None,
                  lineage: dict[str, dict] | None = None,
-                 samples: dict[str, pd.DataFrame] | None = None) -> list[Verdict]:
+                 samples: dict[str, pd.DataFrame] | None = None,
+                 replicates: dict[str, dict] | None = None) -> list[Verdict]:
     """The verdict of every claim that can be checked (claim 5 needs the CFG sweep), each with its
     method pairs on the metrics beyond the paper beside it. `training`: {recipe: training record}
     of the rows (`rows.training_records`), for claim 4's check that its variants started alike.
@@ -202,7 +203,9 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None,
     claim 3 is not testable in this world. `lineage`: each row's checkpoint and teacher
     (`rows.lineage`): a claim whose students were not all distilled from the teacher row's
     checkpoint is not comparable. `samples`: each method's per-sample values by clip
-    (`row_compare.merged_samples`), for the claim's pairs paired over the clips (shown, not counted)."""
+    (`row_compare.merged_samples`), for the claim's pairs paired over the clips (shown, not counted).
+    `replicates`: each method's per-set bootstrap replicates (`row_compare.merged_replicates`), for
+    the same pairs on the per-set metrics, paired replicate by replicate (shown, not counted)."""
     nums = Numbers(summary)
     given = Given(sweep, training, ratios, lineage)
     out = []
@@ -216,5 +219,6 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None,
                 if not alike and verdict in (HOLDS, FAILS, OPEN):
                     verdict = NOT_COMPARABLE
             out.append(Verdict(claim.id, claim.statement, verdict, lines, paper, beyond_lines(nums, claim.beyond),
-                               paired_lines(samples, claim.beyond) if samples else []))
+                               paired_lines(samples, claim.beyond) if samples else [],
+                               paired_set_lines(replicates, summary, claim.beyond) if replicates else []))
     return out

@@ -61,6 +61,11 @@ def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None,
             lines += ["", "The same pairs on each per-sample metric, paired over the clips both scored: the mean "
                       "difference A - B with its 95% paired t interval, better or worse where it excludes 0 "
                       "(shown, not part of the verdict):", "", "```"] + v.paired + ["```"]
+        if v.paired_sets:
+            lines += ["", "The same pairs on each per-set metric, paired over the bootstrap resamples both rows "
+                      "kept of the same clips: the difference A - B with the 95% percentile interval of the "
+                      "resamples' differences, better or worse where it excludes 0 (shown, not part of the "
+                      "verdict):", "", "```"] + v.paired_sets + ["```"]
     if runs_root is not None or training:
         lines += ["", "## Training time per row", "",
                   "Hours of training steps on this machine (from each run's log.jsonl: steps done times "

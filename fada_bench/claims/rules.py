@@ -27,8 +27,9 @@ The rules, fixed before any of our numbers existed (so nothing is tuned per clai
 Beside each claim, the same methods are compared on the metrics beyond the paper (CSIM, the paired
 landmark and expression errors, drift: every metric class with `paper = False`) with the "beats"
 rule on each metric, and, where per-sample values are given, on every per-sample metric paired over
-the clips both scored (`paired_lines`). They are shown, never counted: the verdicts stay on the
-paper's metrics under the rules above.
+the clips both scored (`paired_lines`), and, where both rows kept their bootstrap replicates, on
+every per-set metric paired replicate by replicate (`paired_set_lines`). They are shown, never
+counted: the verdicts stay on the paper's metrics under the rules above.
 """
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ class Verdict:
     paper: str = ""                                      # the same rule on the paper's numbers
     beyond: list[str] = field(default_factory=list)     # the claim's methods on metrics beyond the paper
     paired: list[str] = field(default_factory=list)     # its method pairs paired over the clips (`paired_lines`)
+    paired_sets: list[str] = field(default_factory=list)  # ... on per-set metrics, over bootstrap replicates
 
 
 # ---------------------------------------------------------------------------- the rules
@@ -266,6 +268,42 @@ def paired_lines(samples: dict[str, pd.DataFrame], pairs) -> list[str]:
             lines.append(f"{key} ({'higher' if higher else 'lower'} is better): {a} - {b} = "
                          f"{est.mean:.4g} [{est.ci95_low:.4g}, {est.ci95_high:.4g}] over {est.n} clips -> "
                          f"{paired_side(est.ci95_low, est.ci95_high, higher)}")
+    return lines
+
+
+def paired_set_lines(replicates: dict[str, dict], summary: pd.DataFrame, pairs) -> list[str]:
+    """Each pair (A, B) on every per-set metric (FID, FVD, E-FID) both kept bootstrap replicates
+    of, from the same clips: A - B with the percentile interval of the replicates' differences
+    (`row_compare.paired_set_difference`), better or worse where it excludes 0, else tie.
+    `replicates`: {method: {(metric, backbone): (clips' fingerprint, replicates)}}
+    (`row_compare.merged_replicates`); the means and clip counts come from `summary`. Shown beside
+    a claim, never counted."""
+    from ..row_compare import paired_set_difference, paired_side
+
+    def row(method, metric, backbone):
+        r = summary[(summary["method"] == method) & (summary["metric"] == metric) & (summary["backbone"] == backbone)]
+        return None if r.empty or pd.isna(r["mean"].iloc[0]) else r.iloc[0]
+
+    keys: list[tuple[str, str]] = []
+    for a, b in pairs:
+        keys += [k for k in replicates.get(a, {}) if k in replicates.get(b, {}) and k not in keys]
+    lines = []
+    for metric, backbone in keys:
+        key = f"{metric}[{backbone}]"
+        if key not in METRICS:
+            continue
+        higher = METRICS.get(key).higher_is_better
+        for a, b in pairs:
+            ra, rb = replicates.get(a, {}).get((metric, backbone)), replicates.get(b, {}).get((metric, backbone))
+            sa, sb = row(a, metric, backbone), row(b, metric, backbone)
+            if ra is None or rb is None or sa is None or sb is None:
+                continue
+            est = paired_set_difference(float(sa["mean"]), ra, float(sb["mean"]), rb, int(sa["n"]))
+            if est is None:
+                continue
+            lines.append(f"{key} ({'higher' if higher else 'lower'} is better): {a} - {b} = "
+                         f"{est.mean:.4g} [{est.ci95_low:.4g}, {est.ci95_high:.4g}] over {len(ra[1])} resamples of "
+                         f"the same {est.n} clips -> {paired_side(est.ci95_low, est.ci95_high, higher)}")
     return lines
 
 

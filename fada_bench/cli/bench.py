@@ -260,7 +260,7 @@ def claims(
     from ..claims import check_claims, kept_notes, merged_summary, read_sweep, render
     from fada.data.io import write_text_atomic
 
-    from ..row_compare import merged_samples
+    from ..row_compare import merged_replicates, merged_samples
     from ..rows import lineage, training_records
 
     training = training_records(run_dirs)
@@ -272,7 +272,7 @@ def claims(
             raise InputError(f"--ratio-probe {ratio_probe}: no such file (make it with `python -m fada.train.ratio_log RECIPE --out FILE`)")
         ratios = read_ratio_csv(ratio_probe)
     verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None, training, ratios,
-                            lineage(run_dirs), merged_samples(run_dirs))
+                            lineage(run_dirs), merged_samples(run_dirs), merged_replicates(run_dirs))
     command = "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["claims"] else "fada-bench claims"
     text = render(verdicts, command, runs_root, kept_notes(out) if out else "", training)
     if out is None:
@@ -329,7 +329,7 @@ def rows_compare(
     rows: Path = typer.Option(Path("results/synthetic/rows"), "--rows", help="The rows folder names are looked up in."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the comparison as CSV."),
 ):
-    """Two rows metric by metric: means, relative difference, and a per-sample metric's paired difference over the clips both scored (95% t interval)."""
+    """Two rows metric by metric: means, relative difference, and the paired difference A - B: a per-sample metric's over the clips both scored (95% t interval), a per-set metric's over the bootstrap replicates both rows kept of the same clips (95% percentile interval)."""
     import tempfile
 
     from rich.table import Table
@@ -337,6 +337,7 @@ def rows_compare(
     from fada.data.io import write_text_atomic
 
     from ..row_compare import compare_rows, find_row, largest_difference
+    from ..summary import COST_BACKBONES
 
     with tempfile.TemporaryDirectory() as scratch:       # where a run folder's method becomes a row
         ra, rb = find_row(a, rows, Path(scratch) / "a"), find_row(b, rows, Path(scratch) / "b")
@@ -360,8 +361,11 @@ def rows_compare(
     if worst:
         console.print(f"A's means within {100 * worst[1]:.2f}% of B's on every quality metric (largest: "
                       f"{escape(worst[0])})", soft_wrap=True)
-    console.print("per-set metrics (FID, FVD, E-FID) have no paired interval: their features stay in the run folder; "
-                  "wall-clock and memory get no verdict: rows scored apart ran under different loads", soft_wrap=True)
+    unpaired = [f"{r.metric}[{r.backbone}]" for r in t.itertuples() if not r.n_paired and r.backbone not in COST_BACKBONES]
+    if unpaired:
+        console.print(f"no paired difference for {escape(', '.join(unpaired))}: a per-set metric is paired only where both "
+                      "rows kept their bootstrap replicates (bootstrap.csv) of the same clips", soft_wrap=True)
+    console.print("wall-clock and memory get no verdict: rows scored apart ran under different loads", soft_wrap=True)
     if out is not None:
         write_text_atomic(out, t.to_csv(index=False))
         console.print(f"wrote {out}")

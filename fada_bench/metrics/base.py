@@ -24,7 +24,7 @@ from torchmetrics import Metric
 from fada.data.io import Video
 
 from ..types import Sample
-from .stats import Estimate, bootstrap_interval, t_interval
+from .stats import Estimate, bootstrap_replicates, percentile_interval, t_interval
 
 
 class BenchMetric(Metric):
@@ -46,6 +46,7 @@ class BenchMetric(Metric):
     def __init__(self, n_boot: int = 200, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.n_boot, self.seed = n_boot, seed
+        self.replicates: np.ndarray | None = None     # the last compute()'s bootstrap replicates (per-set)
         if self.per_sample:
             self.add_state("values", default=[], dist_reduce_fx="cat")
         else:
@@ -95,6 +96,11 @@ class BenchMetric(Metric):
             self.ref_owner.append(torch.full((r.shape[0],), sample_index, dtype=torch.long))
 
     def compute(self) -> Estimate:
+        """Per-sample: the mean with its t interval. Per-set: the statistic on every sample with
+        a percentile bootstrap interval over samples; its replicates stay in `self.replicates`
+        (NaN where not finite), one per resample, for a paired comparison with another method
+        scored on the same samples (`stats.paired_bootstrap_difference`)."""
+        self.replicates = None
         if self.per_sample:
             vals = _cat(self.values)
             return t_interval(vals.numpy() if vals is not None else [])
@@ -112,7 +118,8 @@ class BenchMetric(Metric):
             r = np.concatenate([r_rows[o] for o in subset if o in r_rows and len(r_rows[o])])
             return self.set_value(g, r)
 
-        return bootstrap_interval(owners, stat, n_boot=self.n_boot, seed=self.seed)
+        self.replicates = bootstrap_replicates(owners, stat, n_boot=self.n_boot, seed=self.seed)
+        return percentile_interval(float(stat(owners)), self.replicates, len(owners))
 
 
 def _cat(state) -> torch.Tensor | None:

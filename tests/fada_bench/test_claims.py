@@ -222,3 +222,23 @@ def test_a_claims_pairs_are_shown_paired_over_the_clips_with_scipys_interval_but
     assert v["0"].verdict == check_claims(s)[0].verdict       # the verdict is the same without them
     assert v["2"].paired == []                                 # no per-sample values for perflow and tcd
     assert "paired over the clips both scored" in render(list(v.values()), "x")
+
+
+def test_a_claims_pairs_are_shown_on_per_set_metrics_paired_over_the_bootstrap_resamples():
+    import numpy as np
+
+    s = _paper_like({"static": 1.0})                   # FVD: teacher 10, static 11 (lower is better)
+    rng = np.random.default_rng(2)
+    common = rng.normal(0.0, 2.0, 200)                 # each resample's clips move both methods alike
+    t_reps, s_reps = 10 + common + rng.normal(0, 0.05, 200), 11 + common + rng.normal(0, 0.05, 200)
+    reps = {"teacher": {("fvd", "synthetic"): ("f" * 16, t_reps)},
+            "static": {("fvd", "synthetic"): ("f" * 16, s_reps)},
+            "perflow": {("fvd", "synthetic"): ("0" * 16, t_reps)},     # other clips: never paired
+            "tcd": {("fvd", "synthetic"): ("f" * 16, s_reps)}}
+    v = {x.claim: x for x in check_claims(s, replicates=reps)}
+    lo, hi = np.percentile(t_reps - s_reps, [2.5, 97.5])
+    assert v["0"].paired_sets == [f"fvd[synthetic] (lower is better): teacher - static = -1 [{lo:.4g}, {hi:.4g}] "
+                                  "over 200 resamples of the same 16 clips -> better"]
+    assert v["0"].verdict == check_claims(s)[0].verdict        # shown, never counted
+    assert v["2"].paired_sets == []
+    assert "paired over the bootstrap resamples both rows kept of the same clips" in render(list(v.values()), "x")

@@ -74,7 +74,7 @@ def test_the_paired_difference_is_scipys_paired_t_interval_on_the_clips_both_sco
     assert width < 0.2 * (t.loc["sync_d", "b_ci95_high"] - t.loc["sync_d", "b_ci95_low"])
 
 
-def test_a_per_set_metric_has_means_and_their_difference_but_no_paired_interval(tmp_path):
+def test_a_per_set_metric_of_rows_without_replicates_has_means_and_their_difference_only(tmp_path):
     ra, rb, *_ = pair_of_rows(tmp_path)
     t = compare_rows(ra, rb).set_index("metric")
     assert t.loc["fid", "rel_diff"] == pytest.approx(0.25)
@@ -82,6 +82,58 @@ def test_a_per_set_metric_has_means_and_their_difference_but_no_paired_interval(
     # the largest difference is over the quality metrics only (the counted calls are left out)
     name, rel = largest_difference(t.reset_index())
     assert name == "fid[synthetic]" and rel == pytest.approx(0.25)
+
+
+def write_replicates(row, values, samples="f" * 16):
+    pd.DataFrame({"method": row.method, "metric": "fid", "backbone": "synthetic", "samples": samples,
+                  "replicate": range(len(values)), "value": values}).to_csv(row.path / "bootstrap.csv", index=False)
+
+
+def test_a_per_set_metric_is_paired_over_the_replicates_both_rows_kept_of_the_same_clips(tmp_path):
+    ra, rb, *_ = pair_of_rows(tmp_path)
+    rng = np.random.default_rng(1)
+    common = rng.normal(90.0, 8.0, 200)               # the resample's clips move both rows alike
+    a_reps, b_reps = common + 20 + rng.normal(0, 1, 200), common + rng.normal(0, 1, 200)
+    a_reps[7] = np.nan                                # a replicate whose value was not finite
+    write_replicates(ra, a_reps[::-1].copy())         # stored in another order: read by replicate number
+    pd.read_csv(ra.path / "bootstrap.csv").assign(replicate=lambda d: d["replicate"][::-1].to_numpy()) \
+        .to_csv(ra.path / "bootstrap.csv", index=False)
+    write_replicates(rb, b_reps)
+    line = compare_rows(ra, rb).set_index("metric").loc["fid"]
+    ok = np.isfinite(a_reps)
+    lo, hi = np.percentile((a_reps - b_reps)[ok], [2.5, 97.5])
+    assert (line["diff_mean"], line["n_paired"]) == (pytest.approx(20.0), 31)    # the clips of A's summary
+    assert (line["diff_ci95_low"], line["diff_ci95_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert line["verdict"] == "A worse"               # FID: lower is better
+    # the rows' own intervals overlap ([90, 120] against [72, 96]); paired, the difference is clear
+    assert line["a_ci95_low"] < line["b_ci95_high"] and line["diff_ci95_low"] > 15
+
+
+def test_replicates_of_other_clips_or_of_one_row_only_give_no_paired_interval(tmp_path):
+    ra, rb, *_ = pair_of_rows(tmp_path)
+    write_replicates(ra, np.arange(200.0))
+    assert compare_rows(ra, rb).set_index("metric").loc["fid", "n_paired"] == 0      # B kept none
+    write_replicates(rb, np.arange(200.0), samples="0" * 16)
+    assert compare_rows(ra, rb).set_index("metric").loc["fid", "n_paired"] == 0      # other clips
+    write_replicates(rb, np.arange(100.0))
+    assert compare_rows(ra, rb).set_index("metric").loc["fid", "n_paired"] == 0      # other count
+    write_replicates(rb, np.arange(200.0) - 1)
+    assert compare_rows(ra, rb).set_index("metric").loc["fid", "verdict"] == "A worse"
+
+
+def test_replicates_merge_from_rows_and_run_folders_the_first_folder_winning(tmp_path):
+    from fada_bench.row_compare import merged_replicates
+
+    ra, rb, *_ = pair_of_rows(tmp_path)
+    write_replicates(ra, np.arange(5.0))
+    run = tmp_path / "run"
+    run.mkdir()
+    pd.DataFrame({"method": ["a", "a", "c", "c"], "metric": "fvd", "backbone": "synthetic", "samples": "e" * 16,
+                  "replicate": [0, 1, 1, 0], "value": [9.0, 9.0, 2.0, 1.0]}).to_csv(run / "bootstrap.csv", index=False)
+    got = merged_replicates([tmp_path / "rows", run])
+    assert sorted(got) == ["a", "c"]                       # b kept none
+    assert list(got["a"]) == [("fid", "synthetic")] and list(got["a"][("fid", "synthetic")][1]) == [0, 1, 2, 3, 4]
+    assert got["c"][("fvd", "synthetic")][0] == "e" * 16 and list(got["c"][("fvd", "synthetic")][1]) == [1.0, 2.0]
 
 
 def test_a_worse_row_is_named_worse_whichever_way_its_metric_points(tmp_path):
@@ -117,6 +169,7 @@ def test_rows_compare_prints_the_table_and_writes_the_csv(tmp_path):
     assert "A's means within 25.00% of B's on every quality metric (largest: fid[synthetic])" in res.output
     line = next(ln for ln in res.output.splitlines() if ln.startswith("sync_d[synthetic]"))
     assert line.split()[-2:] == ["A", "better"] and " 29 " in line
+    assert "no paired difference for fid[synthetic]: a per-set metric is paired only where both rows kept" in res.output
     written = pd.read_csv(out)
     assert list(written["metric"]) == ["sync_d", "iqa", "fid", "nfe_d"]
 

@@ -106,6 +106,32 @@ def test_values_match_an_independent_computation(finished):
     assert s.loc[("ground_truth", "toy_motion_gap"), "mean"] < 0.2 * s.loc[("static", "toy_motion_gap"), "mean"]
 
 
+def test_a_per_set_metrics_replicates_are_kept_and_pair_two_methods_in_rows_compare(finished, tmp_path):
+    from fada_bench.metrics.stats import percentile_interval
+    from fada_bench.row_compare import compare_rows
+    from fada_bench.rows import read_row, save_rows
+    from fada_bench.summary import REPLICATE_COLUMNS
+
+    out, _ = finished
+    reps = pd.read_csv(out / "bootstrap.csv")
+    assert list(reps.columns) == REPLICATE_COLUMNS and set(reps["metric"]) == {"toy_set_gap"}
+    s = read_summary(out).set_index(["method", "metric"])
+    for m in ANCHORS:                    # the replicates are the ones the summary's interval came from
+        r = reps[reps["method"] == m].sort_values("replicate")
+        assert list(r["replicate"]) == list(range(200))
+        row = s.loc[(m, "toy_set_gap")]
+        assert tuple(percentile_interval(row["mean"], r["value"].to_numpy(), 4)) == \
+            (row["mean"], row["ci95_low"], row["ci95_high"], 4)
+    assert reps.groupby("method")["samples"].first().nunique() == 1     # both resampled the same 4 clips
+    ra, rb = (read_row(p) for p in save_rows(out, tmp_path / "rows", ANCHORS))
+    line = compare_rows(ra, rb).set_index("metric").loc["toy_set_gap"]
+    diff = reps[reps["method"] == "ground_truth"]["value"].to_numpy() - reps[reps["method"] == "static"]["value"].to_numpy()
+    assert line["n_paired"] == 4 and line["diff_mean"] == pytest.approx(line["a_mean"] - line["b_mean"])
+    lo, hi = np.percentile(diff, [2.5, 97.5])
+    assert line["diff_ci95_low"] == pytest.approx(min(lo, line["diff_mean"]))
+    assert line["diff_ci95_high"] == pytest.approx(max(hi, line["diff_mean"]))
+
+
 def test_no_metrics_still_writes_every_file(env, tmp_path):
     result = run_benchmark(config(tmp_path / "r", metrics=[], limit=2))
     assert result.n_failed == 0

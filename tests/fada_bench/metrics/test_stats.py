@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fada_bench.metrics.stats import bootstrap_interval, t_interval
+from fada_bench.metrics.stats import (bootstrap_interval, bootstrap_replicates, paired_bootstrap_difference,
+                                      percentile_interval, t_interval)
 
 
 def test_t_interval_matches_scipy():
@@ -48,3 +49,34 @@ def test_bootstrap_is_seeded_and_contains_the_full_set_value():
     assert a == b
     assert a.ci95_low <= a.mean <= a.ci95_high
     assert bootstrap_interval(x, stat, seed=8) != a
+
+
+def test_the_replicates_are_the_interval_s_resamples_and_a_failed_one_is_nan():
+    x = np.random.default_rng(4).normal(0.0, 1.0, (30, 2))
+    stat = lambda s: float(s[:, 0].mean()) if s[0, 1] > -1.5 else float("nan")  # noqa: E731
+    reps = bootstrap_replicates(x, stat, n_boot=300, seed=5)
+    rng = np.random.default_rng(5)
+    for i in range(300):                          # resampled as drawn, one seeded generator in order
+        s = x[rng.integers(0, 30, 30)]
+        assert (np.isnan(reps[i]) and s[0, 1] <= -1.5) or reps[i] == stat(s)
+    assert 0 < np.isnan(reps).sum() < 300
+    assert bootstrap_interval(x, stat, n_boot=300, seed=5) == percentile_interval(stat(x), reps, 30)
+
+
+def test_paired_replicates_give_the_percentile_interval_of_the_difference():
+    """Two per-set values on the same clips: replicate i of both saw the same resample, so their
+    difference's percentiles are the paired bootstrap interval, here against numpy's percentiles
+    of a difference computed by hand."""
+    rng = np.random.default_rng(6)
+    hard = rng.exponential(1.0, 40)                      # a clip's difficulty moves both methods
+    a, b = hard + 0.1 + rng.normal(0, 0.01, 40), hard + rng.normal(0, 0.01, 40)
+    ra, rb = bootstrap_replicates(a, np.mean, 500, seed=0), bootstrap_replicates(b, np.mean, 500, seed=0)
+    est = paired_bootstrap_difference(a.mean(), ra, b.mean(), rb, 40)
+    idx = np.random.default_rng(0).integers(0, 40, (500, 40))   # rows: the same draws, in order
+    lo, hi = np.percentile(a[idx].mean(1) - b[idx].mean(1), [2.5, 97.5])
+    assert est == (pytest.approx(a.mean() - b.mean()), pytest.approx(lo), pytest.approx(hi), 40)
+    assert 0 < est.ci95_low                               # paired: the shift is clear ...
+    ia, ib = bootstrap_interval(a, np.mean, 500), bootstrap_interval(b, np.mean, 500)
+    assert ia.ci95_low < ib.ci95_high                     # ... where the two intervals overlap
+    with pytest.raises(ValueError, match="one for one"):
+        paired_bootstrap_difference(1.0, ra, 0.0, rb[:10], 40)

@@ -14,8 +14,8 @@ saw the same resample, and the percentile interval of their differences is the p
 interval of A - B. A row saved without replicates (before they were kept) gives its means and
 intervals only.
 
-CLAIMS.md shows each claim's pairs paired this way (`claims/rules.py`, `paired_lines`) but never
-counts them: the verdict rules compare the rows' own intervals and were fixed before our numbers
+CLAIMS.md shows each claim's pairs paired these ways (`claims/rules.py`, `paired_lines` and
+`paired_set_lines`) but never counts them: the verdict rules compare the rows' own intervals and were fixed before our numbers
 existed.
 """
 from __future__ import annotations

@@ -136,10 +136,10 @@ def summary_frame(plans: list[MethodPlan], records: dict, metrics: dict[str, Ben
             if m.per_sample:
                 est = t_interval([r["scored"][key]["value"] for _, r in recs if scored(r, key)])
             else:
-                done = [(s, r) for s, r in recs if scored(r, key)]
-                est = _per_set(m, key, done, scorer, load_sample, index)
+                scored_recs = [(s, r) for s, r in recs if scored(r, key)]
+                est = _per_set(m, key, scored_recs, scorer, load_sample, index)
                 if m.replicates is not None:
-                    fp = samples_fingerprint(s for s, _ in done)
+                    fp = samples_fingerprint(s for s, _ in scored_recs)
                     reps += [(p.name, m.name, m.backbone, fp, i, v) for i, v in enumerate(m.replicates)]
             rows.append(_row(p.name, m.name, m.backbone, est, total))
         done = [r for _, r in recs if generated(r)]

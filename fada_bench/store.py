@@ -197,16 +197,15 @@ class RunStore:
             df.to_parquet(tmp, index=False, engine="pyarrow")
 
     def write_summary(self, df) -> None:
-        from fada.data.io import atomic_path
-
-        path = self.root / "summary.csv"
-        with storage(path), atomic_path(path) as tmp:
-            df.to_csv(tmp, index=False)
+        self._write_csv("summary.csv", df)
         self.write_json("summary.json", df.to_dict("records"))
 
     def write_replicates(self, df) -> None:
+        self._write_csv(REPLICATES, df)
+
+    def _write_csv(self, name: str, df) -> None:
         from fada.data.io import atomic_path
 
-        path = self.root / REPLICATES
+        path = self.root / name
         with storage(path), atomic_path(path) as tmp:
             df.to_csv(tmp, index=False)

@@ -359,8 +359,8 @@ def rows_compare(
     Console(width=200).print(table)
     worst = largest_difference(t)
     if worst:
-        console.print(f"A's means within {100 * worst[1]:.2f}% of B's on every quality metric (largest: "
-                      f"{escape(worst[0])})", soft_wrap=True)
+        console.print(f"largest difference of the means over the quality metrics: {100 * worst[1]:.2f}% of B's "
+                      f"({escape(worst[0])})", soft_wrap=True)
     unpaired = [f"{r.metric}[{r.backbone}]" for r in t.itertuples() if not r.n_paired and r.backbone not in COST_BACKBONES]
     if unpaired:
         console.print(f"no paired difference for {escape(', '.join(unpaired))}: a per-set metric is paired only where both "

@@ -166,7 +166,7 @@ def test_rows_compare_prints_the_table_and_writes_the_csv(tmp_path):
     out = tmp_path / "cmp.csv"
     res = CliRunner().invoke(app, ["rows", "compare", "a", "b", "--rows", str(tmp_path / "rows"), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "A's means within 25.00% of B's on every quality metric (largest: fid[synthetic])" in res.output
+    assert "largest difference of the means over the quality metrics: 25.00% of B's (fid[synthetic])" in res.output
     line = next(ln for ln in res.output.splitlines() if ln.startswith("sync_d[synthetic]"))
     assert line.split()[-2:] == ["A", "better"] and " 29 " in line
     assert "no paired difference for fid[synthetic]: a per-set metric is paired only where both rows kept" in res.output

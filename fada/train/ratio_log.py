@@ -117,36 +117,3 @@ def probe_ratios(recipe, n_clips: int, seed: int = 0, batch_size: int = 4, progr
         if progress:
             progress(start + len(idx), len(order))
     return ratio_samples(records)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """python -m fada.train.ratio_log RECIPE [--clips N] [--teacher DIR] [--parent DIR] [--out CSV]"""
-    import argparse
-    import dataclasses
-
-    from .recipe import load_recipe
-
-    ap = argparse.ArgumentParser(description="R per tier and defect for a mixed-supervision recipe, without training")
-    ap.add_argument("recipe")
-    ap.add_argument("--clips", type=int, default=300)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--teacher", help="teacher model folder (overrides the recipe's)")
-    ap.add_argument("--parent", help="the student's starting checkpoint (default: the recipe's, else the teacher)")
-    ap.add_argument("--data", help="training data folder (overrides the recipe's)")
-    ap.add_argument("--out", help="write the per-sample R here (CSV)")
-    a = ap.parse_args(argv)
-    r = load_recipe(a.recipe)
-    if a.teacher:
-        r = dataclasses.replace(r, objective=dataclasses.replace(r.objective, teacher=a.teacher))
-    if a.data:
-        r = dataclasses.replace(r, data=dataclasses.replace(r.data, folder=a.data))
-    r = dataclasses.replace(r, parent=a.parent)
-    samples = probe_ratios(r, a.clips, a.seed)
-    if a.out:
-        write_ratio_csv(samples, a.out)
-    pd.set_option("display.width", 200)
-    print(quantile_table(samples).to_string(index=False))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,5 @@
-"""`fada-bench train RECIPE`, `fada-bench train-cache build RECIPE` and `fada-bench train-cache list`."""
+"""`fada-bench train RECIPE`, `fada-bench ratio-probe RECIPE`, `fada-bench train-cache build RECIPE` and
+`fada-bench train-cache list`."""
 from __future__ import annotations
 
 import dataclasses
@@ -57,6 +58,36 @@ def with_shipped_fallbacks(r):
     if teacher:
         r = dataclasses.replace(r, objective=dataclasses.replace(r.objective, teacher=trained_or_shipped(teacher)))
     return r
+
+
+@app.command("ratio-probe")
+def ratio_probe_cmd(
+    recipe: str = typer.Argument(..., help="A mixed-supervision recipe (e.g. fada_balanced_tiny) or a YAML path."),
+    out: Path = typer.Option(..., "--out", help="CSV of R per clip (R, tier, defects), for `fada-bench claims --ratio-probe`."),
+    clips: int = typer.Option(300, "--clips", min=1, help="Training clips drawn (one window each)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draw of clips, windows and noise."),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher model folder (default: the recipe's, trained here or shipped)."),
+    parent: Optional[Path] = typer.Option(None, "--parent", help="The student's starting checkpoint (default: the teacher; a trained student measures R after training)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Training data folder (default: the recipe's)."),
+):
+    """R = L_gt / L_teacher (Sec. 3.2) per training clip, without training, with its tier and recorded defects: claim 3's premise, that clips with poor sync get a larger R."""
+    from rich.markup import escape
+
+    from fada.train.ratio_log import probe_ratios, quantile_table, write_ratio_csv
+    from fada.train.recipe import load_recipe
+
+    r = load_recipe(recipe)
+    if teacher is not None:
+        r = dataclasses.replace(r, objective=dataclasses.replace(r.objective, teacher=str(teacher)))
+    if data is not None:
+        r = dataclasses.replace(r, data=dataclasses.replace(r.data, folder=str(data)))
+    r = with_shipped_fallbacks(dataclasses.replace(r, parent=str(parent) if parent else None))
+    with _progress("clips") as p:
+        task = p.add_task(f"{r.name} R per clip", total=clips)
+        samples = probe_ratios(r, clips, seed, progress=lambda done, total: p.update(task, completed=done, total=total))
+    write_ratio_csv(samples, out)
+    console.print(escape(quantile_table(samples).to_string(index=False)))
+    console.print(f"wrote {escape(str(out))} ({len(samples)} clips); use it with `fada-bench claims --ratio-probe`")
 
 
 cache_app = typer.Typer(help="Teacher-target caches shared by the rows that distil from one teacher.", no_args_is_help=True)

@@ -29,9 +29,9 @@ ALL=$ALL,cfg_layer,fada_fast,fada_4,rflow_v,static,vae_roundtrip,ground_truth
 fada-bench run --methods "$ALL" --suite synthetic --out "$RUN"
 
 # 2b. Keep the scored rows in git (summary, per-sample values, identity with every hash), so the
-#     tables and claims outlive runs/; then R per tier and defect over 300 training clips.
+#     tables and claims outlive runs/; then R per tier and defect over 160 training clips.
 fada-bench rows save "$RUN" --out "$R/rows" --training-logs runs
-OMP_NUM_THREADS=1 python -m fada.train.ratio_log fada_balanced_tiny --clips 300 --out "$R/ratio_probe.csv"
+OMP_NUM_THREADS=1 fada-bench ratio-probe fada_balanced_tiny --clips 160 --out "$R/ratio_probe.csv"
 
 # 3. The four tables, beside the paper's numbers, from the rows alone.
 for t in 1 2 3 4; do

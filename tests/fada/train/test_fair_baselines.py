@@ -245,6 +245,33 @@ def test_the_ratio_probe_measures_r_per_clip_without_training(small_world, tmp_p
     assert set(samples["tier"]) <= set(manifest["tier"])
 
 
+def test_ratio_probe_command_writes_the_clips_r_for_claims(small_world, tmp_path):
+    from typer.testing import CliRunner
+
+    from fada.models.bundle import build_models
+    from fada.train.ratio_log import probe_ratios, read_ratio_csv
+    from fada_bench.cli import app
+
+    teacher = tmp_path / "teacher"
+    build_models("tiny", seed=5).save(teacher)
+    recipe = {"include": str(RECIPES_DIR / "fada_balanced_tiny.yaml"), "data": {"n_frames": 4},
+              "objective": {"phi_steps": 1}}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "probe" / "r.csv"
+    res = CliRunner().invoke(app, ["ratio-probe", str(tmp_path / "r.yaml"), "--clips", "3", "--out", str(out),
+                                   "--teacher", str(teacher), "--data", str(small_world[0])])
+    assert res.exit_code == 0, res.output
+    assert f"({3} clips)" in res.output and "sync defect" in res.output
+    # the same draw as the function with the overrides written into the recipe, through the file
+    direct = {**recipe, "data": {"folder": str(small_world[0]), "n_frames": 4},
+              "objective": {"teacher": str(teacher), "phi_steps": 1}}
+    (tmp_path / "d.yaml").write_text(yaml.safe_dump(direct))
+    expected = probe_ratios(load_recipe(tmp_path / "d.yaml"), n_clips=3)
+    written = read_ratio_csv(out)
+    np.testing.assert_allclose(written["R"], expected["R"], rtol=1e-6)
+    assert list(written["tier"]) == list(expected["tier"])
+
+
 def test_claim3_is_not_testable_where_sync_defects_do_not_raise_r(tmp_path):
     from fada_bench.claims import NOT_TESTABLE, check_claims
     from fada.train.ratio_log import read_ratio_csv, write_ratio_csv

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from ..data.synthetic.world import DEFECTS
+from ..errors import InputError
 
 QUANTILES = (0.1, 0.5, 0.9)
 SYNC_DEFECTS = ("offset", "mismatched_audio")      # the defects the premise is about
@@ -98,9 +99,10 @@ def probe_ratios(recipe, n_clips: int, seed: int = 0, batch_size: int = 4, progr
     from .objectives import make_objective
     from .trainer import sample_generator
 
+    if getattr(recipe.objective, "mixed", None) is None:      # before any checkpoint loads
+        raise InputError(f"{recipe.source}: R needs a mixed-supervision recipe (objective.mixed), "
+                         f"such as fada_balanced_tiny; this one is {recipe.kind} without it")
     obj = make_objective(recipe)
-    if not getattr(obj, "use_gt", False):
-        raise ValueError(f"{recipe.source}: R needs a mixed-supervision recipe (objective.mixed)")
     for net in obj.trainable():
         net.eval()
     d = recipe.data

@@ -248,6 +248,7 @@ def test_the_ratio_probe_measures_r_per_clip_without_training(small_world, tmp_p
 def test_ratio_probe_command_writes_the_clips_r_for_claims(small_world, tmp_path):
     from typer.testing import CliRunner
 
+    from fada.errors import InputError
     from fada.models.bundle import build_models
     from fada.train.ratio_log import probe_ratios, read_ratio_csv
     from fada_bench.cli import app
@@ -270,6 +271,10 @@ def test_ratio_probe_command_writes_the_clips_r_for_claims(small_world, tmp_path
     written = read_ratio_csv(out)
     np.testing.assert_allclose(written["R"], expected["R"], rtol=1e-6)
     assert list(written["tier"]) == list(expected["tier"])
+    # a recipe without mixed supervision has no R: a clear error before any checkpoint loads, no file
+    res = CliRunner().invoke(app, ["ratio-probe", "perflow_tiny", "--out", str(tmp_path / "p.csv")])
+    assert isinstance(res.exception, InputError) and "R needs a mixed-supervision recipe" in str(res.exception)
+    assert not (tmp_path / "p.csv").exists()
 
 
 def test_claim3_is_not_testable_where_sync_defects_do_not_raise_r(tmp_path):

@@ -77,7 +77,7 @@ def ratio_probe_cmd(
     from fada.train.recipe import load_recipe
 
     r = load_recipe(recipe)
-    if teacher is not None:
+    if teacher is not None and hasattr(r.objective, "teacher"):    # one without a teacher fails in probe_ratios
         r = dataclasses.replace(r, objective=dataclasses.replace(r.objective, teacher=str(teacher)))
     if data is not None:
         r = dataclasses.replace(r, data=dataclasses.replace(r.data, folder=str(data)))

@@ -30,27 +30,35 @@ def test_the_path_pattern_finds_paths_and_skips_placeholders(tmp_path):
     assert named_paths(doc) == ["fada/train/trainer.py", "tests/x.py"]
 
 
-CODE = re.compile(r"```.*?```|`[^`\n]+`", re.S)           # code blocks and inline code
-COMMAND = re.compile(r"fada-bench ([a-z][a-z0-9-]*)(?: ([a-z][a-z0-9-]*))?(?![\w:-])")
-
-
-def shown_commands(text: str) -> list[tuple[str, str | None]]:
-    """`fada-bench NAME [SUBNAME]` wherever it appears in code (a word after NAME may be an argument)."""
-    return [m.groups() for code in CODE.findall(text) for m in COMMAND.finditer(code)]
+CODE = re.compile(r"```.*?```|`[^`]+`", re.S)    # code blocks, and inline code (which may wrap a line)
+COMMAND = re.compile(r"fada-bench ([a-z][a-z0-9-]*)(?![\w:-])((?:\\\n|[^`\n|;&])*)")   # to the command's end
+OPTION = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 
 
 def unknown_commands(text: str) -> list[str]:
+    """What `fada-bench NAME [SUBNAME] ... --option` shown in code names that fada-bench does not have."""
     import typer
 
     from fada_bench.cli import app
 
     commands = typer.main.get_command(app).commands
     unknown = []
-    for name, sub in shown_commands(text):
-        if name not in commands:
-            unknown.append(name)
-        elif sub and hasattr(commands[name], "commands") and sub not in commands[name].commands:   # a group's
-            unknown.append(f"{name} {sub}")
+    for code in CODE.findall(text):
+        if not code.startswith("```"):
+            code = code.replace("\n", " ")                  # a wrapped line inside inline code is a space
+        for m in COMMAND.finditer(code):
+            name, rest = m.group(1), m.group(2)
+            if name not in commands:
+                unknown.append(name)
+                continue
+            command, words = commands[name], rest.split()
+            if hasattr(command, "commands"):                  # a group: its first word is the subcommand
+                if words and words[0] not in command.commands and not words[0].startswith("-"):
+                    unknown.append(f"{name} {words[0]}")
+                    continue
+                command = command.commands.get(words[0] if words else "", command)
+            options = {"--help"} | {o for p in command.params for o in (*p.opts, *getattr(p, "secondary_opts", []))}
+            unknown += [f"{name} {o}" for o in OPTION.findall(rest) if o not in options]
     return unknown
 
 
@@ -61,7 +69,8 @@ def test_every_command_a_doc_shows_exists(doc):
     assert not wrong, f"{doc.relative_to(ROOT)} shows commands fada-bench does not have: {wrong}"
 
 
-def test_a_command_that_does_not_exist_is_found_in_code_only():
-    text = ("Run `fada-bench rows list` and `fada-bench rows lst`, then\n```bash\nfada-bench ratio-probe R --out x\n"
-            "fada-bench probe x\n```\nfada-bench imports every plugin (prose).")
-    assert unknown_commands(text) == ["rows lst", "probe"]
+def test_a_command_or_option_that_does_not_exist_is_found_in_code_only():
+    text = ("Run `fada-bench rows list` and `fada-bench rows\nlst`, then\n```bash\n"
+            "fada-bench ratio-probe fada_balanced_tiny --clips 8 \\\n  --out x.csv --clip 3\nfada-bench probe x\n```\n"
+            "fada-bench imports every plugin (prose, --nothing).")
+    assert unknown_commands(text) == ["rows lst", "ratio-probe --clip", "probe"]

@@ -18,6 +18,41 @@ def named_paths(doc: Path) -> list[str]:
     return [p.split("::")[0] for p in found if not PLACEHOLDER.search(p)]
 
 
+DOTTED = re.compile(r"`((?:fada|fada_bench)(?:\.[A-Za-z_]\w*)+)")   # `fada.train.ratio_log.probe_ratios`
+
+
+def missing_names(doc: Path) -> list[str]:
+    """The dotted Python names in code that neither import as a module nor are an attribute of one."""
+    import importlib
+
+    missing = []
+    for name in DOTTED.findall(doc.read_text()):
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):              # the longest prefix that imports
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+                break
+            except ImportError:
+                continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                missing.append(name)
+                break
+            obj = getattr(obj, attr)
+    return missing
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_python_name_a_doc_gives_exists(doc):
+    assert not missing_names(doc), f"{doc.relative_to(ROOT)} names what the package does not have: {missing_names(doc)}"
+
+
+def test_a_python_name_that_does_not_exist_is_found(tmp_path):
+    doc = tmp_path / "d.md"
+    doc.write_text("`fada.train.ratio_log.probe_ratios`, `fada.schedulers.PeRFlowScheduler`, `fada.train.ratio_log.probe`")
+    assert missing_names(doc) == ["fada.train.ratio_log.probe"]
+
+
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_path_a_doc_names_exists(doc):
     missing = [p for p in named_paths(doc) if not (ROOT / p).exists()]

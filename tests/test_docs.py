@@ -1,5 +1,5 @@
-"""The user docs name files that exist and commands fada-bench has: a module moved, a result renamed or a
-command renamed without its docs fails here."""
+"""The user docs name files, Python names, commands and options that exist: a module moved, a result,
+function or command renamed without its docs fails here."""
 import re
 from pathlib import Path
 
@@ -44,7 +44,8 @@ def missing_names(doc: Path) -> list[str]:
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_python_name_a_doc_gives_exists(doc):
-    assert not missing_names(doc), f"{doc.relative_to(ROOT)} names what the package does not have: {missing_names(doc)}"
+    missing = missing_names(doc)
+    assert not missing, f"{doc.relative_to(ROOT)} names what the package does not have: {missing}"
 
 
 def test_a_python_name_that_does_not_exist_is_found(tmp_path):

@@ -18,6 +18,7 @@ from ..data.dataset import _resize, to_tensor_images
 from ..data.io import atomic_path, read_video
 from ..data.manifest import read_manifest
 from ..models.bundle import encode_images
+from .run_lock import in_turn
 
 
 def vae_digest(vae) -> str:
@@ -37,10 +38,17 @@ def latent_folder(data_folder: str | os.PathLike, vae, size: int) -> Path:
 def encode_clip_latents(data_folder: str | os.PathLike, ids: list[str], vae, size: int, out: Path,
                         chunk: int = 25, progress=None) -> Path:
     """Write out/ID.npy (float16, T x C x h x w, scaled as the denoiser sees them) for each clip
-    that lacks one. Returns `out`."""
+    that lacks one. Returns `out`. A second process encoding into the same folder (a trainer and a
+    cache builder started together) waits for the first and then encodes only what is still
+    missing, rather than encoding every clip again beside it."""
     data_folder = Path(data_folder)
     df = read_manifest(data_folder).set_index("id")
-    out.mkdir(parents=True, exist_ok=True)
+    with in_turn(out, "encode"):
+        _encode_missing(data_folder, df, ids, vae, size, out, chunk, progress)
+    return out
+
+
+def _encode_missing(data_folder: Path, df, ids, vae, size: int, out: Path, chunk: int, progress) -> None:
     device = next(vae.parameters()).device
     todo = [i for i in ids if not (out / f"{i}.npy").is_file()]
     for n, cid in enumerate(todo):
@@ -54,4 +62,3 @@ def encode_clip_latents(data_folder: str | os.PathLike, ids: list[str], vae, siz
             tmp.write_bytes(buf.getvalue())
         if progress:
             progress(n + 1, len(todo))
-    return out

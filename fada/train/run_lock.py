@@ -8,7 +8,9 @@ The operating system drops the lock when the holder ends, however it ends (`kill
 so there is never a stale lock to clean up. A run that fails before writing anything (no data,
 no teacher) takes away the folder it made, so a mistyped start leaves no empty run behind.
 Readers (a trainer reading a cache while it is being built, `--export` of a checkpoint) take no
-lock.
+lock. Work that any process may do but only one should (encoding a training set's latents, which
+a trainer and a cache builder started together both need) takes `in_turn`: the second process
+waits for the first, then finds the work done.
 """
 from __future__ import annotations
 
@@ -50,5 +52,18 @@ def exclusive(folder: str | os.PathLike, doing: str, name: str = "lock"):
                 path.unlink()
                 folder.rmdir()
             raise
+    finally:
+        os.close(fd)      # closing the descriptor releases the lock
+
+
+@contextmanager
+def in_turn(folder: str | os.PathLike, name: str):
+    """Hold `folder/.NAME.lock` for the `with` block, waiting while another process holds it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(fd)      # closing the descriptor releases the lock

@@ -234,6 +234,7 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
     trainer's order, resuming after the entries already written. Returns the cache folder."""
     from torch.utils.data import default_collate
 
+    from .latents import encode_clip_latents
     from .objectives import make_objective
     from .trainer import batch_indices, prepare_data, sample_generator
 
@@ -245,7 +246,7 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
     if not getattr(obj, "uses_target_cache", False):
         raise InputError(f"{recipe.source}: recipe kind {recipe.kind!r} has no cacheable teacher targets "
                          "(only perflow and rflow recipes do)")
-    ds, lat_dir = prepare_data(recipe, obj)
+    ds, lat_dir = prepare_data(recipe, obj, main=False)       # the latents' folder, not encoded yet
     B = recipe.optim.batch_size
     n_steps = recipe.steps if steps is None else min(steps, recipe.steps)
     material = key_material(recipe, obj, len(ds), lat_dir)
@@ -254,6 +255,10 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
         cache = open_cache(root, recipe, obj, len(ds), lat_dir, n_entries=recipe.steps * B, writable=True,
                            material=material)
         cache.check_free_space(n_steps * B)
+        # Encoding a new training set's latents takes minutes; the cache exists before it, so a
+        # trainer started beside the build finds the cache (and runs live until entries arrive).
+        if lat_dir is not None:
+            encode_clip_latents(recipe.data.folder, list(ds.rows["id"]), obj.models.vae, recipe.data.size, lat_dir)
         for step in range(cache.done // B, n_steps):
             picks = batch_indices(recipe.seed, step, B, len(ds))
             batch = default_collate([ds.get(idx, salt=epoch) for idx, epoch in picks])

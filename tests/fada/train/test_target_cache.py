@@ -109,6 +109,21 @@ def test_the_build_resumes_where_it_stopped(small_world, random_teacher, tmp_pat
         np.testing.assert_array_equal(np.load(folder / f"{f}.npy"), np.load(whole / f"{f}.npy"), err_msg=f)
 
 
+def test_the_cache_exists_before_the_build_encodes_the_latents(small_world, random_teacher, tmp_path, monkeypatch):
+    from fada.train import latents
+
+    r = recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    seen, real = [], latents.encode_clip_latents
+
+    def spy(*args, **kwargs):
+        seen.append([p.name for p in (tmp_path / "cache").glob("*/key.json")])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(latents, "encode_clip_latents", spy)
+    build_target_cache(r, tmp_path / "cache", steps=1)
+    # a trainer started while the latents are encoded finds the cache rather than stopping
+    assert seen == [["key.json"]]
+
+
 def test_a_cfg_cache_builds_before_its_parent_exists_and_serves_the_trained_parent(small_world, random_teacher,
                                                                                      tmp_path):
     untrained = recipe(tmp_path, small_world[0], random_teacher, "fada_fast_tiny", parent=tmp_path / "not-yet")

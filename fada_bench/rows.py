@@ -219,15 +219,20 @@ def _recipe_of(method: str) -> str | None:
 
 
 def training_record(runs_root: Path, recipe: str) -> dict:
-    """Steps done of planned, hours and devices of a recipe's training, from its log.jsonl."""
+    """Steps done of planned, hours and devices of a recipe's training, from its log.jsonl, and for
+    a row trained with a teacher-target cache, how many samples read their targets from it."""
     from fada.train.log import read_log, training_hardware, training_hours, training_steps
 
     run = Path(runs_root) / recipe
-    starts = [r for r in read_log(run) if "threads" in r]     # each (re)start's record
+    log = read_log(run)
+    starts = [r for r in log if "threads" in r]     # each (re)start's record
     last = starts[-1] if starts else {}
+    counted = [r for r in log if "cached_samples" in r]
     return {"recipe": recipe, "steps": training_steps(run),
             "hours": training_hours(run), "ran_on": training_hardware(run),
-            "parent_sha256": last.get("parent_sha256"), "teacher_sha256": last.get("teacher_sha256")}
+            "parent_sha256": last.get("parent_sha256"), "teacher_sha256": last.get("teacher_sha256"),
+            **({"target_samples": {"cached": counted[-1]["cached_samples"], "live": counted[-1]["live_samples"]}}
+               if counted else {})}
 
 
 # ---------------------------------------------------------------------------- read
@@ -291,6 +296,9 @@ def _training_text(t: dict) -> str:
         text += f", {t['hours']:.2f} h"
     if t.get("ran_on") not in (None, "-"):
         text += f" ({t['ran_on']})"
+    if t.get("target_samples"):
+        n = t["target_samples"]
+        text += f", targets of {n['cached']} of {n['cached'] + n['live']} samples cached"
     return text
 
 

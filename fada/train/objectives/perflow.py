@@ -32,6 +32,10 @@ class PerflowObjective(DistillObjective):
         self.mixed = mixed if isinstance(mixed, MixedSupervision) else None
         self.use_gt = mixed is not None   # Fixed-0 ("none") still logs R but adds no L_gt gradient
         self.cache = None
+        # Samples whose teacher targets came from the cache and samples computed live, over the
+        # whole run (kept in the checkpoint across resumes; this process's samples): a row can show
+        # it read every standpoint the rows it is compared with read.
+        self.target_samples = {"cached": 0, "live": 0}
         # What the student outputs: "epsilon" (the teacher's parameterisation, converted to Eq. 4's
         # epsilon; the paper's) or "velocity" (the line's dz/dt, official PeRFlow's velocity matching,
         # which weights every t alike where the epsilon loss gives t near 1 almost none).
@@ -112,5 +116,14 @@ class PerflowObjective(DistillObjective):
             total = l_distill
         logs["L_distill"] = float(l_distill.detach().mean())
         if self.cache is not None:
-            logs["cached"] = int(cached)
+            self.target_samples["cached" if cached else "live"] += len(batch["sample_index"])
+            logs.update(cached=int(cached), cached_samples=self.target_samples["cached"],
+                        live_samples=self.target_samples["live"])
         return total, logs
+
+    def extra_state(self) -> dict:
+        return {**super().extra_state(), "target_samples": dict(self.target_samples)}
+
+    def load_extra_state(self, state: dict) -> None:
+        super().load_extra_state(state)
+        self.target_samples.update(state.get("target_samples", {}))

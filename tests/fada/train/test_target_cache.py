@@ -13,6 +13,7 @@ from fada.train.objectives import make_objective
 from fada.train.recipe import RECIPES_DIR, load_recipe
 from fada.train.target_cache import build_target_cache, cache_key, key_material, open_cache
 from fada.train.trainer import batch_indices, prepare_data, sample_generator, train
+from fada_bench.rows import training_record
 
 
 def recipe(tmp_path, folder, teacher, name, tiers=("A", "B"), parent=None, **objective):
@@ -87,9 +88,13 @@ def test_two_rows_read_identical_standpoints_and_unbuilt_steps_run_live(small_wo
         return out
     monkeypatch.setattr(target_cache.TargetCache, "read", spy)
     for current, r in (("a", a), ("b", b)):
+        if current == "b":      # stopped after 2 steps and resumed: the counts come back from the checkpoint
+            train(r, tmp_path / current, target_cache=tmp_path / "cache", stop_at=2)
         train(r, tmp_path / current, target_cache=tmp_path / "cache")
         log = [json.loads(x) for x in (tmp_path / current / "log.jsonl").read_text().splitlines()]
         assert [x["cached"] for x in log] == [1, 1, 0]
+        assert [(x["cached_samples"], x["live_samples"]) for x in log] == [(2, 0), (4, 0), (4, 2)]
+        assert training_record(tmp_path, current)["target_samples"] == {"cached": 4, "live": 2}
     assert len(seen["a"]) == len(seen["b"]) == 2
     for ea, eb in zip(seen["a"], seen["b"]):
         assert ea.keys() == eb.keys() and all(torch.equal(ea[k], eb[k]) for k in ea)

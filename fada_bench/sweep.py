@@ -137,8 +137,9 @@ def _uses_cache(kind: str, target_cache: Path | None) -> bool:
 def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> list[dict]:
     """What `train_missing` does, without doing it: per recipe in `training_order`, its kind and
     steps, the checkpoints it starts from, whether its own is there already (`have`), and whether
-    it would build and read a teacher-target cache."""
+    it would build and read a teacher-target cache, and where a started one resumes (`resumes_at`)."""
     from fada.train.recipe import load_recipe
+    from fada.train.trainer import checkpoint_step
 
     plan = []
     for name in training_order(recipe_names):
@@ -146,6 +147,7 @@ def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> 
         after = [d for d in map(_checkpoint_recipe, (r.vae, r.parent, getattr(r.objective, "teacher", None))) if d]
         plan.append({"recipe": name, "kind": r.kind, "steps": r.steps, "after": after,
                      "have": (checkpoints_dir() / name / "model" / "fada.json").is_file(),
+                     "resumes_at": checkpoint_step(checkpoints_dir() / name),
                      "cache": _uses_cache(r.kind, target_cache)})
     return plan
 

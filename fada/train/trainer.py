@@ -222,6 +222,15 @@ def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, pr
     return final
 
 
+def checkpoint_step(out: str | os.PathLike) -> int | None:
+    """The step at which a run folder's last checkpoint was saved (where `train` resumes), or None."""
+    state_path = Path(out) / CHECKPOINT / "state.pt"
+    if not state_path.is_file():
+        return None
+    # Memory-mapped, so only the step is read, not the weights and optimizer moments.
+    return int(torch.load(state_path, map_location="cpu", weights_only=True, mmap=True)["step"])
+
+
 def export_checkpoint(recipe: Recipe, out: str | os.PathLike, dest: str | os.PathLike) -> int:
     """Write the EMA weights of `out`'s last checkpoint as a model folder at `dest`, as the final
     save would, without training: to score a run while it trains. Returns the checkpoint's step."""

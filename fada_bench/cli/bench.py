@@ -155,11 +155,12 @@ def _print_sweep_plan(cfg) -> None:
         table.add_column(col)
     for st in steps:
         state = "[green]trained[/]" if st["have"] else \
-            "to train" + (f", teacher targets from {cfg.target_cache}" if st["cache"] else "")
+            ("to train" if not st["resumes_at"] else f"resumes at step {st['resumes_at']}") + \
+            (f", teacher targets from {cfg.target_cache}" if st["cache"] else "")
         table.add_row(st["recipe"], st["kind"], str(st["steps"]), ", ".join(st["after"]) or "-", state)
     Console(width=200).print(table)
     todo = [st for st in steps if not st["have"]]
-    console.print(f"{len(todo)} of {len(steps)} checkpoints to train ({sum(st['steps'] for st in todo)} steps); "
+    console.print(f"{len(todo)} of {len(steps)} checkpoints to train ({sum(st['steps'] - (st['resumes_at'] or 0) for st in todo)} steps left); "
                   f"then generate and score on {cfg.suite} into {cfg.out}: {', '.join(sw.table_methods(cfg.table))}")
 
 

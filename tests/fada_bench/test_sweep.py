@@ -153,14 +153,19 @@ def test_a_table_sweeps_plan_lists_what_it_would_train_and_score_and_does_nothin
     for name in ("vae_tiny", "teacher_tiny"):
         (tmp_path / "runs" / name / "model").mkdir(parents=True)
         (tmp_path / "runs" / name / "model" / "fada.json").write_text("{}")
+    (tmp_path / "runs" / "tcd_tiny" / "checkpoint").mkdir(parents=True)       # a run stopped at step 1200
+    torch.save({"step": 1200, "params": {"w": torch.zeros(3)}}, tmp_path / "runs" / "tcd_tiny" / "checkpoint" / "state.pt")
     plan = {st["recipe"]: st for st in sw.training_plan(sw.table_recipes(2), tmp_path / "cache")}
     assert [n for n, st in plan.items() if st["have"]] == ["vae_tiny", "teacher_tiny"]
+    assert plan["tcd_tiny"]["resumes_at"] == 1200 and plan["perflow_tiny"]["resumes_at"] is None
     assert plan["rflow_v_tiny"]["after"] == ["teacher_tiny"] and plan["rflow_v_tiny"]["cache"]  # the variant row trains too
     assert not plan["tcd_tiny"]["cache"] and plan["teacher_b_tiny"]["steps"] == 20000
     res = CliRunner().invoke(app, ["sweep", "table2", "--plan", "--out", str(tmp_path / "t2")], terminal_width=200)
     assert res.exit_code == 0, res.output + repr(res.exception)
     todo = [n for n, st in plan.items() if not st["have"]]
-    assert f"{len(todo)} of {len(plan)} checkpoints to train" in res.output and "rflow_v" in res.output
+    left = sum(st["steps"] for st in plan.values() if not st["have"]) - 1200
+    assert f"{len(todo)} of {len(plan)} checkpoints to train ({left} steps left)" in res.output and "rflow_v" in res.output
+    assert "resumes at step 1200" in res.output
     assert not (tmp_path / "t2").exists()
     res = CliRunner().invoke(app, ["sweep", "cfg", "--plan"])
     assert isinstance(res.exception, InputError) and "table sweeps" in str(res.exception)

@@ -229,9 +229,12 @@ def cache_summaries(root: str | os.PathLike) -> list[dict]:
     return rows
 
 
-def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None, progress=None) -> Path:
+def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None, progress=None,
+                       encode_progress=None) -> Path:
     """Compute and store the targets of `recipe`'s first `steps` steps (default: all), in the
-    trainer's order, resuming after the entries already written. Returns the cache folder."""
+    trainer's order, resuming after the entries already written. Returns the cache folder.
+    `progress(step, steps)` follows the build, `encode_progress(done, total)` the encoding of a new
+    training set's latents before it."""
     from torch.utils.data import default_collate
 
     from .latents import encode_clip_latents
@@ -258,7 +261,8 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
         # Encoding a new training set's latents takes minutes; the cache exists before it, so a
         # trainer started beside the build finds the cache (and runs live until entries arrive).
         if lat_dir is not None:
-            encode_clip_latents(recipe.data.folder, list(ds.rows["id"]), obj.models.vae, recipe.data.size, lat_dir)
+            encode_clip_latents(recipe.data.folder, list(ds.rows["id"]), obj.models.vae, recipe.data.size, lat_dir,
+                                progress=encode_progress)
         for step in range(cache.done // B, n_steps):
             picks = batch_indices(recipe.seed, step, B, len(ds))
             batch = default_collate([ds.get(idx, salt=epoch) for idx, epoch in picks])

@@ -76,9 +76,10 @@ def start_hashes(recipe: Recipe) -> dict:
     return out
 
 
-def prepare_data(recipe: Recipe, obj, main: bool = True, barrier=lambda: None):
+def prepare_data(recipe: Recipe, obj, main: bool = True, barrier=lambda: None, encode_progress=None):
     """The recipe's training set and, for a latent-space objective, its latents folder (encoded
-    once by the main process): (ClipDataset, latents folder or None)."""
+    once by the main process; `encode_progress(done, total)` follows it): (ClipDataset, latents
+    folder or None)."""
     d = recipe.data
     ds = ClipDataset(d.folder, split="train", tiers=tuple(d.tiers), n_frames=d.n_frames, size=d.size,
                      audio_context=obj.models.denoiser.config.audio_window, windows_per_clip=d.windows_per_clip,
@@ -90,20 +91,24 @@ def prepare_data(recipe: Recipe, obj, main: bool = True, barrier=lambda: None):
     if obj.latent_space:
         lat_dir = latent_folder(d.folder, obj.models.vae, d.size)
         if main:
-            encode_clip_latents(d.folder, list(ds.rows["id"]), obj.models.vae, d.size, lat_dir)
+            encode_clip_latents(d.folder, list(ds.rows["id"]), obj.models.vae, d.size, lat_dir,
+                                progress=encode_progress)
         barrier()
         ds.latents = lat_dir
     return ds, lat_dir
 
 
 def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: int | None = None,
-          progress=None, compile: bool = False, target_cache: str | os.PathLike | None = None) -> Path:
+          progress=None, compile: bool = False, target_cache: str | os.PathLike | None = None,
+          encode_progress=None) -> Path:
     """Run `recipe` into `out`; returns the final model folder. `stop_at` ends early at that step
     (with a checkpoint), as an interruption would, for tests and chunked runs. `compile` runs the
     networks through `torch.compile`, for a GPU, where a tiny model's thousands of small operations
     per step each cost a launch; the losses agree with eager ones to float rounding.
     `target_cache`: a root of teacher-target caches (`target_cache.py`); the steps it holds read
-    the teacher's standpoints and end points from it, the others compute them live."""
+    the teacher's standpoints and end points from it, the others compute them live.
+    `encode_progress(done, total)`: the first run on a training set encodes its clips to latents
+    (minutes for the tiny recipes' 2000 clips) before the first step."""
     from accelerate import Accelerator
 
     from .run_lock import exclusive
@@ -113,11 +118,11 @@ def train(recipe: Recipe, out: str | os.PathLike, resume: bool = True, stop_at: 
     # One process per rank: a second `fada-bench train` of this run stops before reading the
     # checkpoint the first one is writing.
     with exclusive(out, "trained", f"train-rank{acc.process_index}"):
-        return _train(acc, recipe, out, resume, stop_at, progress, compile, target_cache)
+        return _train(acc, recipe, out, resume, stop_at, progress, compile, target_cache, encode_progress)
 
 
 def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, progress, compile: bool,
-           target_cache) -> Path:
+           target_cache, encode_progress=None) -> Path:
     rank, world = acc.process_index, acc.num_processes
     torch.manual_seed(recipe.seed)
     obj = make_objective(recipe)
@@ -143,7 +148,7 @@ def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, pr
         obj.load_extra_state(state.get("objective", {}))
         start = int(state["step"])
 
-    ds, lat_dir = prepare_data(recipe, obj, rank == 0, acc.wait_for_everyone)
+    ds, lat_dir = prepare_data(recipe, obj, rank == 0, acc.wait_for_everyone, encode_progress)
     if target_cache is not None:
         from .target_cache import open_cache
 

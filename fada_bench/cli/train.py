@@ -41,8 +41,20 @@ def train_cmd(
     with _progress("train") as p:
         task = p.add_task(f"{r.name} ({r.kind})", total=r.steps)
         final = train(r, out, resume=resume, stop_at=stop_at, compile=compile, target_cache=target_cache,
-                      progress=lambda done, total, loss: p.update(task, completed=done, description=f"{r.name} loss {loss:.4f}"))
+                      progress=lambda done, total, loss: p.update(task, completed=done, description=f"{r.name} loss {loss:.4f}"),
+                      encode_progress=_encoding_bar(p))
     console.print(f"{r.name}: log in {out / 'log.jsonl'}" + (f", model in {final}" if final.exists() else ", checkpoint saved"))
+
+
+def _encoding_bar(p):
+    """A progress callback that adds its bar on first use: only a new training set is encoded."""
+    task = []
+
+    def update(done, total):
+        if not task:
+            task.append(p.add_task("encoding the training clips to latents (once per training set)", total=total))
+        p.update(task[0], completed=done, total=total)
+    return update
 
 
 def with_shipped_fallbacks(r):
@@ -110,7 +122,8 @@ def train_cache_build(
     root = cache or checkpoints_dir() / "teacher-targets"
     with _progress("targets") as p:
         task = p.add_task(f"{r.name} teacher targets", total=steps or r.steps)
-        folder = build_target_cache(r, root, steps, progress=lambda done, total: p.update(task, completed=done, total=total))
+        folder = build_target_cache(r, root, steps, progress=lambda done, total: p.update(task, completed=done, total=total),
+                                    encode_progress=_encoding_bar(p))
     console.print(f"{r.name}: teacher targets in {folder}; train with `fada-bench train {r.name} --target-cache {root}`")
 
 

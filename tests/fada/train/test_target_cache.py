@@ -129,6 +129,25 @@ def test_the_cache_exists_before_the_build_encodes_the_latents(small_world, rand
     assert seen == [["key.json"]]
 
 
+def test_the_build_command_shows_a_new_training_sets_latents_being_encoded(small_world, random_teacher, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from fada_bench.cli import app
+
+    world = tmp_path / "world"          # the small world without its latents: a new training set
+    shutil.copytree(small_world[0], world, ignore=shutil.ignore_patterns("latents"))
+    r = recipe(tmp_path, world, random_teacher, "perflow_tiny")
+    args = ["train-cache", "build", str(r.source), "--cache", str(tmp_path / "cache"), "--steps"]
+    first = CliRunner().invoke(app, args + ["1"], terminal_width=200)
+    assert first.exit_code == 0, first.output + repr(first.exception)
+    n = len(list((world / "latents").glob("*/*.npy")))
+    assert n > 0 and f"encoding the training clips to latents (once per training set): {n}/{n}" in first.output
+    again = CliRunner().invoke(app, args + ["2"], terminal_width=200)      # encoded already: no such bar
+    assert again.exit_code == 0 and "encoding" not in again.output and "2/2" in again.output
+
+
 def test_a_cfg_cache_builds_before_its_parent_exists_and_serves_the_trained_parent(small_world, random_teacher,
                                                                                      tmp_path):
     untrained = recipe(tmp_path, small_world[0], random_teacher, "fada_fast_tiny", parent=tmp_path / "not-yet")

@@ -118,11 +118,8 @@ def training_order(recipe_names: list[str]) -> list[str]:
             return
         if name in stack:
             raise InputError(f"recipes start from each other in a cycle: {' -> '.join(stack + (name,))}")
-        r = load_recipe(name)
-        for dep in (r.vae, r.parent, getattr(r.objective, "teacher", None)):
-            dep_name = _checkpoint_recipe(dep)
-            if dep_name:
-                visit(dep_name, stack + (name,))
+        for dep_name in _starts_from(load_recipe(name)).values():
+            visit(dep_name, stack + (name,))
         order.append(name)
 
     for n in recipe_names:
@@ -134,19 +131,67 @@ def _uses_cache(kind: str, target_cache: Path | None) -> bool:
     return target_cache is not None and kind in ("perflow", "rflow")
 
 
+def _starts_from(r) -> dict[str, str]:
+    """The recipes whose checkpoints `r` starts from: {"vae"|"teacher"|"parent": recipe name}."""
+    deps = {"vae": r.vae, "parent": r.parent, "teacher": getattr(r.objective, "teacher", None)}
+    return {role: name for role, name in ((role, _checkpoint_recipe(p)) for role, p in deps.items()) if name}
+
+
+def checkpoint_states(order: list[str], rows: list[str]) -> dict[str, str]:
+    """Per recipe of `order` (a `training_order` of `rows`) that the sweep needs: "trained" (its
+    checkpoint is in the checkpoints folder), "shipped" (the package ships it and it is used as
+    shipped) or "to train". A recipe is needed when it is one of `rows` or a recipe to train starts
+    from it; the others are left out (the shipped teacher carries its own VAE).
+
+    A shipped checkpoint is used only where nothing it was made from is trained here or to be
+    trained: once a teacher is trained here, the shipped students distilled from the shipped
+    teacher are no rows of it. A recipe to train reads its parent from the checkpoints folder (as
+    `fada-bench train` does: the trained weights, not the float16 shipped copy), so that parent is
+    trained; and then every shipped recipe starting from it is trained too, so rows compared in one
+    table (Table 4's CFG variants) start from the same parent."""
+    from fada.train.recipe import load_recipe
+
+    from .weight_files.shipped import is_shipped
+
+    deps = {name: _starts_from(load_recipe(name)) for name in order}
+    trained = {n for n in order if (checkpoints_dir() / n / "model" / "fada.json").is_file()}
+    to_train: set[str] = set()
+    needed = set(rows)
+    changed = True
+    while changed:          # both sets only grow
+        changed = False
+        for n in order:
+            if n in trained or n in to_train:
+                continue
+            needed_now = n in needed or any(n in deps[c].values() for c in to_train)
+            if not needed_now:
+                continue
+            needed.add(n)
+            shipped_ok = is_shipped(f"{n}/model") \
+                and not any(d in trained or d in to_train for d in deps[n].values()) \
+                and not any(deps[c].get("parent") == n for c in to_train)
+            if not shipped_ok:
+                to_train.add(n)
+                changed = True
+    return {n: "trained" if n in trained else "to train" if n in to_train else "shipped"
+            for n in order if n in trained or n in needed or n in to_train}
+
+
 def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> list[dict]:
     """What `train_missing` does, without doing it: per recipe in `training_order`, its kind and
-    steps, the checkpoints it starts from, whether its own is there already (`have`), and whether
-    it would build and read a teacher-target cache, and where a started one resumes (`resumes_at`)."""
+    steps, the checkpoints it starts from, its `state` (`checkpoint_states`; `have` unless "to
+    train"), whether it would build and read a teacher-target cache, and where a started one
+    resumes (`resumes_at`)."""
     from fada.train.recipe import load_recipe
     from fada.train.trainer import checkpoint_step
 
+    order = training_order(recipe_names)
+    states = checkpoint_states(order, recipe_names)
     plan = []
-    for name in training_order(recipe_names):
+    for name in (n for n in order if n in states):
         r = load_recipe(name)
-        after = [d for d in map(_checkpoint_recipe, (r.vae, r.parent, getattr(r.objective, "teacher", None))) if d]
-        plan.append({"recipe": name, "kind": r.kind, "steps": r.steps, "after": after,
-                     "have": (checkpoints_dir() / name / "model" / "fada.json").is_file(),
+        plan.append({"recipe": name, "kind": r.kind, "steps": r.steps, "after": list(_starts_from(r).values()),
+                     "state": states[name], "have": states[name] != "to train",
                      "resumes_at": checkpoint_step(checkpoints_dir() / name),
                      "cache": _uses_cache(r.kind, target_cache)})
     return plan
@@ -154,14 +199,25 @@ def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> 
 
 def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | None = None,
                   progress=None, target_cache: Path | None = None) -> list[str]:
-    """Train every recipe in `training_order` whose checkpoint is missing; returns those trained.
+    """Train every recipe in `training_order` whose state is "to train" (`checkpoint_states`);
+    returns those trained. The VAE and teacher a recipe reads come from the checkpoints folder, or
+    from the shipped weights where the plan uses them as shipped; the parent from the checkpoints folder.
     `target_cache`: a root of teacher-target caches; each PeRFlow/RFlow row first builds (or
     resumes, or finds built by a row before it) the cache of its teacher's targets, then reads it."""
     from fada.train.recipe import load_recipe
     from fada.train.trainer import train
 
+    from .weight_files.shipped import model_folder
+
+    plan = training_plan(recipe_names, target_cache)
+    states = {st["recipe"]: st["state"] for st in plan}
+
+    def frozen(path: str | None) -> str | None:
+        name = _checkpoint_recipe(path)
+        return str(model_folder(f"{name}/model")) if states.get(name) == "shipped" else _in_checkpoints(path)
+
     trained = []
-    for step in training_plan(recipe_names, target_cache):
+    for step in plan:
         if step["have"]:
             continue
         name = step["recipe"]
@@ -169,8 +225,8 @@ def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | Non
         r = load_recipe(name)
         objective = r.objective
         if getattr(objective, "teacher", None):
-            objective = dataclasses.replace(objective, teacher=_in_checkpoints(objective.teacher))
-        r = dataclasses.replace(r, vae=_in_checkpoints(r.vae), parent=_in_checkpoints(r.parent), objective=objective)
+            objective = dataclasses.replace(objective, teacher=frozen(objective.teacher))
+        r = dataclasses.replace(r, vae=frozen(r.vae), parent=_in_checkpoints(r.parent), objective=objective)
         if on_train:
             on_train(name)
         cache = target_cache if step["cache"] else None

@@ -154,7 +154,7 @@ def _print_sweep_plan(cfg) -> None:
     for col in ("recipe", "kind", "steps", "starts from", "state"):
         table.add_column(col)
     for st in steps:
-        state = "[green]trained[/]" if st["have"] else \
+        state = {"trained": "[green]trained[/]", "shipped": "[green]shipped[/]"}.get(st["state"]) or \
             ("to train" if not st["resumes_at"] else f"resumes at step {st['resumes_at']}") + \
             (f", teacher targets from {cfg.target_cache}" if st["cache"] else "")
         table.add_row(st["recipe"], st["kind"], str(st["steps"]), ", ".join(st["after"]) or "-", state)
@@ -162,6 +162,10 @@ def _print_sweep_plan(cfg) -> None:
     todo = [st for st in steps if not st["have"]]
     console.print(f"{len(todo)} of {len(steps)} checkpoints to train ({sum(st['steps'] - (st['resumes_at'] or 0) for st in todo)} steps left); "
                   f"then generate and score on {cfg.suite} into {cfg.out}: {', '.join(sw.table_methods(cfg.table))}")
+    shipped = [st["recipe"] for st in steps if st["state"] == "shipped"]
+    if shipped:
+        console.print(f"shipped checkpoints used as they are: {', '.join(shipped)} (train one here with "
+                      "`fada-bench train RECIPE` to use yours: what starts from it is then trained too)")
 
 
 @app.command("report")

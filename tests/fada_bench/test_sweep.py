@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import torch
 from fada.errors import InputError
 from fada_bench import sweep as sw
 from fada_bench.registry import METHODS
+from fada_bench.weight_files import shipped
 from harness_util import bench_env
 
 
@@ -113,9 +115,47 @@ def test_train_missing_skips_existing_checkpoints(env, monkeypatch):
         (env / "runs" / name / "model").mkdir(parents=True, exist_ok=True)
         (env / "runs" / name / "model" / "fada.json").write_text("{}")
     trained = sw.train_missing(["fada_fast_tiny", "perflow_tiny"])
-    # fada_fast_tiny's checkpoint exists (the fixture's), so only its parent and perflow train
-    assert trained == ["fada_balanced_tiny", "perflow_tiny"]
+    # fada_fast_tiny's checkpoint exists (the fixture's), so nothing needs its parent: only perflow trains
+    assert trained == ["perflow_tiny"]
     assert calls[0][2] == str(env / "runs" / "teacher_tiny" / "model")     # runs/ read as the checkpoints folder
+
+
+def _trained_here(root, *names):
+    for name in names:
+        (root / name / "model").mkdir(parents=True, exist_ok=True)
+        (root / name / "model" / "fada.json").write_text("{}")
+
+
+def test_a_sweep_uses_shipped_checkpoints_only_where_nothing_they_were_made_from_is_trained(monkeypatch, tmp_path):
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
+    assert shipped.is_shipped("teacher_tiny/model") and shipped.is_shipped("fada_balanced_tiny/model") \
+        and shipped.is_shipped("fada_fast_tiny/model") and not shipped.is_shipped("vae_tiny/model")
+
+    def states(table):
+        return {st["recipe"]: st["state"] for st in sw.training_plan(sw.table_recipes(table))}
+
+    # Nothing trained here: the shipped teacher stands (its VAE ships inside it, so vae_tiny is
+    # not needed); shipped rows stand unless a row to train starts from them.
+    t2 = states(2)
+    assert t2["teacher_tiny"] == "shipped" and "vae_tiny" not in t2 and t2["teacher_b_tiny"] == "to train"
+    t3 = states(3)
+    assert t3["fada_balanced_tiny"] == "shipped" and t3["fixed_1p0_tiny"] == "to train"
+    # Table 4: the CFG variants train from the trained parent, so it is trained, and the shipped
+    # FADA-Fast is trained again from it: all three start from the same parent.
+    t4 = states(4)
+    assert t4 == {"teacher_tiny": "shipped", "fada_balanced_tiny": "to train", "cfg_layer_tiny": "to train",
+                  "cfg_time_embed_tiny": "to train", "fada_fast_tiny": "to train"}
+    # A teacher trained here: the students shipped with the package were distilled from another one.
+    _trained_here(tmp_path / "runs", "teacher_tiny")
+    t3 = states(3)
+    assert t3["teacher_tiny"] == "trained" and t3["fada_balanced_tiny"] == "to train" and "vae_tiny" not in t3
+    # A parent trained here: FADA-Fast (shipped) is trained from it beside the other CFG rows.
+    _trained_here(tmp_path / "runs", "fada_balanced_tiny")
+    t4 = states(4)
+    assert t4["fada_balanced_tiny"] == "trained" and t4["fada_fast_tiny"] == "to train"
+    # A row trained here is kept as it is.
+    _trained_here(tmp_path / "runs", "fada_fast_tiny")
+    assert states(4)["fada_fast_tiny"] == "trained"
 
 
 def test_table_sweep_command_trains_missing_rows_then_writes_the_table(env, monkeypatch, tmp_path):
@@ -127,17 +167,21 @@ def test_table_sweep_command_trains_missing_rows_then_writes_the_table(env, monk
     import fada.train.trainer as trainer
     from fada_bench.cli import app
 
-    trained = []
+    trained, teachers = [], {}
 
     def fake_train(r, out, progress=None):
         trained.append(r.name)
+        teachers[r.name] = getattr(r.objective, "teacher", None)
         progress(1, 2, 0.5)
     monkeypatch.setattr(trainer, "train", fake_train)
     monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
     res = CliRunner().invoke(app, ["sweep", "table2", "--limit", "1", "--metrics", "sync_d",
                                    "--out", str(tmp_path / "t2")], terminal_width=200)
     assert res.exit_code == 0, res.output + repr(res.exception)
-    assert trained[:2] == ["vae_tiny", "teacher_tiny"] and "tcd_tiny" in trained
+    # The shipped teacher is used as shipped (not retrained), and the rows distil from it.
+    assert "vae_tiny" not in trained and "teacher_tiny" not in trained and "tcd_tiny" in trained
+    assert (Path(teachers["tcd_tiny"]) / "fada.json").is_file()
+    assert Path(teachers["tcd_tiny"]) == shipped.model_folder("teacher_tiny/model")
     table = (tmp_path / "t2" / "table2.md").read_text()
     assert "81.10" in table and "static" in table
 

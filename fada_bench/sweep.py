@@ -5,9 +5,10 @@
   ground truth's features are computed once and a point already finished is not redone; then
   `figure3_cfg_a.{png,svg}`, `figure4_cfg_r.{png,svg}` and `sweep.csv` (every point's mean and CI).
 - `sweep tableN`: every card whose `paper` field names a row of Table N, plus the anchors (the
-  cards whose adapter is an anchor: ground truth, static, the VAE round trip). A card's checkpoint that does not exist yet is trained first with its
-  recipe, after the checkpoints that recipe starts from (its `vae`, `parent` and
-  `objective.teacher`); then one run and `tableN.md`.
+  cards whose adapter is an anchor: ground truth, static, the VAE round trip). A card's
+  checkpoint that does not exist yet is trained first with its recipe, after the checkpoints that
+  recipe starts from (its `vae`, `parent` and `objective.teacher`), unless the package ships it
+  (`checkpoint_states` says when a shipped one is used); then one run and `tableN.md`.
 
 Recipes name the checkpoints they start from as `runs/NAME/model`; the sweep reads `runs/` as the
 checkpoints folder (FADA_BENCH_CHECKPOINTS, default runs/ in the current folder), where the cards look too.

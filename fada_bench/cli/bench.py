@@ -99,7 +99,7 @@ def sweep(
     cfg_a: Optional[str] = typer.Option(None, "--cfg-a", help="sweep cfg: cfg_a values at cfg_r = 2.0 (default: 1,2.5,4,5.5,6.5,8)."),
     cfg_r: Optional[str] = typer.Option(None, "--cfg-r", help="sweep cfg: cfg_r values at cfg_a = 6.5 (default: 1,1.5,2,2.5,3)."),
     metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metrics (default: fvd,sync_d for cfg; every available for tables)."),
-    train_missing: bool = typer.Option(True, "--train/--no-train", help="Tables: train the rows' missing checkpoints first."),
+    train_missing: bool = typer.Option(True, "--train/--no-train", help="Tables: train the rows' missing checkpoints first (shipped ones are used as shipped; --plan shows which)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Prepared data folder for hdtf / celebvhq (default: data/SUITE)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N (or mps where torch has it)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="fp32, bf16 or fp16 (default: fp32 on cpu, bf16 on a GPU)."),
@@ -107,7 +107,7 @@ def sweep(
     target_cache: Optional[Path] = typer.Option(None, "--target-cache", help="Tables: share the teacher's PeRFlow/RFlow targets between rows through caches under this folder (built as needed)."),
     plan: bool = typer.Option(False, "--plan", help="Tables: print what would be trained (in order, with steps and starts) and scored, and do nothing."),
 ):
-    """Figures 3-4 (a CFG sweep, PNG and SVG) or every row of a paper table (training missing checkpoints)."""
+    """Figures 3-4 (a CFG sweep, PNG and SVG) or every row of a paper table (training missing checkpoints, with the shipped teacher and students where nothing they came from is trained here)."""
     from .. import sweep as sw
 
     def floats(option: str, text: Optional[str], default):

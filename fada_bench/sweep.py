@@ -175,7 +175,7 @@ def checkpoint_states(order: list[str], rows: list[str]) -> dict[str, str]:
                 to_train.add(n)
                 changed = True
     return {n: "trained" if n in trained else "to train" if n in to_train else "shipped"
-            for n in order if n in trained or n in needed or n in to_train}
+            for n in order if n in trained or n in needed}      # to_train is within needed
 
 
 def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> list[dict]:
@@ -208,17 +208,15 @@ def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | Non
     from fada.train.recipe import load_recipe
     from fada.train.trainer import train
 
-    from .weight_files.shipped import model_folder
-
-    plan = training_plan(recipe_names, target_cache)
-    states = {st["recipe"]: st["state"] for st in plan}
+    from .weight_files.shipped import trained_or_shipped
 
     def frozen(path: str | None) -> str | None:
-        name = _checkpoint_recipe(path)
-        return str(model_folder(f"{name}/model")) if states.get(name) == "shipped" else _in_checkpoints(path)
+        # A checkpoint the plan trains exists by the time a recipe starting from it trains, so
+        # only the ones it uses as shipped fall back to the shipped weights (as `fada-bench train`).
+        return trained_or_shipped(_in_checkpoints(path)) if path else path
 
     trained = []
-    for step in plan:
+    for step in training_plan(recipe_names, target_cache):
         if step["have"]:
             continue
         name = step["recipe"]

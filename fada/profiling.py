@@ -53,6 +53,16 @@ def device_name(device: str | torch.device) -> str:
     return torch.cuda.get_device_name(torch.device(device)) if is_cuda(device) else "cpu"
 
 
+def hardware_label(hw: dict, device: str = "cpu") -> str:
+    """Where a run's wall-clock was measured, from the `hardware` record a run writes: the GPU's
+    name on CUDA, else "AMD EPYC x1" (processor, torch threads). Threads rather than cores: two
+    one-thread jobs on a 2-core machine are x1 each, the way training logs name them."""
+    if str(device).startswith("cuda") and hw.get("cuda"):
+        return str(hw["cuda"][0])
+    threads = hw.get("torch_threads") or hw.get("cpu_count") or "?"     # runs before torch_threads: the cores
+    return f"{hw.get('processor') or hw.get('machine') or 'cpu'} x{threads}"
+
+
 def processor_name(cpuinfo: str = "/proc/cpuinfo") -> str:
     """The CPU's model, e.g. "AMD EPYC": two machines of one kind can differ ~2x in speed, so
     wall-clock figures carry it. platform.processor() is empty on Linux, so /proc/cpuinfo's

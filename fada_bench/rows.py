@@ -41,7 +41,7 @@ import pandas as pd
 from fada.data.io import write_text_atomic
 from fada.errors import InputError
 from fada.hashing import folder_files_sha256, listing_sha256, sha256_file
-from fada.profiling import processor_name
+from fada.profiling import hardware_label, processor_name
 
 from .store import REPLICATES
 
@@ -282,7 +282,7 @@ def row_overview(row: Row) -> dict:
             "failed": int(s["n_failed"].max()) if "n_failed" in s and len(s) else 0,
             "checkpoint": sha[:12] if sha else "-",
             "scored": str(ident.get("run_finished") or ident.get("saved") or "-")[:16].replace("T", " "),
-            "scored_on": f"{hw.get('processor') or '?'} x{hw.get('torch_threads', '?')}" if hw else "-",
+            "scored_on": hardware_label(hw, ident.get("device", "cpu")) if hw else "-",
             "trained": _training_text(training)}
 
 
@@ -437,9 +437,7 @@ def rows_device(rows: list[Row]) -> str:
     """Where the rows' wall-clock was measured, as tables.read_run names it for a run folder."""
     labels = []
     for r in rows:
-        hw = r.identity.get("hardware") or {}
-        on_gpu = str(r.identity.get("device", "cpu")).startswith("cuda") and hw.get("cuda")
-        label = hw["cuda"][0] if on_gpu else f"{hw.get('processor') or hw.get('machine', 'cpu')} x{hw.get('cpu_count', '?')}"
+        label = hardware_label(r.identity.get("hardware") or {}, r.identity.get("device", "cpu"))
         if label not in labels:
             labels.append(label)
     return "; ".join(labels) or "?"

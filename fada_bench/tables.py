@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from fada.errors import InputError
+from fada.profiling import hardware_label
 
 from .cards import MethodCard
 from .registry import ADAPTERS, METHODS, METRICS
@@ -74,9 +75,7 @@ def read_run(path: str | Path) -> Run:
     try:
         info = json.loads((path / "run.json").read_text())
         suite = info["config"]["suite"]
-        hw = info.get("hardware", {})
-        on_gpu = str(info["config"].get("device", "cpu")).startswith("cuda") and hw.get("cuda")
-        device = hw["cuda"][0] if on_gpu else f"{hw.get('processor') or hw.get('machine', 'cpu')} x{hw.get('cpu_count', '?')}"
+        device = hardware_label(info.get("hardware", {}), info["config"].get("device", "cpu"))
     except (OSError, ValueError, KeyError, IndexError):
         pass
     return Run(path, suite, pd.read_csv(csv), device=device)

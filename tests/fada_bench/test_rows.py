@@ -2,13 +2,14 @@
 claims, and rows measured differently refuse to combine."""
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from fada.errors import InputError
 from fada_bench.claims import check_claims, merged_summary
-from fada_bench.rows import RowMismatchError, backbone_hashes, read_rows, save_rows
+from fada_bench.rows import Row, RowMismatchError, backbone_hashes, read_rows, rows_device, save_rows
 from fada_bench.summary import SUMMARY_COLUMNS
 from fada_bench.tables import build_table, read_run, render
 
@@ -163,7 +164,6 @@ def test_the_committed_rows_were_distilled_from_the_shipped_teacher_they_score()
     # lineage's checkpoint sha256 (from the files a row's identity lists) is the hash of the shipped
     # teacher folder itself, and every committed student that records its teacher names that folder:
     # Tables 2-4 compare students of one teacher, the one their teacher row scored.
-    from pathlib import Path
 
     from fada.hashing import folder_sha256
     from fada_bench.rows import lineage
@@ -232,3 +232,12 @@ def test_rows_list_shows_each_row_and_fails_on_rows_that_cannot_combine(tmp_path
     assert isinstance(res.exception, RowMismatchError) and "seed" in str(res.exception)
     res = CliRunner().invoke(app, ["rows", "list", str(tmp_path / "empty")])
     assert isinstance(res.exception, InputError) and "no scored rows" in str(res.exception)
+
+
+def test_the_wallclock_label_of_rows_names_each_machine_and_thread_count_once():
+    def row(method, threads):
+        hw = {"processor": "Test CPU", "cpu_count": 2, "torch_threads": threads, "cuda": []}
+        return Row(Path(method), method, {"device": "cpu", "hardware": hw}, pd.DataFrame())
+
+    assert rows_device([row("teacher", 2), row("fada_fast", 2)]) == "Test CPU x2"
+    assert rows_device([row("teacher", 2), row("fada_balanced", 1), row("fada_fast", 2)]) == "Test CPU x2; Test CPU x1"

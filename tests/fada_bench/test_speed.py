@@ -14,7 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from fada.errors import InputError
-from fada.profiling import processor_name
+from fada.profiling import hardware_label, processor_name
 from fada_bench.cli import app
 from fada_bench.speed import STAGES, SpeedConfig, run_speed
 
@@ -189,3 +189,14 @@ def test_processor_name_is_the_cpu_model_from_cpuinfo(tmp_path):
     info.write_text("processor\t: 0\nmodel name\t: \n")        # no model: the architecture instead
     assert processor_name(str(info)) == fallback
     assert processor_name(str(tmp_path / "missing")) == fallback
+
+
+def test_hardware_label_names_the_threads_a_run_used_or_its_gpu():
+    hw = {"processor": "AMD EPYC", "machine": "x86_64", "cpu_count": 2, "torch_threads": 1,
+          "cuda": ["NVIDIA H100 80GB HBM3"]}
+    assert hardware_label(hw) == "AMD EPYC x1"                 # one of two cores, as training logs say
+    assert hardware_label(hw, "cuda") == "NVIDIA H100 80GB HBM3"
+    assert hardware_label({**hw, "cuda": []}, "cuda:0") == "AMD EPYC x1"
+    old = {"machine": "x86_64", "cpu_count": 2}                 # a run recorded before torch_threads
+    assert hardware_label(old) == "x86_64 x2"
+    assert hardware_label({}) == "cpu x?"

@@ -217,3 +217,22 @@ def test_a_build_the_disk_cannot_hold_stops_with_the_numbers_before_writing(smal
     monkeypatch.undo()
     build_target_cache(r, tmp_path / "cache")
     assert json.loads((folder / "progress.json").read_text())["done"] == 6
+
+
+def test_a_cached_row_stopped_and_resumed_equals_the_uninterrupted_row_bit_for_bit(small_world, random_teacher,
+                                                                                   tmp_path):
+    # Two trainings of one recipe from one complete cache read the same standpoints and targets,
+    # so a resume (at any checkpoint) must not change a single weight: rows compared by common
+    # random numbers differ only by their recipes.
+    r = recipe(tmp_path, small_world[0], random_teacher, "fada_balanced_tiny")
+    build_target_cache(r, tmp_path / "cache")
+    train(r, tmp_path / "whole", target_cache=tmp_path / "cache")
+    train(r, tmp_path / "resumed", target_cache=tmp_path / "cache", stop_at=1)
+    train(r, tmp_path / "resumed", target_cache=tmp_path / "cache")
+    a = torch.load(tmp_path / "whole" / "checkpoint" / "state.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "checkpoint" / "state.pt", weights_only=True)
+    assert a["step"] == b["step"] == r.steps
+    for part in ("params", "ema"):
+        assert a[part].keys() == b[part].keys()
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    assert training_record(tmp_path, "resumed")["target_samples"] == {"cached": 6, "live": 0}

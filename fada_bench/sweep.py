@@ -8,7 +8,10 @@
   cards whose adapter is an anchor: ground truth, static, the VAE round trip). A card's
   checkpoint that does not exist yet is trained first with its recipe, after the checkpoints that
   recipe starts from (its `vae`, `parent` and `objective.teacher`), unless the package ships it
-  (`checkpoint_states` says when a shipped one is used); then one run and `tableN.md`.
+  (`checkpoint_states` says when a shipped one is used); then one run and `tableN.md`. With
+  `rows=DIR` (a folder of scored rows, `fada_bench/rows.py`) the rows DIR already holds for the
+  same suite, limit and seed are neither trained nor scored again; the others are, and are saved
+  into DIR, and `tableN.md` is made from DIR.
 
 Recipes name the checkpoints they start from as `runs/NAME/model`; the sweep reads `runs/` as the
 checkpoints folder (FADA_BENCH_CHECKPOINTS, default runs/ in the current folder), where the cards look too.
@@ -244,7 +247,7 @@ def card_recipe(card: MethodCard) -> str:
 
 def table_recipes(table: int) -> list[str]:
     """The recipes of a table's FADA rows (what a table sweep trains, after what they start from)."""
-    return [card_recipe(c) for c in table_cards(table) if c.adapter == "fada"]
+    return rows_to_make(table, [])[1]
 
 
 def table_methods(table: int) -> list[str]:
@@ -253,22 +256,64 @@ def table_methods(table: int) -> list[str]:
     return names + [n for n, c in METHODS.items() if ADAPTERS.get(c.adapter).anchor and n not in names]
 
 
+def scored_rows(rows: Path | None, suite: str, limit: int | None, seed: int) -> list[str]:
+    """The methods `rows` (a folder of scored rows; absent or empty: none) holds scores of for this
+    suite, limit and seed. Rows scored otherwise are an error naming them: saving this sweep's rows beside
+    them would make a folder that cannot be combined."""
+    from .rows import read_row
+
+    if rows is None or not Path(rows).is_dir():
+        return []
+    have = [read_row(p) for p in sorted(Path(rows).iterdir()) if (p / "identity.json").is_file()]
+    other = [f"{r.method} ({r.identity.get('suite')}, limit {r.identity.get('limit')}, seed {r.identity.get('seed')})"
+             for r in have if (r.identity.get("suite"), r.identity.get("limit"), r.identity.get("seed")) != (suite, limit, seed)]
+    if other:
+        raise InputError(f"--rows {rows} holds rows scored otherwise than this sweep ({suite}, limit {limit}, seed {seed}): "
+                         f"{', '.join(other)}; name another --rows folder or rerun with their settings")
+    return [r.method for r in have if _has_scores(r.summary, r.method)]
+
+
+def _has_scores(summary: pd.DataFrame, method: str) -> bool:
+    """Whether any sample of `method` was scored (a row whose every sample failed, e.g. for want of
+    its checkpoint, is made again, not kept)."""
+    mine = summary[summary["method"] == method]
+    return bool(len(mine)) and bool((pd.to_numeric(mine["n"], errors="coerce").fillna(0) > 0).any())
+
+
+def rows_to_make(table: int, kept: list[str]) -> tuple[list[str], list[str]]:
+    """(methods to generate and score, recipes to train for them): the table's methods and
+    anchors (`table_methods`) that `kept` (`scored_rows`) does not hold, and their FADA rows' recipes."""
+    methods = [m for m in table_methods(table) if m not in kept]
+    return methods, [card_recipe(c) for c in table_cards(table) if c.adapter == "fada" and c.name in methods]
+
+
 def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = None, seed: int = 0,
                     train: bool = True, metrics: list[str] | None = None, data: Path | None = None,
                     device: str = "cpu", dtype: str | None = None, compile: bool = False,
                     progress: Progress | None = None,
                     on_train: Callable[[str], None] | None = None, train_progress=None,
-                    target_cache: Path | None = None) -> tuple[RunResult, Path]:
+                    target_cache: Path | None = None, rows: Path | None = None) -> tuple[RunResult | None, Path]:
+    """Train, run and write `out/tableN.md` (from `rows` when given). Returns (the run's result,
+    None where `rows` already held every row; the table's path)."""
+    from .rows import save_rows
     from .store import RunStore
     from .tables import render
 
+    methods, recipes = rows_to_make(table, scored_rows(rows, suite, limit, seed))
     if train:
-        train_missing(table_recipes(table), on_train, train_progress, target_cache)
-    result = run_benchmark(RunConfig(methods=table_methods(table), suite=suite, out=out, limit=limit, seed=seed, metrics=metrics,
-                                     device=device, dtype=dtype, compile=compile, data=data), progress)
+        train_missing(recipes, on_train, train_progress, target_cache)
+    result = None
+    if methods:
+        result = run_benchmark(RunConfig(methods=methods, suite=suite, out=out, limit=limit, seed=seed, metrics=metrics,
+                                         device=device, dtype=dtype, compile=compile, data=data), progress)
+        if result.summary is None:      # not process 0
+            return result, out / f"table{table}.md"
+        if rows is not None:
+            done = [m for m in methods if _has_scores(result.summary, m)]
+            save_rows(out, rows, methods=done, training_logs=checkpoints_dir())
     path = out / f"table{table}.md"
-    if result.summary is not None:
-        RunStore(out).write_text(path.name, render(table, [out], "md"))
+    out.mkdir(parents=True, exist_ok=True)      # a sweep whose rows were all kept ran nothing here
+    RunStore(out).write_text(path.name, render(table, [Path(rows) if rows is not None else out], "md"))
     return result, path
 
 
@@ -294,12 +339,15 @@ class SweepConfig:
     dtype: str | None = None
     compile: bool = False
     target_cache: Path | None = None             # tables: root of teacher-target caches shared by the rows
+    rows: Path | None = None                     # tables: scored rows kept (not redone), new ones saved there
 
     def __post_init__(self):
         put = lambda k, v: object.__setattr__(self, k, v)   # noqa: E731  (frozen: set once, here)
         check_choice("sweep", self.what, sweep_names())
         if self.target_cache is not None and self.what == "cfg":
             raise OptionError("--target-cache is for table sweeps (it shares training targets; sweep cfg trains nothing)")
+        if self.rows is not None and self.what == "cfg":
+            raise OptionError("--rows is for table sweeps (sweep cfg's points are not rows of a table)")
         put("out", Path(self.out) if self.out is not None else Path("runs") / f"sweep-{self.what}-{self.suite}")
         for name, option in (("a_values", "--cfg-a"), ("r_values", "--cfg-r")):
             values = tuple(getattr(self, name))
@@ -335,5 +383,5 @@ def run_sweep(cfg: SweepConfig, progress: Progress | None = None, on_train=None,
     result, path = run_table_sweep(cfg.table, cfg.suite, cfg.out, train=cfg.train,
                                    metrics=None if cfg.metrics is None else list(cfg.metrics),
                                    on_train=on_train, train_progress=train_progress, target_cache=cfg.target_cache,
-                                   **common)
-    return result, [path] if result.summary is not None else []
+                                   rows=cfg.rows, **common)
+    return result, [path] if result is None or result.summary is not None else []

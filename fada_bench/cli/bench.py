@@ -106,6 +106,7 @@ def sweep(
     compile_: bool = typer.Option(False, "--compile/--no-compile", help="torch.compile the denoiser (pays off on a GPU)."),
     target_cache: Optional[Path] = typer.Option(None, "--target-cache", help="Tables: share the teacher's PeRFlow/RFlow targets between rows through caches under this folder (built as needed)."),
     plan: bool = typer.Option(False, "--plan", help="Tables: print what would be trained (in order, with steps and starts) and scored, and do nothing."),
+    rows: Optional[Path] = typer.Option(None, "--rows", help="Tables: a folder of scored rows (e.g. results/synthetic/rows). The rows it holds for this suite, limit and seed are kept, not trained or scored again; the others are trained, scored and saved into it, and the table is made from it."),
 ):
     """Figures 3-4 (a CFG sweep, PNG and SVG) or every row of a paper table (training missing checkpoints, with the shipped teacher and students where nothing they came from is trained here)."""
     from .. import sweep as sw
@@ -120,7 +121,8 @@ def sweep(
                          a_values=floats("--cfg-a", cfg_a, sw.DEFAULT_CFG_A),
                          r_values=floats("--cfg-r", cfg_r, sw.DEFAULT_CFG_R),
                          metrics=None if metrics is None else _split_names(metrics), train=train_missing,
-                         data=data, device=device, dtype=dtype, compile=compile_, target_cache=target_cache)
+                         data=data, device=device, dtype=dtype, compile=compile_, target_cache=target_cache,
+                         rows=rows)
     if plan:
         _print_sweep_plan(cfg)
         return
@@ -136,7 +138,12 @@ def sweep(
             bars.update(task["id"], completed=done, total=total, description=f"train loss {loss:.4f}")
         return sw.run_sweep(cfg, advance, on_train, step)
     result, paths = _run_with_progress(job, cfg.out)
-    _report(result)
+    if result is not None:
+        _report(result)
+        if cfg.rows is not None and result.summary is not None:
+            console.print(f"saved the new rows into {cfg.rows}")
+    elif cfg.rows is not None:
+        console.print(f"{cfg.rows} already holds every row of {cfg.what}: nothing trained or scored")
     for p in paths:
         console.print(f"wrote {p}")
 
@@ -149,7 +156,10 @@ def _print_sweep_plan(cfg) -> None:
 
     if cfg.what == "cfg":
         raise InputError("--plan is for table sweeps (sweep cfg trains nothing)")
-    steps = sw.training_plan(sw.table_recipes(cfg.table), cfg.target_cache) if cfg.train else []
+    scored = sw.scored_rows(cfg.rows, cfg.suite, cfg.limit, cfg.seed)
+    methods, recipes = sw.rows_to_make(cfg.table, scored)
+    kept = [m for m in sw.table_methods(cfg.table) if m in scored]
+    steps = sw.training_plan(recipes, cfg.target_cache) if cfg.train else []
     table = Table(box=None, pad_edge=False, title=f"{cfg.what}: checkpoints under {checkpoints_dir()}")
     for col in ("recipe", "kind", "steps", "starts from", "state"):
         table.add_column(col)
@@ -160,8 +170,17 @@ def _print_sweep_plan(cfg) -> None:
         table.add_row(st["recipe"], st["kind"], str(st["steps"]), ", ".join(st["after"]) or "-", state)
     Console(width=200).print(table)
     todo = [st for st in steps if not st["have"]]
+    if kept:
+        console.print(f"kept from {cfg.rows} (scored, not trained or scored again): {', '.join(kept)}")
+        retrained = [r for r in (sw.card_recipe(c) for c in sw.table_cards(cfg.table) if c.adapter == "fada" and c.name in kept)
+                     if any(st["recipe"] == r and not st["have"] for st in steps)]
+        if retrained:
+            console.print(f"[yellow]note[/yellow]: {', '.join(retrained)} trained again (rows to make start from it) while "
+                          "its kept row scored the earlier checkpoint; `fada-bench claims` says where variants "
+                          "compared with that row do not start from its checkpoint")
     console.print(f"{len(todo)} of {len(steps)} checkpoints to train ({sum(st['steps'] - (st['resumes_at'] or 0) for st in todo)} steps left); "
-                  f"then generate and score on {cfg.suite} into {cfg.out}: {', '.join(sw.table_methods(cfg.table))}")
+                  + (f"then generate and score on {cfg.suite} into {cfg.out}: {', '.join(methods)}" if methods else "nothing to score")
+                  + (f", saved into {cfg.rows}" if cfg.rows is not None and methods else ""))
     shipped = [st["recipe"] for st in steps if st["state"] == "shipped"]
     if shipped:
         console.print(f"shipped checkpoints used as they are: {', '.join(shipped)} (train one here with "

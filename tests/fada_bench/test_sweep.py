@@ -213,3 +213,54 @@ def test_a_table_sweeps_plan_lists_what_it_would_train_and_score_and_does_nothin
     assert not (tmp_path / "t2").exists()
     res = CliRunner().invoke(app, ["sweep", "cfg", "--plan"])
     assert isinstance(res.exception, InputError) and "table sweeps" in str(res.exception)
+
+
+def test_a_table_sweep_with_rows_keeps_the_scored_rows_and_makes_only_the_others(env, monkeypatch, tmp_path):
+    # --rows: a first sweep scores every row and saves them; a second finds them all and trains and
+    # scores nothing; with one row removed, only that row is scored again and saved back.
+    import json
+
+    from typer.testing import CliRunner
+
+    import fada.train.trainer as trainer
+    from fada_bench.cli import app
+
+    trained = []
+    monkeypatch.setattr(trainer, "train", lambda r, out, progress=None: trained.append(r.name))
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
+    rows = tmp_path / "rows"
+
+    def sweep(*extra):
+        res = CliRunner().invoke(app, ["sweep", "table2", "--limit", "1", "--metrics", "sync_d", "--rows", str(rows),
+                                       "--out", str(tmp_path / "t2"), *extra], terminal_width=200)
+        assert res.exit_code == 0, res.output + repr(res.exception)
+        return " ".join(res.output.split())
+
+    sweep()
+    made = sorted(p.name for p in rows.iterdir())
+    # The stand-in trainer writes no checkpoint, so the trained rows fail every sample and are not
+    # saved as rows (the next sweep makes them again); the teacher and the anchors are.
+    assert {"teacher", "static", "ground_truth"} <= set(made) and "tcd" not in made and "tcd_tiny" in trained
+    stamp = {m: json.loads((rows / m / "identity.json").read_text())["saved"] for m in made}
+    trained.clear()
+    plan = sweep("--plan")
+    kept = plan.split("kept from")[1].split("checkpoints to train")[0]
+    to_score = plan.split("score on synthetic into")[1].split("saved into")[0]
+    assert "teacher" in kept and "static" in kept and "tcd" not in kept
+    assert "tcd" in to_score and "static" not in to_score
+    # Only the failed rows are made again: the rows saved are not touched.
+    monkeypatch.setattr(sw, "table_methods", lambda table: made)
+    assert "already holds every row" in sweep() and trained == []
+    assert {m: json.loads((rows / m / "identity.json").read_text())["saved"] for m in made} == stamp
+    for p in (rows / "static").iterdir():
+        p.unlink()
+    (rows / "static").rmdir()
+    out = sweep()
+    assert trained == [] and "saved the new rows" in out
+    after = {m: json.loads((rows / m / "identity.json").read_text())["saved"] for m in made}
+    assert [m for m in made if after[m] != stamp.get(m)] == ["static"]
+    assert "static" in (tmp_path / "t2" / "table2.md").read_text()
+    # Rows scored on other settings are not mixed with this sweep's.
+    res = CliRunner().invoke(app, ["sweep", "table2", "--limit", "2", "--metrics", "sync_d", "--rows", str(rows),
+                                   "--plan"], terminal_width=200)
+    assert isinstance(res.exception, InputError) and "limit 1" in str(res.exception) and "another --rows" in str(res.exception)

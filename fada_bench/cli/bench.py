@@ -172,7 +172,8 @@ def _print_sweep_plan(cfg) -> None:
     todo = [st for st in steps if not st["have"]]
     if kept:
         console.print(f"kept from {cfg.rows} (scored, not trained or scored again): {', '.join(kept)}")
-        retrained = [r for r in (sw.card_recipe(c) for c in sw.table_cards(cfg.table) if c.adapter == "fada" and c.name in kept)
+        retrained = [r for r in dict.fromkeys(sw.card_recipe(c) for c in sw.table_cards(cfg.table)
+                                              if c.adapter == "fada" and c.name in kept)
                      if any(st["recipe"] == r and not st["have"] for st in steps)]
         if retrained:
             console.print(f"[yellow]note[/yellow]: {', '.join(retrained)} trained again (rows to make start from it) while "

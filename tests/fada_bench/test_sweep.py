@@ -264,3 +264,23 @@ def test_a_table_sweep_with_rows_keeps_the_scored_rows_and_makes_only_the_others
     res = CliRunner().invoke(app, ["sweep", "table2", "--limit", "2", "--metrics", "sync_d", "--rows", str(rows),
                                    "--plan"], terminal_width=200)
     assert isinstance(res.exception, InputError) and "limit 1" in str(res.exception) and "another --rows" in str(res.exception)
+
+
+def test_the_plan_says_when_a_kept_rows_checkpoint_is_trained_again(monkeypatch, tmp_path):
+    # On a machine without checkpoints, Table 4's missing CFG rows need FADA-Balanced's checkpoint
+    # as their parent: the plan trains it again and says that its kept row scored another one.
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from fada_bench.cli import app
+
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
+    committed = Path(__file__).resolve().parents[2] / "results" / "synthetic" / "rows"
+    for m in ("no_cfg_distill", "teacher", "static"):     # no_cfg_distill: FADA-Balanced, conditional output only
+        shutil.copytree(committed / m, tmp_path / "rows" / m)
+    res = CliRunner().invoke(app, ["sweep", "table4", "--rows", str(tmp_path / "rows"), "--plan"], terminal_width=200)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    out = " ".join(res.output.split())
+    assert "kept from" in out and "fada_balanced_tiny trained again" in out
+    assert "cfg_layer" in out.split("score on synthetic into")[1] and not (tmp_path / "runs").exists()

@@ -218,7 +218,6 @@ def test_a_table_sweeps_plan_lists_what_it_would_train_and_score_and_does_nothin
 def test_a_table_sweep_with_rows_keeps_the_scored_rows_and_makes_only_the_others(env, monkeypatch, tmp_path):
     # --rows: a first sweep scores every row and saves them; a second finds them all and trains and
     # scores nothing; with one row removed, only that row is scored again and saved back.
-    import json
 
     from typer.testing import CliRunner
 
@@ -241,7 +240,10 @@ def test_a_table_sweep_with_rows_keeps_the_scored_rows_and_makes_only_the_others
     # The stand-in trainer writes no checkpoint, so the trained rows fail every sample and are not
     # saved as rows (the next sweep makes them again); the teacher and the anchors are.
     assert {"teacher", "static", "ground_truth"} <= set(made) and "tcd" not in made and "tcd_tiny" in trained
-    stamp = {m: json.loads((rows / m / "identity.json").read_text())["saved"] for m in made}
+    def stamps():       # a row saved again is a new file (written atomically: another inode)
+        return {m: (os.stat(rows / m / "identity.json").st_ino, os.stat(rows / m / "identity.json").st_mtime_ns)
+                for m in made}
+    stamp = stamps()
     trained.clear()
     plan = sweep("--plan")
     kept = plan.split("kept from")[1].split("checkpoints to train")[0]
@@ -251,14 +253,14 @@ def test_a_table_sweep_with_rows_keeps_the_scored_rows_and_makes_only_the_others
     # Only the failed rows are made again: the rows saved are not touched.
     monkeypatch.setattr(sw, "table_methods", lambda table: made)
     assert "already holds every row" in sweep() and trained == []
-    assert {m: json.loads((rows / m / "identity.json").read_text())["saved"] for m in made} == stamp
+    assert stamps() == stamp
     for p in (rows / "static").iterdir():
         p.unlink()
     (rows / "static").rmdir()
     out = sweep()
     assert trained == [] and "saved the new rows" in out
-    after = {m: json.loads((rows / m / "identity.json").read_text())["saved"] for m in made}
-    assert [m for m in made if after[m] != stamp.get(m)] == ["static"]
+    after = stamps()
+    assert [m for m in made if after[m] != stamp[m]] == ["static"]
     assert "static" in (tmp_path / "t2" / "table2.md").read_text()
     # Rows scored on other settings are not mixed with this sweep's.
     res = CliRunner().invoke(app, ["sweep", "table2", "--limit", "2", "--metrics", "sync_d", "--rows", str(rows),

@@ -218,7 +218,6 @@ def test_a_table_sweeps_plan_lists_what_it_would_train_and_score_and_does_nothin
 def test_a_table_sweep_with_rows_keeps_the_scored_rows_and_makes_only_the_others(env, monkeypatch, tmp_path):
     # --rows: a first sweep scores every row and saves them; a second finds them all and trains and
     # scores nothing; with one row removed, only that row is scored again and saved back.
-
     from typer.testing import CliRunner
 
     import fada.train.trainer as trainer

@@ -260,11 +260,11 @@ def scored_rows(rows: Path | None, suite: str, limit: int | None, seed: int) -> 
     """The methods `rows` (a folder of scored rows; absent or empty: none) holds scores of for this
     suite, limit and seed. Rows scored otherwise are an error naming them: saving this sweep's rows beside
     them would make a folder that cannot be combined."""
-    from .rows import read_row
+    from .rows import is_rows_folder, read_row, row_paths
 
-    if rows is None or not Path(rows).is_dir():
+    if rows is None or not is_rows_folder(rows):
         return []
-    have = [read_row(p) for p in sorted(Path(rows).iterdir()) if (p / "identity.json").is_file()]
+    have = [read_row(p) for p in row_paths(rows)]
     other = [f"{r.method} ({r.identity.get('suite')}, limit {r.identity.get('limit')}, seed {r.identity.get('seed')})"
              for r in have if (r.identity.get("suite"), r.identity.get("limit"), r.identity.get("seed")) != (suite, limit, seed)]
     if other:

@@ -287,6 +287,49 @@ def rows_to_make(table: int, kept: list[str]) -> tuple[list[str], list[str]]:
     return methods, [card_recipe(c) for c in table_cards(table) if c.adapter == "fada" and c.name in methods]
 
 
+def kept_rows_out_of_step(table: int, rows: Path, kept: list[str], to_make: list[str], steps: list[dict]) -> list[str]:
+    """Notes on the kept rows (`scored_rows`) of a table sweep that the rows it makes (`to_make`, the
+    recipes of `rows_to_make`, with their `training_plan` `steps`) will not be compared with as equals:
+    - a kept row whose checkpoint is trained again (the rows to make start from it);
+    - a kept row whose recipe starts from the same parent as a row to make, when its training record
+      (`rows.training_record`) names another parent checkpoint than theirs, or none: Table 4's CFG
+      variants must start alike. Removing that row from `rows` (and its checkpoint, where one is
+      trained) makes the sweep train and score it too."""
+    from fada.hashing import folder_sha256
+    from fada.train.recipe import load_recipe
+
+    from .rows import read_row
+
+    notes = []
+    to_train = {st["recipe"] for st in steps if not st["have"]}
+    kept_cards = [c for c in table_cards(table) if c.adapter == "fada" and c.name in kept]
+    for recipe in dict.fromkeys(card_recipe(c) for c in kept_cards if card_recipe(c) in to_train):
+        notes.append(f"{recipe} trained again (rows to make start from it) while its kept row scored the earlier "
+                     "checkpoint; `fada-bench claims` says where variants compared with that row do not start "
+                     "from its checkpoint")
+    parent_of = {r: _starts_from(load_recipe(r)).get("parent") for r in {*to_make, *map(card_recipe, kept_cards)}}
+    for recipe in dict.fromkeys(map(card_recipe, kept_cards)):
+        parent = parent_of[recipe]
+        beside = [r for r in to_make if r != recipe and parent_of[r] == parent]
+        if parent is None or not beside or recipe in to_train:
+            continue
+        model = checkpoints_dir() / parent / "model"
+        theirs = None if parent in to_train or not model.is_dir() else folder_sha256(model)
+        names = [c.name for c in kept_cards if card_recipe(c) == recipe]
+        ours = {(read_row(Path(rows) / n).identity.get("training") or {}).get("parent_sha256") for n in names}
+        if ours == {theirs} and theirs:
+            continue
+        # the checkpoint too: a trained one is kept as it is, whichever parent it started from
+        stale = [Path(rows) / n for n in names] + [p for p in [checkpoints_dir() / recipe] if p.is_dir()]
+        start = (f"started from {parent} {next(iter(ours))[:12]}" if len(ours) == 1 and None not in ours else
+                 "records no parent checkpoint" if ours == {None} else "started from several parent checkpoints")
+        notes.append(f"kept {', '.join(names)} ({recipe}) {start}, while {', '.join(beside)} start from {parent} "
+                     + (theirs[:12] if theirs else "as this sweep trains it" if parent in to_train else "(not trained)")
+                     + ": they are not compared as equals; remove " + " and ".join(map(str, stale))
+                     + " so that this sweep trains and scores them too")
+    return notes
+
+
 def run_table_sweep(table: int, suite: str, out: Path, *, limit: int | None = None, seed: int = 0,
                     train: bool = True, metrics: list[str] | None = None, data: Path | None = None,
                     device: str = "cpu", dtype: str | None = None, compile: bool = False,

@@ -172,13 +172,8 @@ def _print_sweep_plan(cfg) -> None:
     todo = [st for st in steps if not st["have"]]
     if kept:
         console.print(f"kept from {cfg.rows} (scored, not trained or scored again): {', '.join(kept)}")
-        retrained = [r for r in dict.fromkeys(sw.card_recipe(c) for c in sw.table_cards(cfg.table)
-                                              if c.adapter == "fada" and c.name in kept)
-                     if any(st["recipe"] == r and not st["have"] for st in steps)]
-        if retrained:
-            console.print(f"[yellow]note[/yellow]: {', '.join(retrained)} trained again (rows to make start from it) while "
-                          "its kept row scored the earlier checkpoint; `fada-bench claims` says where variants "
-                          "compared with that row do not start from its checkpoint")
+        for note in sw.kept_rows_out_of_step(cfg.table, cfg.rows, kept, recipes, steps):
+            console.print(f"[yellow]note[/yellow]: {note}")
     console.print(f"{len(todo)} of {len(steps)} checkpoints to train ({sum(st['steps'] - (st['resumes_at'] or 0) for st in todo)} steps left); "
                   + (f"then generate and score on {cfg.suite} into {cfg.out}: {', '.join(methods)}" if methods else "nothing to score")
                   + (f", saved into {cfg.rows}" if cfg.rows is not None and methods else ""))

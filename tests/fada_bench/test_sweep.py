@@ -285,3 +285,46 @@ def test_the_plan_says_when_a_kept_rows_checkpoint_is_trained_again(monkeypatch,
     out = " ".join(res.output.split())
     assert "kept from" in out and "fada_balanced_tiny trained again" in out
     assert "cfg_layer" in out.split("score on synthetic into")[1] and not (tmp_path / "runs").exists()
+
+
+def test_kept_cfg_variants_that_started_from_another_parent_are_named_with_what_to_remove(monkeypatch, tmp_path):
+    # Table 4's CFG variants are compared as equals only from the same parent checkpoint: a kept
+    # fada_fast row (and fada_4, the same checkpoint) with no or another recorded parent is named,
+    # with the folders whose removal makes the sweep train and score it beside the new rows.
+    import json
+    import shutil
+
+    from fada.hashing import folder_sha256
+
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
+    committed = Path(__file__).resolve().parents[2] / "results" / "synthetic" / "rows"
+    rows = tmp_path / "rows"
+    for m in ("fada_fast", "fada_4"):
+        shutil.copytree(committed / m, rows / m)
+    parent = tmp_path / "runs" / "fada_balanced_tiny" / "model"
+    parent.mkdir(parents=True)
+    (parent / "fada.json").write_text("{}")
+    sha = folder_sha256(parent)
+    to_make = ["cfg_time_embed_tiny", "cfg_layer_tiny"]
+
+    def notes(steps=()):
+        return sw.kept_rows_out_of_step(4, rows, ["fada_fast", "fada_4"], to_make, list(steps))
+
+    def record(method, parent_sha):
+        ident = json.loads((rows / method / "identity.json").read_text())
+        ident["training"] = {"recipe": "fada_fast_tiny", "parent_sha256": parent_sha}
+        (rows / method / "identity.json").write_text(json.dumps(ident))
+
+    (note,) = notes()
+    assert "records no parent checkpoint" in note and sha[:12] in note
+    assert str(rows / "fada_fast") in note and str(rows / "fada_4") in note and "fada_fast_tiny" in note
+    record("fada_fast", sha)
+    record("fada_4", "0" * 64)
+    assert "started from several parent checkpoints" in notes()[0]
+    record("fada_4", sha)
+    assert notes() == []                                     # started alike: nothing to say
+    (note,) = notes([{"recipe": "fada_balanced_tiny", "have": False}])
+    assert f"started from fada_balanced_tiny {sha[:12]}" in note and "as this sweep trains it" in note
+    (tmp_path / "runs" / "fada_fast_tiny").mkdir()           # its own checkpoint is kept as trained too
+    assert str(tmp_path / "runs" / "fada_fast_tiny") in notes([{"recipe": "fada_balanced_tiny", "have": False}])[0]
+    assert sw.kept_rows_out_of_step(4, rows, ["fada_fast", "fada_4"], [], []) == []     # no variant to make beside them

@@ -184,8 +184,9 @@ def checkpoint_states(order: list[str], rows: list[str]) -> dict[str, str]:
 def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> list[dict]:
     """What `train_missing` does, without doing it: per recipe in `training_order`, its kind and
     steps, the checkpoints it starts from, its `state` (`checkpoint_states`; `have` unless "to
-    train"), whether it would build and read a teacher-target cache, and where a started one
-    resumes (`resumes_at`)."""
+    train"), whether it would build and read a teacher-target cache, where a started one resumes
+    (`resumes_at`), its parent recipe and whether a trained one started from another parent
+    checkpoint than that recipe's now (`parent_differs`)."""
     from fada.train.recipe import load_recipe
     from fada.train.trainer import checkpoint_step
 
@@ -197,8 +198,46 @@ def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> 
         plan.append({"recipe": name, "kind": r.kind, "steps": r.steps, "after": list(_starts_from(r).values()),
                      "state": states[name], "have": states[name] != "to train",
                      "resumes_at": checkpoint_step(checkpoints_dir() / name),
-                     "cache": _uses_cache(r.kind, target_cache)})
+                     "cache": _uses_cache(r.kind, target_cache), "parent": _starts_from(r).get("parent"),
+                     "parent_differs": _parent_differs(name, _starts_from(r).get("parent"), states)})
     return plan
+
+
+def trained_from_another_parent(steps: list[dict]) -> list[str]:
+    """Notes on the trained checkpoints of a `training_plan` that did not start from the parent
+    checkpoint the plan has now (`parent_differs`)."""
+    notes = []
+    for st in steps:
+        why, parent = st["parent_differs"], st["parent"]
+        if why:
+            start = {"not recorded": "a parent checkpoint its training log does not record",
+                     "trained again": f"a {parent} checkpoint this sweep trains again"}.get(
+                why, f"{parent} {why[:12]}, not the one under {checkpoints_dir()} now")
+            notes.append(f"{checkpoints_dir() / st['recipe']} was trained from {start}: it is used as trained; "
+                         f"remove it to train it again from the {parent} there")
+    return notes
+
+
+def _parent_differs(name: str, parent: str | None, states: dict[str, str]) -> str | None:
+    """Why a trained checkpoint did not start from the parent checkpoint the plan has now ("not
+    recorded", "trained again", or that parent's sha256 it started from instead), or None. Such a
+    checkpoint is used as trained (`fada-bench train` would find it finished): removing it trains it
+    again from the parent it would be compared beside."""
+    from fada.hashing import folder_sha256
+
+    from .rows import training_record
+
+    if states.get(name) != "trained" or parent is None:
+        return None
+    was = training_record(checkpoints_dir(), name).get("parent_sha256")
+    if states.get(parent) == "to train":
+        return "trained again"
+    model = checkpoints_dir() / parent / "model"
+    if not model.is_dir():
+        return None                   # no parent here to compare it beside
+    if not was:
+        return "not recorded"
+    return None if folder_sha256(model) == was else was
 
 
 def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | None = None,
@@ -321,9 +360,9 @@ def kept_rows_out_of_step(table: int, rows: Path, kept: list[str], to_make: list
             continue
         # the checkpoint too: a trained one is kept as it is, whichever parent it started from
         stale = [Path(rows) / n for n in names] + [p for p in [checkpoints_dir() / recipe] if p.is_dir()]
-        start = (f"started from {parent} {next(iter(ours))[:12]}" if len(ours) == 1 and None not in ours else
-                 "records no parent checkpoint" if ours == {None} else "started from several parent checkpoints")
-        notes.append(f"kept {', '.join(names)} ({recipe}) {start}, while {', '.join(beside)} start from {parent} "
+        start = (f"trained from {parent} {next(iter(ours))[:12]}" if len(ours) == 1 and None not in ours else
+                 "no parent checkpoint recorded" if ours == {None} else "trained from several parent checkpoints")
+        notes.append(f"kept {', '.join(names)} ({recipe}): {start}, while {', '.join(beside)} start from {parent} "
                      + (theirs[:12] if theirs else "as this sweep trains it" if parent in to_train else "(not trained)")
                      + ": they are not compared as equals; remove " + " and ".join(map(str, stale))
                      + " so that this sweep trains and scores them too")

@@ -127,6 +127,9 @@ def sweep(
         _print_sweep_plan(cfg)
         return
     _warn_slow_dtype(cfg.device, cfg.dtype)
+    if cfg.what != "cfg":
+        for note in _table_sweep_state(cfg)[3]:
+            console.print(f"[yellow]note[/yellow]: {note}")
 
     def job(advance, bars):
         task = {}
@@ -148,18 +151,27 @@ def sweep(
         console.print(f"wrote {p}")
 
 
-def _print_sweep_plan(cfg) -> None:
-    from rich.table import Table
-
+def _table_sweep_state(cfg) -> tuple[list[str], list[str], list[dict], list[str]]:
+    """A table sweep's (methods to score, rows kept, `training_plan` steps, notes on checkpoints
+    and kept rows that would not start like the rows it makes)."""
     from .. import sweep as sw
-    from ..paths import checkpoints_dir
 
-    if cfg.what == "cfg":
-        raise InputError("--plan is for table sweeps (sweep cfg trains nothing)")
     scored = sw.scored_rows(cfg.rows, cfg.suite, cfg.limit, cfg.seed)
     methods, recipes = sw.rows_to_make(cfg.table, scored)
     kept = [m for m in sw.table_methods(cfg.table) if m in scored]
     steps = sw.training_plan(recipes, cfg.target_cache) if cfg.train else []
+    notes = sw.kept_rows_out_of_step(cfg.table, cfg.rows, kept, recipes, steps) if kept else []
+    return methods, kept, steps, notes + sw.trained_from_another_parent(steps)
+
+
+def _print_sweep_plan(cfg) -> None:
+    from rich.table import Table
+
+    from ..paths import checkpoints_dir
+
+    if cfg.what == "cfg":
+        raise InputError("--plan is for table sweeps (sweep cfg trains nothing)")
+    methods, kept, steps, notes = _table_sweep_state(cfg)
     table = Table(box=None, pad_edge=False, title=f"{cfg.what}: checkpoints under {checkpoints_dir()}")
     for col in ("recipe", "kind", "steps", "starts from", "state"):
         table.add_column(col)
@@ -172,8 +184,8 @@ def _print_sweep_plan(cfg) -> None:
     todo = [st for st in steps if not st["have"]]
     if kept:
         console.print(f"kept from {cfg.rows} (scored, not trained or scored again): {', '.join(kept)}")
-        for note in sw.kept_rows_out_of_step(cfg.table, cfg.rows, kept, recipes, steps):
-            console.print(f"[yellow]note[/yellow]: {note}")
+    for note in notes:
+        console.print(f"[yellow]note[/yellow]: {note}")
     console.print(f"{len(todo)} of {len(steps)} checkpoints to train ({sum(st['steps'] - (st['resumes_at'] or 0) for st in todo)} steps left); "
                   + (f"then generate and score on {cfg.suite} into {cfg.out}: {', '.join(methods)}" if methods else "nothing to score")
                   + (f", saved into {cfg.rows}" if cfg.rows is not None and methods else ""))

@@ -316,15 +316,43 @@ def test_kept_cfg_variants_that_started_from_another_parent_are_named_with_what_
         (rows / method / "identity.json").write_text(json.dumps(ident))
 
     (note,) = notes()
-    assert "records no parent checkpoint" in note and sha[:12] in note
+    assert "no parent checkpoint recorded" in note and sha[:12] in note
     assert str(rows / "fada_fast") in note and str(rows / "fada_4") in note and "fada_fast_tiny" in note
     record("fada_fast", sha)
     record("fada_4", "0" * 64)
-    assert "started from several parent checkpoints" in notes()[0]
+    assert "trained from several parent checkpoints" in notes()[0]
     record("fada_4", sha)
     assert notes() == []                                     # started alike: nothing to say
     (note,) = notes([{"recipe": "fada_balanced_tiny", "have": False}])
-    assert f"started from fada_balanced_tiny {sha[:12]}" in note and "as this sweep trains it" in note
+    assert f"trained from fada_balanced_tiny {sha[:12]}" in note and "as this sweep trains it" in note
     (tmp_path / "runs" / "fada_fast_tiny").mkdir()           # its own checkpoint is kept as trained too
     assert str(tmp_path / "runs" / "fada_fast_tiny") in notes([{"recipe": "fada_balanced_tiny", "have": False}])[0]
     assert sw.kept_rows_out_of_step(4, rows, ["fada_fast", "fada_4"], [], []) == []     # no variant to make beside them
+
+
+def test_the_plan_tells_a_trained_checkpoint_whose_parent_is_not_the_one_under_runs(monkeypatch, tmp_path):
+    # A trained checkpoint is used as it is: one trained from an earlier parent (FADA-Fast after
+    # FADA-Balanced was trained again) would be compared beside rows from the new parent.
+    import json
+
+    from fada.hashing import folder_sha256
+
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
+    runs = tmp_path / "runs"
+    for name in ("fada_balanced_tiny", "fada_fast_tiny"):
+        (runs / name / "model").mkdir(parents=True)
+        (runs / name / "model" / "fada.json").write_text("{}")
+    sha = folder_sha256(runs / "fada_balanced_tiny" / "model")
+
+    def differs():
+        (st,) = [st for st in sw.training_plan(["fada_fast_tiny"]) if st["recipe"] == "fada_fast_tiny"]
+        assert st["state"] == "trained" and st["parent"] == "fada_balanced_tiny"
+        return st["parent_differs"]
+
+    assert differs() == "not recorded"
+    (runs / "fada_fast_tiny" / "log.jsonl").write_text(json.dumps({"step": 0, "threads": 1, "parent_sha256": sha}) + "\n")
+    assert differs() is None
+    (runs / "fada_balanced_tiny" / "model" / "fada.json").write_text('{"trained": "again"}')
+    assert differs() == sha
+    (note,) = sw.trained_from_another_parent(sw.training_plan(["fada_fast_tiny"]))
+    assert f"fada_fast_tiny was trained from fada_balanced_tiny {sha[:12]}" in note and "remove it" in note

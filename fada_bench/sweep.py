@@ -362,7 +362,8 @@ def kept_rows_out_of_step(table: int, rows: Path, kept: list[str], to_make: list
         stale = [Path(rows) / n for n in names] + [p for p in [checkpoints_dir() / recipe] if p.is_dir()]
         start = (f"trained from {parent} {next(iter(ours))[:12]}" if len(ours) == 1 and None not in ours else
                  "no parent checkpoint recorded" if ours == {None} else "trained from several parent checkpoints")
-        notes.append(f"kept {', '.join(names)} ({recipe}): {start}, while {', '.join(beside)} start from {parent} "
+        notes.append(f"kept {', '.join(names)} ({recipe}): {start}, while {', '.join(beside)} "
+                     f"{'start' if len(beside) > 1 else 'starts'} from {parent} "
                      + (theirs[:12] if theirs else "as this sweep trains it" if parent in to_train else "(not trained)")
                      + ": they are not compared as equals; remove " + " and ".join(map(str, stale))
                      + " so that this sweep trains and scores them too")

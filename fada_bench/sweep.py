@@ -337,9 +337,10 @@ def kept_rows_out_of_step(table: int, rows: Path, kept: list[str], to_make: list
     from fada.hashing import folder_sha256
     from fada.train.recipe import load_recipe
 
-    from .rows import read_row
+    from .rows import read_row, row_paths
 
     notes = []
+    row_of = {r.method: r for r in map(read_row, row_paths(rows))} if kept else {}
     to_train = {st["recipe"] for st in steps if not st["have"]}
     kept_cards = [c for c in table_cards(table) if c.adapter == "fada" and c.name in kept]
     for recipe in dict.fromkeys(card_recipe(c) for c in kept_cards if card_recipe(c) in to_train):
@@ -355,11 +356,11 @@ def kept_rows_out_of_step(table: int, rows: Path, kept: list[str], to_make: list
         model = checkpoints_dir() / parent / "model"
         theirs = None if parent in to_train or not model.is_dir() else folder_sha256(model)
         names = [c.name for c in kept_cards if card_recipe(c) == recipe]
-        ours = {(read_row(Path(rows) / n).identity.get("training") or {}).get("parent_sha256") for n in names}
+        ours = {(row_of[n].identity.get("training") or {}).get("parent_sha256") for n in names}
         if ours == {theirs} and theirs:
             continue
         # the checkpoint too: a trained one is kept as it is, whichever parent it started from
-        stale = [Path(rows) / n for n in names] + [p for p in [checkpoints_dir() / recipe] if p.is_dir()]
+        stale = [row_of[n].path for n in names] + [p for p in [checkpoints_dir() / recipe] if p.is_dir()]
         start = (f"trained from {parent} {next(iter(ours))[:12]}" if len(ours) == 1 and None not in ours else
                  "no parent checkpoint recorded" if ours == {None} else "trained from several parent checkpoints")
         notes.append(f"kept {', '.join(names)} ({recipe}): {start}, while {', '.join(beside)} "

@@ -185,8 +185,7 @@ def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> 
     """What `train_missing` does, without doing it: per recipe in `training_order`, its kind and
     steps, the checkpoints it starts from, its `state` (`checkpoint_states`; `have` unless "to
     train"), whether it would build and read a teacher-target cache, where a started one resumes
-    (`resumes_at`), its parent recipe and whether a trained one started from another parent
-    checkpoint than that recipe's now (`parent_differs`)."""
+    (`resumes_at`), and its parent recipe."""
     from fada.train.recipe import load_recipe
     from fada.train.trainer import checkpoint_step
 
@@ -198,17 +197,47 @@ def training_plan(recipe_names: list[str], target_cache: Path | None = None) -> 
         plan.append({"recipe": name, "kind": r.kind, "steps": r.steps, "after": list(_starts_from(r).values()),
                      "state": states[name], "have": states[name] != "to train",
                      "resumes_at": checkpoint_step(checkpoints_dir() / name),
-                     "cache": _uses_cache(r.kind, target_cache), "parent": _starts_from(r).get("parent"),
-                     "parent_differs": _parent_differs(name, _starts_from(r).get("parent"), states)})
+                     "cache": _uses_cache(r.kind, target_cache), "parent": _starts_from(r).get("parent")})
     return plan
+
+
+def _parent_sha_now(parent: str, to_train: set[str]) -> str | None:
+    """sha256 of the `parent` checkpoint that rows trained now start from (the one under the
+    checkpoints folder); None where the sweep trains it again or none is there."""
+    from fada.hashing import folder_sha256
+
+    model = checkpoints_dir() / parent / "model"
+    return None if parent in to_train or not model.is_dir() else folder_sha256(model)
+
+
+def parent_differs(step: dict, steps: list[dict], _now: dict | None = None) -> str | None:
+    """Why a trained checkpoint of a `training_plan` (`step` of `steps`) did not start from the parent
+    checkpoint the plan has now ("not recorded", "trained again", or the parent's sha256 it started
+    from instead), or None. Such a checkpoint is used as trained (`fada-bench train` would find it
+    finished): removing it trains it again from the parent it would be compared beside."""
+    from .rows import training_record
+
+    parent = step["parent"]
+    if step["state"] != "trained" or parent is None:
+        return None
+    to_train = {st["recipe"] for st in steps if not st["have"]}
+    if parent in to_train:
+        return "trained again"
+    now = _now if _now is not None else {}
+    if parent not in now:
+        now[parent] = _parent_sha_now(parent, to_train)
+    if now[parent] is None:
+        return None                   # no parent here to compare it beside
+    was = training_record(checkpoints_dir(), step["recipe"]).get("parent_sha256")
+    return "not recorded" if not was else None if was == now[parent] else was
 
 
 def trained_from_another_parent(steps: list[dict]) -> list[str]:
     """Notes on the trained checkpoints of a `training_plan` that did not start from the parent
-    checkpoint the plan has now (`parent_differs`)."""
-    notes = []
+    checkpoint the plan has now (`parent_differs`; each parent hashed once)."""
+    notes, now = [], {}
     for st in steps:
-        why, parent = st["parent_differs"], st["parent"]
+        why, parent = parent_differs(st, steps, now), st["parent"]
         if why:
             start = {"not recorded": "a parent checkpoint its training log does not record",
                      "trained again": f"a {parent} checkpoint this sweep trains again"}.get(
@@ -216,28 +245,6 @@ def trained_from_another_parent(steps: list[dict]) -> list[str]:
             notes.append(f"{checkpoints_dir() / st['recipe']} was trained from {start}: it is used as trained; "
                          f"remove it to train it again from the {parent} there")
     return notes
-
-
-def _parent_differs(name: str, parent: str | None, states: dict[str, str]) -> str | None:
-    """Why a trained checkpoint did not start from the parent checkpoint the plan has now ("not
-    recorded", "trained again", or that parent's sha256 it started from instead), or None. Such a
-    checkpoint is used as trained (`fada-bench train` would find it finished): removing it trains it
-    again from the parent it would be compared beside."""
-    from fada.hashing import folder_sha256
-
-    from .rows import training_record
-
-    if states.get(name) != "trained" or parent is None:
-        return None
-    was = training_record(checkpoints_dir(), name).get("parent_sha256")
-    if states.get(parent) == "to train":
-        return "trained again"
-    model = checkpoints_dir() / parent / "model"
-    if not model.is_dir():
-        return None                   # no parent here to compare it beside
-    if not was:
-        return "not recorded"
-    return None if folder_sha256(model) == was else was
 
 
 def train_missing(recipe_names: list[str], on_train: Callable[[str], None] | None = None,
@@ -334,7 +341,6 @@ def kept_rows_out_of_step(table: int, rows: Path, kept: list[str], to_make: list
       (`rows.training_record`) names another parent checkpoint than theirs, or none: Table 4's CFG
       variants must start alike. Removing that row from `rows` (and its checkpoint, where one is
       trained) makes the sweep train and score it too."""
-    from fada.hashing import folder_sha256
     from fada.train.recipe import load_recipe
 
     from .rows import read_row, row_paths
@@ -353,8 +359,7 @@ def kept_rows_out_of_step(table: int, rows: Path, kept: list[str], to_make: list
         beside = [r for r in to_make if r != recipe and parent_of[r] == parent]
         if parent is None or not beside or recipe in to_train:
             continue
-        model = checkpoints_dir() / parent / "model"
-        theirs = None if parent in to_train or not model.is_dir() else folder_sha256(model)
+        theirs = _parent_sha_now(parent, to_train)
         names = [c.name for c in kept_cards if card_recipe(c) == recipe]
         ours = {(row_of[n].identity.get("training") or {}).get("parent_sha256") for n in names}
         if ours == {theirs} and theirs:

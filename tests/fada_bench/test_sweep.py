@@ -345,9 +345,10 @@ def test_the_plan_tells_a_trained_checkpoint_whose_parent_is_not_the_one_under_r
     sha = folder_sha256(runs / "fada_balanced_tiny" / "model")
 
     def differs():
-        (st,) = [st for st in sw.training_plan(["fada_fast_tiny"]) if st["recipe"] == "fada_fast_tiny"]
+        plan = sw.training_plan(["fada_fast_tiny"])
+        (st,) = [st for st in plan if st["recipe"] == "fada_fast_tiny"]
         assert st["state"] == "trained" and st["parent"] == "fada_balanced_tiny"
-        return st["parent_differs"]
+        return sw.parent_differs(st, plan)
 
     assert differs() == "not recorded"
     (runs / "fada_fast_tiny" / "log.jsonl").write_text(json.dumps({"step": 0, "threads": 1, "parent_sha256": sha}) + "\n")

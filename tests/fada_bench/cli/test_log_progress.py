@@ -41,6 +41,29 @@ def test_a_task_slower_than_a_step_per_half_minute_still_says_what_is_left():
     assert all("?" not in line for line in lines)
 
 
+def test_a_pause_or_a_resumed_start_does_not_change_what_is_left():
+    """A background job stopped for ten minutes (SIGSTOP) and continued, and a job resumed at step
+    2400 whose first update jumps there: what is left follows the 2 s a step it runs at."""
+    p, out, now = logged()
+    with p:
+        task = p.add_task("cfg_layer_tiny", total=4000)
+        now[0] += 40.0                        # loading the models and the first step
+        p.update(task, completed=2401)
+        for step in range(2402, 2452):
+            now[0] += 2.0 + (600.0 if step == 2430 else 0.0)
+            p.update(task, completed=step)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "cfg_layer_tiny: 2411/4000 (60%), 0:01:00 elapsed, about 0:52:58 left"
+    assert lines[-1] == "cfg_layer_tiny: 2430/4000 (61%), 0:11:38 elapsed, about 0:52:20 left"
+    # A lasting change of speed (now sharing the cores) shows once it is most of the recent 20.
+    pace = {}
+    for step in range(2452, 2463):
+        now[0] += 4.0
+        p.update(task, completed=step)
+        pace[step] = p.time_left(task) / (4000 - step)
+    assert (pace[2460], pace[2461], pace[2462]) == (2.0, 3.0, 4.0)
+
+
 def test_advance_and_markup_in_names_are_printed_as_written():
     p, out, _ = logged(every=1e9)
     with p:

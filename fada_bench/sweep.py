@@ -334,16 +334,22 @@ def rows_to_make(table: int, kept: list[str]) -> tuple[list[str], list[str]]:
 
 
 def kept_rows_out_of_step(table: int, rows: Path, kept: list[str], to_make: list[str], steps: list[dict]) -> list[str]:
-    """Notes on the kept rows (`scored_rows`) of a table sweep that the rows it makes (`to_make`, the
-    recipes of `rows_to_make`, with their `training_plan` `steps`) will not be compared with as equals:
+    """Notes on the kept rows (`scored_rows`) of a table sweep that will not be compared as equals
+    with the rows beside them, the rows it makes (`to_make`, the recipes of `rows_to_make`, with
+    their `training_plan` `steps`) or the other kept rows:
     - a kept row whose checkpoint is trained again (the rows to make start from it);
     - a kept row whose recipe starts from the same parent as a row to make, when its training record
       (`rows.training_record`) names another parent checkpoint than theirs, or none: Table 4's CFG
-      variants must start alike. Removing that row from `rows` (and its checkpoint, where one is
-      trained) makes the sweep train and score it too."""
+      variants must start alike;
+    - where no row is made beside it, a kept row whose record differs from those of the other kept
+      rows from the same parent (Table 4 with every row kept: a FADA-Fast row of unknown start
+      beside CFG variants that record theirs);
+    - a kept row whose parent this sweep trains again.
+    Removing that row from `rows` (and its checkpoint, where one was trained from another parent or
+    none is recorded) makes the sweep make it too."""
     from fada.train.recipe import load_recipe
 
-    from .rows import read_row, row_paths
+    from .rows import read_row, row_paths, training_record
 
     notes = []
     row_of = {r.method: r for r in map(read_row, row_paths(rows))} if kept else {}
@@ -353,26 +359,43 @@ def kept_rows_out_of_step(table: int, rows: Path, kept: list[str], to_make: list
         notes.append(f"{recipe} trained again (rows to make start from it) while its kept row scored the earlier "
                      "checkpoint; `fada-bench claims` says where variants compared with that row do not start "
                      "from its checkpoint")
-    parent_of = {r: _starts_from(load_recipe(r)).get("parent") for r in {*to_make, *map(card_recipe, kept_cards)}}
-    for recipe in dict.fromkeys(map(card_recipe, kept_cards)):
+    kept_recipes = list(dict.fromkeys(map(card_recipe, kept_cards)))
+    parent_of = {r: _starts_from(load_recipe(r)).get("parent") for r in {*to_make, *kept_recipes}}
+    names_of = {r: [c.name for c in kept_cards if card_recipe(c) == r] for r in kept_recipes}
+    recorded = {r: {(row_of[n].identity.get("training") or {}).get("parent_sha256") for n in names_of[r]}
+                for r in kept_recipes}
+    for recipe in kept_recipes:
         parent = parent_of[recipe]
-        beside = [r for r in to_make if r != recipe and parent_of[r] == parent]
-        if parent is None or not beside or recipe in to_train:
+        if parent is None or recipe in to_train:
             continue
-        theirs = _parent_sha_now(parent, to_train)
-        names = [c.name for c in kept_cards if card_recipe(c) == recipe]
-        ours = {(row_of[n].identity.get("training") or {}).get("parent_sha256") for n in names}
-        if ours == {theirs} and theirs:
-            continue
-        # the checkpoint too: a trained one is kept as it is, whichever parent it started from
-        stale = [row_of[n].path for n in names] + [p for p in [checkpoints_dir() / recipe] if p.is_dir()]
+        ours = recorded[recipe]
+        made = [r for r in to_make if r != recipe and parent_of[r] == parent]
+        if made or parent in to_train:
+            theirs = _parent_sha_now(parent, to_train)
+            if ours == {theirs} and theirs:
+                continue
+            why = (f"{', '.join(made)} {'start' if len(made) > 1 else 'starts'} from {parent} "
+                   + (theirs[:12] if theirs else "as this sweep trains it" if parent in to_train else "(not trained)")
+                   if made else f"this sweep trains {parent} again")
+        else:
+            # nothing made beside it: the kept rows from the same parent are compared with each other
+            started = {}
+            for r in kept_recipes:
+                if r != recipe and parent_of[r] == parent and r not in to_train:
+                    for sha in sorted(recorded[r] - {None}):
+                        started.setdefault(sha, []).append(r)
+            if not started or ours == set(started):
+                continue
+            why = "kept " + "; ".join(f"{', '.join(rs)} started from {parent} {sha[:12]}" for sha, rs in started.items())
+            theirs = next(iter(started)) if len(started) == 1 else None
+        # the checkpoint too where it did not start from that parent: a trained one is used as trained
+        ckpt = checkpoints_dir() / recipe
+        stale = [row_of[n].path for n in names_of[recipe]] + (
+            [ckpt] if ckpt.is_dir() and not (theirs and training_record(checkpoints_dir(), recipe).get("parent_sha256") == theirs) else [])
         start = (f"trained from {parent} {next(iter(ours))[:12]}" if len(ours) == 1 and None not in ours else
                  "no parent checkpoint recorded" if ours == {None} else "trained from several parent checkpoints")
-        notes.append(f"kept {', '.join(names)} ({recipe}): {start}, while {', '.join(beside)} "
-                     f"{'start' if len(beside) > 1 else 'starts'} from {parent} "
-                     + (theirs[:12] if theirs else "as this sweep trains it" if parent in to_train else "(not trained)")
-                     + ": they are not compared as equals; remove " + " and ".join(map(str, stale))
-                     + " so that this sweep trains and scores them too")
+        notes.append(f"kept {', '.join(names_of[recipe])} ({recipe}): {start}, while {why}: they are not compared "
+                     "as equals; remove " + " and ".join(map(str, stale)) + " so that this sweep makes them too")
     return notes
 
 

@@ -330,6 +330,54 @@ def test_kept_cfg_variants_that_started_from_another_parent_are_named_with_what_
     assert sw.kept_rows_out_of_step(4, rows, ["fada_fast", "fada_4"], [], []) == []     # no variant to make beside them
 
 
+def test_with_every_table4_row_kept_the_variants_are_checked_against_each_other(monkeypatch, tmp_path):
+    # Nothing to make: the kept CFG variants are still compared as equals by the claims, so a kept
+    # row whose recorded parent differs from the others' (or is not recorded) is named.
+    import json
+    import shutil
+
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
+    committed = Path(__file__).resolve().parents[2] / "results" / "synthetic" / "rows"
+    rows, kept = tmp_path / "rows", ["cfg_time_embed", "cfg_layer", "fada_fast", "fada_4"]
+    for m in kept:
+        shutil.copytree(committed / m, rows / m)
+
+    def record(method, parent_sha):
+        ident = json.loads((rows / method / "identity.json").read_text())
+        ident["training"] = {"recipe": f"{method}_tiny", "parent_sha256": parent_sha}
+        (rows / method / "identity.json").write_text(json.dumps(ident))
+
+    p, q = "p" * 64, "q" * 64
+    for m in ("cfg_time_embed", "cfg_layer"):
+        record(m, p)
+    record("fada_fast", None)
+    record("fada_4", None)
+
+    def notes(steps=()):
+        return sw.kept_rows_out_of_step(4, rows, kept, [], list(steps))
+
+    (note,) = notes()
+    assert note.startswith("kept fada_4, fada_fast (fada_fast_tiny): no parent checkpoint recorded, while kept ")
+    assert f"while kept cfg_layer_tiny, cfg_time_embed_tiny started from fada_balanced_tiny {p[:12]}:" in note
+    assert str(rows / "fada_fast") in note and str(rows / "fada_4") in note
+    # its checkpoint under runs/ is listed too unless its training log records that parent
+    ckpt = tmp_path / "runs" / "fada_fast_tiny"
+    ckpt.mkdir(parents=True)
+    assert str(ckpt) in notes()[0]
+    (ckpt / "log.jsonl").write_text(json.dumps({"step": 0, "threads": 1, "parent_sha256": p}) + "\n")
+    assert str(ckpt) not in notes()[0] and str(rows / "fada_fast") in notes()[0]
+    for m in ("fada_fast", "fada_4"):
+        record(m, p)
+    assert notes() == []                                     # all from one parent
+    record("cfg_layer", q)                                   # one variant from another parent
+    named = {n.split(" (")[0] for n in notes()}
+    assert named == {"kept cfg_time_embed", "kept cfg_layer", "kept fada_4, fada_fast"}
+    # the parent trained again by this sweep: every kept variant scored the earlier one
+    record("cfg_layer", p)
+    assert len(notes([{"recipe": "fada_balanced_tiny", "have": False}])) == 3
+    assert "this sweep trains fada_balanced_tiny again" in notes([{"recipe": "fada_balanced_tiny", "have": False}])[0]
+
+
 def test_the_plan_tells_a_trained_checkpoint_whose_parent_is_not_the_one_under_runs(monkeypatch, tmp_path):
     # A trained checkpoint is used as it is: one trained from an earlier parent (FADA-Fast after
     # FADA-Balanced was trained again) would be compared beside rows from the new parent.

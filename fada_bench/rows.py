@@ -406,15 +406,19 @@ def lineage(paths: list[str | Path]) -> dict[str, dict]:
     return out
 
 
+def unrecorded_teacher(lineage: dict[str, dict], methods: tuple[str, ...]) -> list[str]:
+    """The `methods` with a row in `lineage` whose record names no teacher (`rows.lineage`)."""
+    return [m for m in methods if m in lineage and not (lineage[m] or {}).get("teacher")]
+
+
 def same_teacher(lineage: dict[str, dict], methods: tuple[str, ...], teacher: str = "teacher") -> tuple[bool, list[str]]:
     """Whether the students a claim compares were distilled from one teacher, the checkpoint the
     teacher row scored (else the first recorded), from `lineage` ({method: {"checkpoint", "teacher"}},
     `rows.lineage`): (alike, lines). A student retrained from another teacher (a retrained or a
     float32 one) differs from the rows beside it by more than the claim tests, so the claim is not
     compared as equals. Rows without a record (run folders, shipped checkpoints) are not judged."""
-    known = {m: lineage[m]["teacher"] for m in methods if (lineage.get(m) or {}).get("teacher")}
-    measured = [m for m in methods if m in lineage]
-    unknown = [m for m in measured if m not in known]
+    unknown = unrecorded_teacher(lineage, methods)
+    known = {m: lineage[m]["teacher"] for m in methods if m in lineage and m not in unknown}
     note = [f"teacher: not recorded for {', '.join(unknown)} (a row records it when saved with --training-logs "
              "beside its training log)"] if unknown else []
     if not known:

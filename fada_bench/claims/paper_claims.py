@@ -8,10 +8,11 @@ from typing import Callable
 
 import pandas as pd
 
-from ..rows import same_teacher
+from ..rows import same_teacher, unrecorded_teacher
 from .rules import (FAILS, HOLDS, NOT_COMPARABLE, NOT_RUN, NOT_TESTABLE, OPEN, PAPER_METRICS, WITHIN, Numbers, Verdict,
                     _per_metric, all_of, beats, beyond_lines, closes_most_of_gap, combine, keeps_quality, peak_in_region,
-                    paired_lines, paired_set_lines, ratio_premise, same_start, side)
+                    paired_lines, paired_set_lines, ratio_premise, same_start, side,
+                    unrecorded_start)
 
 Outcome = tuple[str, list[str], str]      # verdict, our lines, the paper's numbers under the same rule
 
@@ -44,6 +45,8 @@ class Claim:
     # The distilled students it compares: "not comparable" unless all come from the teacher row's
     # checkpoint (`same_teacher`).
     students: tuple[str, ...] = ()
+    # The recipes it compares as equals, which must start from one parent checkpoint (`same_start`).
+    alike_start: tuple[str, ...] = ()
 
 
 def _gather(outcomes: list[tuple[str, str, Outcome]]) -> tuple[list[str], list[str], list[str]]:
@@ -185,10 +188,25 @@ CLAIMS = (
                "time-embedding and token-free variants (Table 4)", cfg_layer_with_tokens,
           beyond=(("fada_fast", "no_cfg_distill"), ("fada_fast", "fada_balanced"), ("fada_fast", "cfg_time_embed"),
                   ("fada_fast", "cfg_layer")),
-          students=("fada_balanced", "no_cfg_distill", "cfg_time_embed", "cfg_layer", "fada_fast")),
+          students=("fada_balanced", "no_cfg_distill", "cfg_time_embed", "cfg_layer", "fada_fast"),
+          alike_start=TABLE4_VARIANTS),
     Claim("5", "Quality (FVD, Sync-D) peaks near cfg_a >= 6.5 (Figure 3, cfg_r = 2.0) and "
                "cfg_r = 2.0 (Figure 4, cfg_a = 6.5; region 1.5-2.5)", cfg_peaks),
 )
+
+
+def caveat(claim: Claim, verdict: str, training: dict[str, dict] | None, lineage: dict[str, dict] | None) -> str:
+    """What a verdict (holds, does not hold, inconclusive) rests on unchecked: the rows whose record
+    names no teacher (`rows.unrecorded_teacher`) or, for variants compared as equals, no parent
+    checkpoint (`unrecorded_start`). Such rows are not judged, so the verdict stands, with this said."""
+    if verdict not in (HOLDS, FAILS, OPEN):
+        return ""
+    parts = []
+    if claim.students and lineage is not None and (u := unrecorded_teacher(lineage, claim.students)):
+        parts.append(f"teacher not recorded for {', '.join(u)}")
+    if claim.alike_start and (u := unrecorded_start(training or {}, claim.alike_start)):
+        parts.append(f"start points not recorded for {', '.join(u)}")
+    return "; ".join(parts)
 
 
 def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None,
@@ -220,5 +238,6 @@ def check_claims(summary: pd.DataFrame, sweep: pd.DataFrame | None = None,
                     verdict = NOT_COMPARABLE
             out.append(Verdict(claim.id, claim.statement, verdict, lines, paper, beyond_lines(nums, claim.beyond),
                                paired_lines(samples, claim.beyond) if samples else [],
-                               paired_set_lines(replicates, summary, claim.beyond) if replicates else []))
+                               paired_set_lines(replicates, summary, claim.beyond) if replicates else [],
+                               caveat(claim, verdict, training, lineage)))
     return out

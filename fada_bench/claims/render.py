@@ -52,7 +52,7 @@ def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None,
              "its HDTF numbers (Tables 2-4) under the same rule.", "",
              "| claim | statement | ours | paper's numbers |", "|---|---|---|---|"]
     for v in verdicts:
-        lines.append(f"| {v.claim} | {v.statement} | **{v.verdict}** | {v.paper} |")
+        lines.append(f"| {v.claim} | {v.statement} | **{v.verdict}**{f' ({v.caveat})' if v.caveat else ''} | {v.paper} |")
     for v in verdicts:
         lines += ["", f"## Claim {v.claim}: {v.verdict}", "", v.statement, "", "```"] + v.ours + ["```"]
         if v.beyond:

@@ -80,6 +80,9 @@ class Verdict:
     beyond: list[str] = field(default_factory=list)     # the claim's methods on metrics beyond the paper
     paired: list[str] = field(default_factory=list)     # its method pairs paired over the clips (`paired_lines`)
     paired_sets: list[str] = field(default_factory=list)  # ... on per-set metrics, over bootstrap replicates
+    # What the verdict could not check (rows without the training record it needs), shown beside the
+    # verdict in the table: the lines say it too, but a reader of the table alone would miss it.
+    caveat: str = ""
 
 
 # ---------------------------------------------------------------------------- the rules
@@ -342,6 +345,11 @@ def read_sweep(folder: Path) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
+def unrecorded_start(training: dict[str, dict], recipes: tuple[str, ...]) -> list[str]:
+    """The `recipes` whose training record (`rows.training_record`) names no parent checkpoint."""
+    return [r for r in recipes if not (training.get(r) or {}).get("parent_sha256")]
+
+
 def same_start(training: dict[str, dict], recipes: tuple[str, ...],
                parent_row: tuple[str, str | None] | None = None) -> tuple[bool, list[str]]:
     """Whether rows compared as equals started from the same parent checkpoint (its sha256) and
@@ -349,10 +357,10 @@ def same_start(training: dict[str, dict], recipes: tuple[str, ...],
     `parent_row`: (method, its checkpoint's sha256) of the row the variants are compared with as
     their parent; a parent other than that checkpoint is not alike either. Rows without records
     are not judged (alike), and the lines say so."""
-    recs = {r: training.get(r) or {} for r in recipes}
-    known = {r: (x.get("parent_sha256"), x.get("steps")) for r, x in recs.items() if x.get("parent_sha256")}
+    known = {r: (training[r]["parent_sha256"], training[r].get("steps")) for r in recipes
+             if r not in unrecorded_start(training, recipes)}
     if len(known) < len(recipes):
-        return True, [f"start points: not recorded for {', '.join(r for r in recipes if r not in known)} "
+        return True, [f"start points: not recorded for {', '.join(unrecorded_start(training, recipes))} "
                       "(rows saved with --training-logs record the parent's sha256 and the steps)"]
     parents = {p for p, _ in known.values()}
     steps = {st for _, st in known.values()}

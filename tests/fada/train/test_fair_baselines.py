@@ -192,6 +192,15 @@ def test_claim4_is_not_comparable_when_its_variants_started_apart():
     assert next(v for v in check_claims(s, None, shorter) if v.claim == "4").verdict == NOT_COMPARABLE
     c = next(v for v in check_claims(s) if v.claim == "4")
     assert c.verdict == "holds" and "not recorded" in c.ours[0]
+    assert c.caveat == "start points not recorded for cfg_time_embed_tiny, cfg_layer_tiny, fada_fast_tiny"
+    unknown = {**alike, "fada_fast_tiny": {"steps": "4000 of 4000"}}      # the shipped FADA-Fast's row
+    c = next(v for v in check_claims(s, None, unknown) if v.claim == "4")
+    assert c.verdict == "holds" and c.caveat == "start points not recorded for fada_fast_tiny"
+    assert next(v for v in check_claims(s, None, alike) if v.claim == "4").caveat == ""
+    # the table shows it beside the verdict; a verdict the records overturn needs none
+    from fada_bench.claims.render import render
+    assert "| **holds** (start points not recorded for fada_fast_tiny) |" in render(check_claims(s, None, unknown), "cmd")
+    assert next(v for v in check_claims(s, None, apart) if v.claim == "4").caveat == ""
     # the gap is measured against the FADA-Balanced row: the variants' parent must be its checkpoint
     rows = {"fada_balanced": {"checkpoint": "p" * 64, "teacher": None}}
     assert next(v for v in check_claims(s, None, alike, lineage=rows) if v.claim == "4").verdict == "holds"
@@ -222,6 +231,7 @@ def test_a_claim_is_not_comparable_when_its_students_came_from_another_teacher()
     # a row without a record is not judged, and says so; without lineage nothing changes
     c = claim2({**one, "rflow": {"checkpoint": "r" * 64, "teacher": None}})
     assert c.verdict == "holds" and "not recorded for rflow" in c.ours[1]
+    assert c.caveat == "teacher not recorded for rflow" and claim2(one).caveat == ""
     assert claim2(None).verdict == "holds" and not any(x.startswith("teacher") for x in claim2(None).ours)
     # a claim with a row missing stays "not measured yet" whatever the teachers
     missing = next(v for v in check_claims(s, lineage={**one, "fada_balanced": {"checkpoint": "b" * 64, "teacher": u}})

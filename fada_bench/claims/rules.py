@@ -357,10 +357,10 @@ def same_start(training: dict[str, dict], recipes: tuple[str, ...],
     `parent_row`: (method, its checkpoint's sha256) of the row the variants are compared with as
     their parent; a parent other than that checkpoint is not alike either. Rows without records
     are not judged (alike), and the lines say so."""
-    known = {r: (training[r]["parent_sha256"], training[r].get("steps")) for r in recipes
-             if r not in unrecorded_start(training, recipes)}
-    if len(known) < len(recipes):
-        return True, [f"start points: not recorded for {', '.join(unrecorded_start(training, recipes))} "
+    unknown = unrecorded_start(training, recipes)
+    known = {r: (training[r]["parent_sha256"], training[r].get("steps")) for r in recipes if r not in unknown}
+    if unknown:
+        return True, [f"start points: not recorded for {', '.join(unknown)} "
                       "(rows saved with --training-logs record the parent's sha256 and the steps)"]
     parents = {p for p, _ in known.values()}
     steps = {st for _, st in known.values()}

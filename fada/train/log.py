@@ -2,8 +2,10 @@
 (`append_record`) and read back here for what it tells (`fada-bench claims --training-logs`).
 
 Each record has step, loss, lr, grad_norm, sec (seconds of that step) and the objective's own logs;
-the first step after each (re)start also says what the seconds were measured on: device,
-processor, threads and whether the networks were compiled.
+the first step after each (re)start also says what the seconds were measured on (device,
+processor, threads and whether the networks were compiled) and what the run started from: the
+sha256 of its parent and teacher checkpoints and, trained from a teacher-target cache, that cache's
+key (`target_cache`; `log_compare.py` pairs two runs' steps only where it is the same).
 """
 from __future__ import annotations
 

@@ -149,6 +149,7 @@ def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, pr
         start = int(state["step"])
 
     ds, lat_dir = prepare_data(recipe, obj, rank == 0, acc.wait_for_everyone, encode_progress)
+    start_rec = {}
     if target_cache is not None:
         from .target_cache import open_cache
 
@@ -157,7 +158,9 @@ def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, pr
 
             raise InputError(f"{recipe.source}: recipe kind {recipe.kind!r} has no cacheable teacher targets "
                              "(only perflow and rflow recipes do); train it without --target-cache")
-        obj.attach_cache(open_cache(target_cache, recipe, obj, len(ds), lat_dir))
+        cache = open_cache(target_cache, recipe, obj, len(ds), lat_dir)
+        obj.attach_cache(cache)
+        start_rec["target_cache"] = cache.folder.name     # its key: rows paired step by step must share it
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out / "recipe.json", json.dumps(recipe.to_dict(), indent=1) + "\n")
@@ -203,7 +206,7 @@ def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, pr
             rec = {"step": step + 1, "loss": float(loss_sum) / B, "lr": opt.param_groups[0]["lr"],
                    "grad_norm": float(gnorm), "sec": time.perf_counter() - t0, **logs}
             if step == start:     # what the seconds were measured on, and what the run started from
-                rec.update(start_fields(acc.device, compile), **start_hashes(recipe))
+                rec.update(start_fields(acc.device, compile), **start_hashes(recipe), **start_rec)
             append_record(out, rec)
         if progress:
             progress(step + 1, recipe.steps, float(loss_sum) / B)

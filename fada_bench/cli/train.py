@@ -1,5 +1,5 @@
 """`fada-bench train RECIPE`, `fada-bench ratio-probe RECIPE`, `fada-bench train-cache build RECIPE` and
-`fada-bench train-cache list`."""
+`fada-bench train-cache list` and `fada-bench train-cache compare RUN_A RUN_B`."""
 from __future__ import annotations
 
 import dataclasses
@@ -162,3 +162,28 @@ def train_cache_list(
         Console(width=200).print(table)
     for r in problems:
         console.print(f"[red]{escape(r['folder'])}: {escape(r['problem'])}[/]", soft_wrap=True)   # paths unbroken
+
+
+@cache_app.command("compare")
+def train_cache_compare(
+    run_a: str = typer.Argument(..., help="A run folder (runs/RECIPE), its log.jsonl, or a recipe name (CHECKPOINTS/RECIPE)."),
+    run_b: str = typer.Argument(..., help="The run it is compared with, the same way."),
+    key: str = typer.Option("L_distill", "--key", help="The logged value to compare (L_distill, loss, L_gt, ...)."),
+    first: int = typer.Option(1, "--from", help="First step compared."),
+    last: Optional[int] = typer.Option(None, "--to", help="Last step compared (default: the last both logged)."),
+):
+    """Two runs trained from one teacher-target cache, paired step by step on a logged loss: the median ratio A / B with its 95% interval."""
+    from rich.markup import escape
+
+    from fada.train.log_compare import compare_logs
+
+    from ..paths import checkpoints_dir
+
+    def where(name: str) -> Path:
+        path = Path(name)
+        return path if path.exists() or os.sep in name else checkpoints_dir() / name
+
+    a, b = where(run_a), where(run_b)
+    result = compare_logs(a, b, key, first, last)
+    console.print(escape(result.text(a.name if a.name != "log.jsonl" else str(a), b.name if b.name != "log.jsonl" else str(b))),
+                  soft_wrap=True)

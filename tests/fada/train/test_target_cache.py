@@ -9,6 +9,7 @@ import yaml
 from torch.utils.data import default_collate
 
 from fada.errors import InputError
+from fada.train.log_compare import compare_logs
 from fada.train.objectives import make_objective
 from fada.train.recipe import RECIPES_DIR, load_recipe
 from fada.train.target_cache import build_target_cache, cache_key, key_material, open_cache
@@ -98,6 +99,13 @@ def test_two_rows_read_identical_standpoints_and_unbuilt_steps_run_live(small_wo
     assert len(seen["a"]) == len(seen["b"]) == 2
     for ea, eb in zip(seen["a"], seen["b"]):
         assert ea.keys() == eb.keys() and all(torch.equal(ea[k], eb[k]) for k in ea)
+    # Each start records the cache's key, and the two logs pair on the steps both read from it. At
+    # step 1 both students are the teacher's weights on the same targets: the same L_distill.
+    starts = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines() if "threads" in x]
+    assert [x["target_cache"] for x in starts] == [key_of(a)] * 2
+    both = compare_logs(tmp_path / "a", tmp_path / "b")
+    assert (both.steps, both.first, both.last, both.caveat) == (2, 1, 2, "")
+    assert compare_logs(tmp_path / "a", tmp_path / "b", last=1).median_ratio == pytest.approx(1.0, rel=1e-6)
 
 
 def test_the_build_resumes_where_it_stopped(small_world, random_teacher, tmp_path):

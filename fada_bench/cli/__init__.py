@@ -1,7 +1,7 @@
 """The `fada-bench` command. Each command is a thin shell over a library function.
 
 One module per command group: `data`, `bench` (run, list, sweep, report, speed, table, claims,
-rows save, baseline, check), `train` (train, train-cache build) and `weights`; `common` holds the app and what they share.
+rows save, baseline, check), `train` (train, ratio-probe, train-cache build, list and compare) and `weights`; `common` holds the app and what they share.
 """
 from __future__ import annotations
 

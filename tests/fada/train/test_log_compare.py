@@ -74,3 +74,18 @@ def test_runs_of_other_caches_or_targets_are_refused_and_missing_values_named(tm
         compare_logs(plain, cfg)
     bare = write_run(tmp_path / "bare", v, cache=None)
     assert "assumes both read the same cache" in compare_logs(bare, plain).caveat
+
+
+def test_the_command_finds_runs_by_recipe_name_under_the_checkpoints_folder(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from fada_bench.cli import app
+
+    b = {s: 0.02 for s in range(10, 110, 10)}
+    write_run(tmp_path / "runs" / "x_tiny", {s: 0.03 for s in b})
+    write_run(tmp_path / "runs" / "y_tiny", b)
+    monkeypatch.setenv("FADA_BENCH_CHECKPOINTS", str(tmp_path / "runs"))
+    res = CliRunner().invoke(app, ["train-cache", "compare", "x_tiny", "y_tiny", "--from", "50"], terminal_width=300)
+    assert res.exit_code == 0, res.output
+    assert "median x_tiny / y_tiny = 1.5 [1.5, 1.5] over 6 logged steps (50-100)" in res.output
+    assert "x_tiny above at 6 of 6" in res.output

@@ -103,6 +103,7 @@ def test_two_rows_read_identical_standpoints_and_unbuilt_steps_run_live(small_wo
     # step 1 both students are the teacher's weights on the same targets: the same L_distill.
     starts = [json.loads(x) for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines() if "threads" in x]
     assert [x["target_cache"] for x in starts] == [key_of(a)] * 2
+    assert training_record(tmp_path, "b")["target_cache"] == key_of(a)       # kept with the scored row
     both = compare_logs(tmp_path / "a", tmp_path / "b")
     assert (both.steps, both.first, both.last, both.caveat) == (2, 1, 2, "")
     assert compare_logs(tmp_path / "a", tmp_path / "b", last=1).median_ratio == pytest.approx(1.0, rel=1e-6)

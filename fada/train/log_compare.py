@@ -78,8 +78,11 @@ def _targets_named(run: Path) -> dict | None:
     meta = (run.parent if run.suffix == ".jsonl" else run) / "recipe.json"
     if not meta.is_file():
         return None
-    recipe = json.loads(meta.read_text())
-    o = recipe.get("objective") or {}
+    try:
+        recipe = json.loads(meta.read_text())
+        o = recipe.get("objective") or {}
+    except (ValueError, AttributeError) as e:
+        raise InputError(f"{meta}: not a recipe the trainer wrote ({e}); it cannot say which targets the run read") from e
     guided = o.get("cfg_mode", "none") != "none"
     teachers = {r["teacher_sha256"] for r in last_records(run) if r.get("teacher_sha256")}
     return {"teacher": sorted(teachers), "data": recipe.get("data"), "seed": recipe.get("seed"),

@@ -74,6 +74,9 @@ def test_runs_of_other_caches_or_targets_are_refused_and_missing_values_named(tm
         compare_logs(plain, cfg)
     bare = write_run(tmp_path / "bare", v, cache=None)
     assert "assumes both read the same cache" in compare_logs(bare, plain).caveat
+    (bare / "recipe.json").write_text("{not json")
+    with pytest.raises(InputError, match="recipe.json: not a recipe the trainer wrote"):
+        compare_logs(bare, plain)
 
 
 def test_the_command_finds_runs_by_recipe_name_under_the_checkpoints_folder(tmp_path, monkeypatch):

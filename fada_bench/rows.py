@@ -6,6 +6,10 @@ outlive the machine that trained and scored them.
     ROWS/METHOD/identity.json    what the values were measured with (see `row_identity`)
     ROWS/METHOD/bootstrap.csv    the per-set metrics' bootstrap replicates (rows saved from a run
                                  that kept them; `summary.REPLICATE_COLUMNS`)
+    ROWS/METHOD/training_log.jsonl.gz, training_recipe.json
+                                 saved with `--training-logs`: its training's log and recipe
+                                 (`fada.train.log.keep_training_files`), so what the log tells
+                                 (R per tier, losses step by step) outlives the run folder
 
 `fada-bench rows save RUN_DIR --out results/synthetic/rows` writes them; `fada-bench table` and
 `fada-bench claims` accept a rows folder wherever they accept a run folder, and read only these
@@ -42,6 +46,7 @@ from fada.data.io import write_text_atomic
 from fada.errors import InputError
 from fada.hashing import folder_files_sha256, listing_sha256, sha256_file
 from fada.profiling import hardware_label, processor_name
+from fada.train.log import keep_training_files
 
 from .store import REPLICATES
 
@@ -192,8 +197,10 @@ def save_rows(run_dir: str | Path, out: str | Path, methods: list[str] | None = 
         row.mkdir(parents=True, exist_ok=True)
         identity = row_identity(info, method, command)
         recipe = identity["card"].get("recipe") or _recipe_of(method)
-        if training_logs is not None and recipe:
+        trained = Path(training_logs) / recipe if training_logs is not None and recipe else None
+        if trained is not None:
             identity["training"] = training_record(Path(training_logs), recipe)
+        keep_training_files(trained, row)         # without one, a replaced row keeps no older copies
         s = summary[summary["method"] == method]
         write_text_atomic(row / "summary.csv", s.to_csv(index=False))
         p = samples[samples["method"] == method].drop(columns=[c for c in _DROP if c in samples])

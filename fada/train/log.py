@@ -1,5 +1,7 @@
 """The trainer's log, `RUN/log.jsonl`: one JSON record per logged step, written by the trainer
 (`append_record`) and read back here for what it tells (`fada-bench claims --training-logs`).
+A scored row keeps a copy of its training's log and recipe (`keep_training_files`: gzipped, in the
+row folder), so what the log tells outlives the run folder; everything here reads either.
 
 Each record has step, loss, lr, grad_norm, sec (seconds of that step) and the objective's own logs;
 the first step after each (re)start also says what the seconds were measured on (device,
@@ -9,11 +11,47 @@ key (`target_cache`; `log_compare.py` pairs two runs' steps only where it is the
 """
 from __future__ import annotations
 
+import gzip
 import json
 import statistics
 from pathlib import Path
 
 LOG_NAME = "log.jsonl"
+RECIPE_NAME = "recipe.json"
+KEPT_LOG, KEPT_RECIPE = "training_log.jsonl.gz", "training_recipe.json"    # the copies a scored row keeps
+
+
+def log_file(run: Path) -> Path:
+    """The log of `run`: a run folder's log.jsonl, a row folder's kept copy, or the file itself."""
+    run = Path(run)
+    if run.is_file() or run.suffix == ".jsonl":
+        return run
+    return run / LOG_NAME if (run / LOG_NAME).is_file() or not (run / KEPT_LOG).is_file() else run / KEPT_LOG
+
+
+def recipe_file(run: Path) -> Path:
+    """The recipe.json beside `run`'s log (a row folder: its kept copy)."""
+    run = Path(run)
+    folder = run.parent if run.is_file() or run.suffix == ".jsonl" else run
+    return folder / RECIPE_NAME if (folder / RECIPE_NAME).is_file() or not (folder / KEPT_RECIPE).is_file() \
+        else folder / KEPT_RECIPE
+
+
+def keep_training_files(run: Path | None, dest: Path) -> bool:
+    """Copy a run's log (gzipped, byte-for-byte reproducible) and recipe into `dest`, a row folder;
+    False, with any older copies removed, when there is no run or it has no log."""
+    from ..data.io import write_bytes_atomic
+
+    log = Path(run) / LOG_NAME if run is not None else None
+    recipe = Path(run) / RECIPE_NAME if run is not None else None
+    if log is None or not log.is_file():
+        for name in (KEPT_LOG, KEPT_RECIPE):
+            (Path(dest) / name).unlink(missing_ok=True)
+        return False
+    write_bytes_atomic(Path(dest) / KEPT_LOG, gzip.compress(log.read_bytes(), mtime=0))
+    if recipe.is_file():
+        write_bytes_atomic(Path(dest) / KEPT_RECIPE, recipe.read_bytes())
+    return True
 
 
 def start_fields(device, compiled: bool) -> dict:
@@ -32,11 +70,17 @@ def append_record(run: Path, rec: dict) -> None:
 
 
 def read_log(run: Path) -> list[dict]:
-    """The records of a run's log.jsonl (`run`: the run folder or the file) that name their step, in
-    the order written; empty when the run has no log."""
-    log = Path(run) if Path(run).suffix == ".jsonl" else Path(run) / LOG_NAME
+    """The records of a run's log.jsonl (`run`: the run folder, a row folder's kept copy, or the
+    file) that name their step, in the order written; empty when the run has no log."""
+    log = log_file(run)
+    if not log.is_file():
+        return []
+    try:
+        text = gzip.decompress(log.read_bytes()).decode() if log.name.endswith(".gz") else log.read_text()
+    except (OSError, EOFError, UnicodeDecodeError):
+        return []                               # a damaged copy tells nothing, like a missing one
     out = []
-    for line in (log.read_text().splitlines() if log.is_file() else []):
+    for line in text.splitlines():
         try:
             rec = json.loads(line)
             rec["step"] = int(rec["step"])
@@ -97,7 +141,7 @@ def training_hours(run: Path) -> float | None:
 
 def training_steps(run: Path) -> str:
     """"done of planned" steps, so a row still training is not read as finished."""
-    by_step, meta = logged_step_seconds(run), Path(run) / "recipe.json"
+    by_step, meta = logged_step_seconds(run), recipe_file(run)
     if not by_step:
         return "-"
     planned = json.loads(meta.read_text()).get("steps") if meta.is_file() else None

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from ..errors import InputError
-from .log import last_records
+from .log import KEPT_LOG, last_records, recipe_file
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def median_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 def _values(run: Path, key: str) -> tuple[dict[int, float], dict[int, bool], set[str]]:
     records = last_records(run)
     if not records:
-        raise InputError(f"{run}: no training log (log.jsonl) with logged steps")
+        raise InputError(f"{run}: no training log (log.jsonl, or a scored row's {KEPT_LOG}) with logged steps")
     values = {r["step"]: float(r[key]) for r in records if isinstance(r.get(key), (int, float))}
     if not values:
         numeric = sorted({k for r in records for k, v in r.items() if isinstance(v, (int, float)) and k != "step"})
@@ -75,7 +75,7 @@ def _targets_named(run: Path) -> dict | None:
     """What a teacher-target cache's key hashes, as far as the run's recipe.json and log tell it (the
     teacher's sha256, the data, seed and batch size, K, phi_steps, the guidance): for logs written
     before the trainer recorded the key. None without a recipe.json."""
-    meta = (run.parent if run.suffix == ".jsonl" else run) / "recipe.json"
+    meta = recipe_file(run)
     if not meta.is_file():
         return None
     try:

@@ -166,7 +166,7 @@ def train_cache_list(
 
 @cache_app.command("compare")
 def train_cache_compare(
-    run_a: str = typer.Argument(..., help="A run folder (runs/RECIPE), its log.jsonl, or a recipe name (CHECKPOINTS/RECIPE)."),
+    run_a: str = typer.Argument(..., help="A run folder (runs/RECIPE), its log.jsonl, a recipe name (CHECKPOINTS/RECIPE), or a scored row folder saved with --training-logs."),
     run_b: str = typer.Argument(..., help="The run it is compared with, the same way."),
     key: str = typer.Option("L_distill", "--key", help="The logged value to compare (L_distill, loss, L_gt, ...)."),
     first: int = typer.Option(1, "--from", help="First step compared."),

@@ -241,3 +241,34 @@ def test_the_wallclock_label_of_rows_names_each_machine_and_thread_count_once():
 
     assert rows_device([row("teacher", 2), row("fada_fast", 2)]) == "Test CPU x2"
     assert rows_device([row("teacher", 2), row("fada_balanced", 1), row("fada_fast", 2)]) == "Test CPU x2; Test CPU x1"
+
+
+def test_a_row_saved_with_training_logs_keeps_its_log_and_recipe_and_they_read_like_the_run(tmp_path):
+    from fada.train.log import KEPT_LOG, KEPT_RECIPE, read_log, training_hours, training_steps
+    from fada.train.log_compare import compare_logs
+    from fada.train.ratio_log import ratio_quantiles
+
+    run = fake_run(tmp_path / "run")
+    trained = tmp_path / "runs" / "fada_fast_tiny"
+    trained.mkdir(parents=True)
+    recipe = {"steps": 20, "seed": 0, "data": {"tiers": ["A", "B"]}, "optim": {"batch_size": 2},
+              "objective": {"cfg_mode": "layer_tokens", "num_windows": 4, "phi_steps": 8}}
+    (trained / "recipe.json").write_text(json.dumps(recipe))
+    recs = [{"step": s, "sec": 2.0, "L_distill": 0.01 * s, "cached": 1, "R_samples": [1.0, 40.0],
+             "R_tier": ["A", "B"], "R_defects": [[], ["offset"]], **({"threads": 1} if s == 10 else {})}
+            for s in (10, 20)]
+    (trained / "log.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\nnot json\n")
+    row = save_rows(run, tmp_path / "rows", methods=["fada_fast"], training_logs=tmp_path / "runs")[0]
+    assert (row / KEPT_LOG).is_file() and json.loads((row / KEPT_RECIPE).read_text()) == recipe
+    first = (row / KEPT_LOG).read_bytes()
+    save_rows(run, tmp_path / "rows", methods=["fada_fast"], training_logs=tmp_path / "runs")
+    assert (row / KEPT_LOG).read_bytes() == first            # the same log gives the same bytes
+    # the kept copy tells what the run folder tells, with the run folder gone
+    told = (read_log(trained), training_hours(trained), training_steps(trained), ratio_quantiles(trained))
+    shutil.rmtree(tmp_path / "runs")
+    assert read_log(row) == told[0] and training_hours(row) == told[1] and training_steps(row) == told[2] == "20 of 20"
+    pd.testing.assert_frame_equal(ratio_quantiles(row), told[3])
+    assert compare_logs(row, row).median_ratio == 1.0
+    # saved again without the logs, the row keeps no older copies
+    save_rows(run, tmp_path / "rows", methods=["fada_fast"])
+    assert not (row / KEPT_LOG).exists() and not (row / KEPT_RECIPE).exists()

@@ -301,6 +301,9 @@ def test_kept_cfg_variants_that_started_from_another_parent_are_named_with_what_
     rows = tmp_path / "rows"
     for m in ("fada_fast", "fada_4"):
         shutil.copytree(committed / m, rows / m)
+        ident = json.loads((rows / m / "identity.json").read_text())
+        ident.pop("training", None)                          # saved without a training record
+        (rows / m / "identity.json").write_text(json.dumps(ident))
     parent = tmp_path / "runs" / "fada_balanced_tiny" / "model"
     parent.mkdir(parents=True)
     (parent / "fada.json").write_text("{}")

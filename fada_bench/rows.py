@@ -46,7 +46,7 @@ from fada.data.io import write_text_atomic
 from fada.errors import InputError
 from fada.hashing import folder_files_sha256, listing_sha256, sha256_file
 from fada.profiling import hardware_label, processor_name
-from fada.train.log import keep_training_files
+from fada.train.log import KEPT_LOG, keep_training_files
 
 from .store import REPLICATES
 
@@ -283,7 +283,8 @@ def read_row(path: Path) -> Row:
 
 def row_overview(row: Row) -> dict:
     """One line about a row (`fada-bench rows list`): samples scored and failed, the generator
-    checkpoint's sha256 prefix, when and on what it was scored, and its training record."""
+    checkpoint's sha256 prefix, when and on what it was scored, and its training record (and
+    whether the row keeps its training log)."""
     ident, s = row.identity, row.summary
     hw, training = ident.get("hardware") or {}, ident.get("training") or {}
     sha = (ident.get("checkpoint") or {}).get("sha256")
@@ -292,7 +293,7 @@ def row_overview(row: Row) -> dict:
             "checkpoint": sha[:12] if sha else "-",
             "scored": str(ident.get("run_finished") or ident.get("saved") or "-")[:16].replace("T", " "),
             "scored_on": hardware_label(hw, ident.get("device", "cpu")) if hw else "-",
-            "trained": _training_text(training)}
+            "trained": _training_text(training) + ("; log kept" if (row.path / KEPT_LOG).is_file() else "")}
 
 
 def _training_text(t: dict) -> str:

@@ -9,7 +9,8 @@ import pytest
 
 from fada.errors import InputError
 from fada_bench.claims import check_claims, merged_summary
-from fada_bench.rows import Row, RowMismatchError, backbone_hashes, read_rows, rows_device, save_rows
+from fada_bench.rows import (Row, RowMismatchError, backbone_hashes, read_row, read_rows, row_overview, rows_device,
+                             save_rows)
 from fada_bench.summary import SUMMARY_COLUMNS
 from fada_bench.tables import build_table, read_run, render
 
@@ -269,6 +270,8 @@ def test_a_row_saved_with_training_logs_keeps_its_log_and_recipe_and_they_read_l
     assert read_log(row) == told[0] and training_hours(row) == told[1] and training_steps(row) == told[2] == "20 of 20"
     pd.testing.assert_frame_equal(ratio_quantiles(row), told[3])
     assert compare_logs(row, row).median_ratio == 1.0
+    assert row_overview(read_row(row))["trained"].endswith("; log kept")        # `rows list` says so
     # saved again without the logs, the row keeps no older copies
     save_rows(run, tmp_path / "rows", methods=["fada_fast"])
     assert not (row / KEPT_LOG).exists() and not (row / KEPT_RECIPE).exists()
+    assert "log kept" not in row_overview(read_row(row))["trained"]

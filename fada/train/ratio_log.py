@@ -78,6 +78,27 @@ def read_ratio_csv(path: str | os.PathLike) -> pd.DataFrame:
     return df.assign(R=df["R"].astype(float), defects=df["defects"].map(lambda t: tuple(filter(None, str(t).split(",")))))
 
 
+def read_ratios(path: str | os.PathLike) -> pd.DataFrame:
+    """R per sample from either source: a `fada-bench ratio-probe` CSV, or a mixed-supervision
+    training's log (a run folder, a scored row folder that keeps its log, or the log file), whose
+    every logged step recorded its samples' R (a step logged again after a resume counts once)."""
+    from .log import last_records
+
+    path = Path(path)
+    if path.suffix == ".csv":
+        if not path.is_file():
+            raise InputError(f"{path}: no such file (make it with `fada-bench ratio-probe RECIPE --out FILE`)")
+        try:
+            return read_ratio_csv(path)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+    samples = ratio_samples(last_records(path))
+    if samples.empty:
+        raise InputError(f"{path}: no training log recording R per sample (a mixed-supervision row's "
+                         "run folder or scored row folder), and not a ratio-probe CSV")
+    return samples
+
+
 def ratio_quantiles(log: str | os.PathLike) -> pd.DataFrame:
     """`quantile_table` of every sample a run's log.jsonl recorded (unreadable lines skipped; a step
     logged again after a resume counts once, `fada.train.log.last_records`)."""

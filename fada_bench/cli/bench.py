@@ -283,7 +283,7 @@ def claims(
     sweep: Optional[Path] = typer.Option(None, "--sweep", help="A `fada-bench sweep cfg` folder (its sweep.csv), for Figures 3-4."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write CLAIMS.md here (text under its '## Notes' heading is kept); default: print."),
     runs_root: Optional[Path] = typer.Option(None, "--training-logs", help="Checkpoints folder whose log.jsonl give each row's steps, training time and device (default: none)."),
-    ratio_probe: Optional[Path] = typer.Option(None, "--ratio-probe", help="R per clip (CSV of `fada-bench ratio-probe RECIPE --out FILE`): claim 3 is not testable where sync-defect clips do not get a larger R."),
+    ratio_probe: Optional[Path] = typer.Option(None, "--ratio-probe", help="R per clip (CSV of `fada-bench ratio-probe RECIPE --out FILE`), or a mixed-supervision row or run folder whose training log recorded R: claim 3 is not testable where sync-defect clips do not get a larger R."),
 ):
     """Each claim of the paper with our numbers, the paper's and a verdict (holds, does not hold, inconclusive, not measured yet, not comparable, not testable in this world)."""
     import shlex
@@ -298,11 +298,9 @@ def claims(
     training = training_records(run_dirs)
     ratios = None
     if ratio_probe is not None:
-        from fada.train.ratio_log import read_ratio_csv
+        from fada.train.ratio_log import read_ratios
 
-        if not ratio_probe.is_file():
-            raise InputError(f"--ratio-probe {ratio_probe}: no such file (make it with `fada-bench ratio-probe RECIPE --out FILE`)")
-        ratios = read_ratio_csv(ratio_probe)
+        ratios = read_ratios(ratio_probe)
     verdicts = check_claims(merged_summary(run_dirs), read_sweep(sweep) if sweep else None, training, ratios,
                             lineage(run_dirs), merged_samples(run_dirs), merged_replicates(run_dirs))
     command = "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["claims"] else "fada-bench claims"

@@ -60,4 +60,4 @@ fada-bench report "$SHIPPED"
 cp "$SHIPPED/report.html" "$R/report.html"
 
 # 6. Each claim with our numbers, the paper's and a verdict (notes under "## Notes" are kept).
-fada-bench claims "$R/rows" --sweep "$SWEEP" --ratio-probe "$R/ratio_probe.csv" --out "$R/CLAIMS.md"
+fada-bench claims "$R/rows" --sweep "$SWEEP" --ratio-probe "$R/rows/fada_balanced" --out "$R/CLAIMS.md"

@@ -221,7 +221,7 @@ def test_the_committed_tables_and_claims_are_what_the_committed_rows_give(tmp_pa
     out = tmp_path / "CLAIMS.md"
     out.write_text((results / "CLAIMS.md").read_text())
     res = CliRunner().invoke(app, ["claims", str(results / "rows"), "--sweep", str(results), "--ratio-probe",
-                                   str(results / "ratio_probe.csv"), "--out", str(out)])
+                                   str(results / "rows" / "fada_balanced"), "--out", str(out)])
     assert res.exit_code == 0, res.output
 
     def body(path):

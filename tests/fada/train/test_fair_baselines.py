@@ -310,3 +310,25 @@ def test_claim3_is_not_testable_where_sync_defects_do_not_raise_r(tmp_path):
     # without a measurement the claim is judged as before, and says the premise is unmeasured
     plain = next(v for v in check_claims(s) if v.claim == "3a")
     assert plain.verdict != NOT_TESTABLE and "not measured" in plain.ours[0]
+
+
+def test_the_premise_reads_r_from_a_mixed_supervision_rows_training_log_as_from_a_probe(tmp_path):
+    from fada.errors import InputError
+    from fada.train.ratio_log import ratio_samples, read_ratios, write_ratio_csv
+
+    recs = [{"step": 10, "R_samples": [1.0, 5.0], "R_tier": ["A", "B"], "R_defects": [[], ["offset"]]},
+            {"step": 20, "R_samples": [2.0, 9.0], "R_tier": ["A", "B"], "R_defects": [[], ["blur", "mismatched_audio"]]},
+            {"step": 20, "R_samples": [3.0, 7.0], "R_tier": ["A", "B"], "R_defects": [[], ["noise"]]}]   # resumed: counts once
+    row = tmp_path / "row"
+    row.mkdir()
+    (row / "log.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    from_log = read_ratios(row)
+    assert list(from_log["R"]) == [1.0, 5.0, 3.0, 7.0] and from_log["defects"].iloc[1] == ("offset",)
+    write_ratio_csv(ratio_samples([recs[0], recs[2]]), tmp_path / "r.csv")
+    pd.testing.assert_frame_equal(read_ratios(tmp_path / "r.csv"), from_log)
+    (tmp_path / "none").mkdir()
+    with pytest.raises(InputError, match="no training log recording R per sample"):
+        read_ratios(tmp_path / "none")
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match="not a file of R per clip"):
+        read_ratios(tmp_path / "bad.csv")

@@ -21,20 +21,21 @@ RECIPE_NAME = "recipe.json"
 KEPT_LOG, KEPT_RECIPE = "training_log.jsonl.gz", "training_recipe.json"    # the copies a scored row keeps
 
 
+def _own_or_kept(folder: Path, own: str, kept: str) -> Path:
+    """A run folder's own file, or else a row folder's kept copy of it."""
+    return folder / own if (folder / own).is_file() or not (folder / kept).is_file() else folder / kept
+
+
 def log_file(run: Path) -> Path:
     """The log of `run`: a run folder's log.jsonl, a row folder's kept copy, or the file itself."""
     run = Path(run)
-    if run.is_file() or run.suffix == ".jsonl":
-        return run
-    return run / LOG_NAME if (run / LOG_NAME).is_file() or not (run / KEPT_LOG).is_file() else run / KEPT_LOG
+    return run if run.is_file() or run.suffix == ".jsonl" else _own_or_kept(run, LOG_NAME, KEPT_LOG)
 
 
 def recipe_file(run: Path) -> Path:
     """The recipe.json beside `run`'s log (a row folder: its kept copy)."""
     run = Path(run)
-    folder = run.parent if run.is_file() or run.suffix == ".jsonl" else run
-    return folder / RECIPE_NAME if (folder / RECIPE_NAME).is_file() or not (folder / KEPT_RECIPE).is_file() \
-        else folder / KEPT_RECIPE
+    return _own_or_kept(run.parent if run.is_file() or run.suffix == ".jsonl" else run, RECIPE_NAME, KEPT_RECIPE)
 
 
 def keep_training_files(run: Path | None, dest: Path) -> bool:

@@ -58,7 +58,7 @@ def median_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(x[k - 1]), float(x[n - k])
 
 
-def _values(run: Path, key: str) -> tuple[dict[int, float], dict[int, bool], set[str]]:
+def _values(run: Path, key: str) -> tuple[dict[int, float], dict[int, bool], set[str], list[dict]]:
     records = last_records(run)
     if not records:
         raise InputError(f"{run}: no training log (log.jsonl, or a scored row's {KEPT_LOG}) with logged steps")
@@ -68,10 +68,10 @@ def _values(run: Path, key: str) -> tuple[dict[int, float], dict[int, bool], set
         raise InputError(f"{run}: its log records no {key!r}; it has {', '.join(numeric)}")
     cached = {r["step"]: bool(r.get("cached")) for r in records}
     caches = {str(r["target_cache"]) for r in records if r.get("target_cache")}
-    return values, cached, caches
+    return values, cached, caches, records
 
 
-def _targets_named(run: Path) -> dict | None:
+def _targets_named(run: Path, records: list[dict]) -> dict | None:
     """What a teacher-target cache's key hashes, as far as the run's recipe.json and log tell it (the
     teacher's sha256, the data, seed and batch size, K, phi_steps, the guidance): for logs written
     before the trainer recorded the key. None without a recipe.json."""
@@ -84,21 +84,21 @@ def _targets_named(run: Path) -> dict | None:
     except (ValueError, AttributeError) as e:
         raise InputError(f"{meta}: not a recipe the trainer wrote ({e}); it cannot say which targets the run read") from e
     guided = o.get("cfg_mode", "none") != "none"
-    teachers = {r["teacher_sha256"] for r in last_records(run) if r.get("teacher_sha256")}
+    teachers = {r["teacher_sha256"] for r in records if r.get("teacher_sha256")}
     return {"teacher": sorted(teachers), "data": recipe.get("data"), "seed": recipe.get("seed"),
             "batch size": (recipe.get("optim") or {}).get("batch_size"),
             "windows": o.get("num_windows"), "phi_steps": o.get("phi_steps"),
             "guidance": {k: o.get(k) for k in (("cfg_a_range", "cfg_r_range") if guided else ("p_drop_audio", "p_drop_both"))}}
 
 
-def _same_targets(run_a: Path, run_b: Path, ka: set[str], kb: set[str]) -> str:
+def _same_targets(run_a: Path, run_b: Path, ka: set[str], kb: set[str], ra: list[dict], rb: list[dict]) -> str:
     """Refuse two runs that did not read one cache; the caveat where that rests on their recipes."""
     if len(ka) > 1 or len(kb) > 1 or (ka and kb and ka != kb):
         raise InputError(f"{run_a} and {run_b} read different teacher-target caches ({', '.join(sorted(ka | kb))}); "
                          "their losses were measured on different targets and are not paired")
     if ka and kb:
         return ""
-    ta, tb = _targets_named(run_a), _targets_named(run_b)
+    ta, tb = _targets_named(run_a, ra), _targets_named(run_b, rb)
     if ta is not None and tb is not None:
         differ = [k for k in ta if ta[k] != tb[k]]
         if differ:
@@ -113,9 +113,9 @@ def compare_logs(run_a: str | Path, run_b: str | Path, key: str = "L_distill",
                  first: int = 1, last: int | None = None) -> LogComparison:
     """`key` of two runs' logs (run folders or log.jsonl files) paired at each logged step in
     [first, last] that both read from the same teacher-target cache (module docstring)."""
-    (va, ca, ka), (vb, cb, kb) = _values(Path(run_a), key), _values(Path(run_b), key)
     run_a, run_b = Path(run_a), Path(run_b)
-    caveat = _same_targets(run_a, run_b, ka, kb)
+    (va, ca, ka, ra), (vb, cb, kb, rb) = _values(run_a, key), _values(run_b, key)
+    caveat = _same_targets(run_a, run_b, ka, kb, ra, rb)
     common = [s for s in sorted(set(va) & set(vb)) if s >= first and (last is None or s <= last)]
     if not common:
         raise InputError(f"{run_a} and {run_b} logged no step in common"

@@ -183,7 +183,9 @@ def train_cache_compare(
         path = Path(name)
         return path if path.exists() or os.sep in name else checkpoints_dir() / name
 
+    def label(path: Path) -> str:         # the run's name; a log file by its whole path
+        return str(path) if path.is_file() else path.name
+
     a, b = where(run_a), where(run_b)
     result = compare_logs(a, b, key, first, last)
-    console.print(escape(result.text(a.name if a.name != "log.jsonl" else str(a), b.name if b.name != "log.jsonl" else str(b))),
-                  soft_wrap=True)
+    console.print(escape(result.text(label(a), label(b))), soft_wrap=True)

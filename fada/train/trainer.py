@@ -27,6 +27,7 @@ from torch.utils.data import default_collate
 
 from ..data.dataset import ClipDataset
 from ..data.io import write_text_atomic
+from .interrupt import TrainingInterrupted, stop_after_step
 from .latents import encode_clip_latents, latent_folder
 from .log import append_record, start_fields
 from .objectives import make_objective
@@ -139,6 +140,9 @@ def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, pr
     ema = {k: p.detach().clone() for k, p in params.items()}
     start = 0
     ckpt = out / CHECKPOINT
+    if resume and rank == 0:
+        _finish_interrupted_save(ckpt)
+    acc.wait_for_everyone()
     if resume and (ckpt / "state.pt").is_file():
         state = torch.load(ckpt / "state.pt", map_location=acc.device, weights_only=True)
         for k, p in params.items():
@@ -169,51 +173,57 @@ def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, pr
     if B % (world * accum):
         raise ValueError(f"batch_size {B} must divide into {world} processes x {accum} accumulation steps")
 
-    for step in range(start, end):
-        t0 = time.perf_counter()
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, recipe)
-        picks = batch_indices(recipe.seed, step, B, len(ds))
-        mine = list(range(rank, B, world))                   # this process's share of the global batch
-        loss_sum, logs = torch.zeros((), device=acc.device), {}
-        for chunk in np.array_split(np.array(mine), accum):
-            items = []
-            for j in chunk:
-                idx, epoch = picks[j]
-                item = ds.get(idx, salt=epoch)
-                items.append(item)
-            batch = default_collate(items)
-            batch = {k: (v.to(acc.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
-            batch["generators"] = [sample_generator(recipe.seed, step, int(j)) for j in chunk]
-            batch["sample_index"] = [step * B + int(j) for j in chunk]        # a teacher-target cache's entry
-            batch["pick"] = [picks[j] for j in chunk]
-            with acc.autocast():
-                per_sample, logs = obj.loss(batch, batch["generators"])
-            (per_sample.sum() / B).backward()
-            loss_sum += per_sample.detach().sum()
-        if world > 1:
-            for p in params.values():
-                if p.grad is not None:
-                    torch.distributed.all_reduce(p.grad)
-            torch.distributed.all_reduce(loss_sum)
-        gnorm = torch.nn.utils.clip_grad_norm_(list(params.values()), o.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        obj.after_step()
-        with torch.no_grad():      # one multi-tensor op: a launch per tensor would bound a GPU step
-            torch._foreach_lerp_([ema[k] for k in params], [p.detach() for p in params.values()], 1.0 - recipe.ema_decay)
-        if rank == 0 and ((step + 1) % recipe.log_every == 0 or step == start):
-            rec = {"step": step + 1, "loss": float(loss_sum) / B, "lr": opt.param_groups[0]["lr"],
-                   "grad_norm": float(gnorm), "sec": time.perf_counter() - t0, **logs}
-            if step == start:     # what the seconds were measured on, and what the run started from
-                rec.update(start_fields(acc.device, compile), **start_hashes(recipe), **start_rec)
-            append_record(out, rec)
-        if progress:
-            progress(step + 1, recipe.steps, float(loss_sum) / B)
-        if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == end:
-            if rank == 0:
+    # Ctrl-C or SIGTERM ends the run after the step it interrupts, with a checkpoint (interrupt.py).
+    with stop_after_step(enabled=world == 1) as stop:
+        for step in range(start, end):
+            t0 = time.perf_counter()
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, recipe)
+            picks = batch_indices(recipe.seed, step, B, len(ds))
+            mine = list(range(rank, B, world))                   # this process's share of the global batch
+            loss_sum, logs = torch.zeros((), device=acc.device), {}
+            for chunk in np.array_split(np.array(mine), accum):
+                items = []
+                for j in chunk:
+                    idx, epoch = picks[j]
+                    item = ds.get(idx, salt=epoch)
+                    items.append(item)
+                batch = default_collate(items)
+                batch = {k: (v.to(acc.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+                batch["generators"] = [sample_generator(recipe.seed, step, int(j)) for j in chunk]
+                batch["sample_index"] = [step * B + int(j) for j in chunk]        # a teacher-target cache's entry
+                batch["pick"] = [picks[j] for j in chunk]
+                with acc.autocast():
+                    per_sample, logs = obj.loss(batch, batch["generators"])
+                (per_sample.sum() / B).backward()
+                loss_sum += per_sample.detach().sum()
+            if world > 1:
+                for p in params.values():
+                    if p.grad is not None:
+                        torch.distributed.all_reduce(p.grad)
+                torch.distributed.all_reduce(loss_sum)
+            gnorm = torch.nn.utils.clip_grad_norm_(list(params.values()), o.grad_clip)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            obj.after_step()
+            with torch.no_grad():      # one multi-tensor op: a launch per tensor would bound a GPU step
+                torch._foreach_lerp_([ema[k] for k in params], [p.detach() for p in params.values()], 1.0 - recipe.ema_decay)
+            if rank == 0 and ((step + 1) % recipe.log_every == 0 or step == start):
+                rec = {"step": step + 1, "loss": float(loss_sum) / B, "lr": opt.param_groups[0]["lr"],
+                       "grad_norm": float(gnorm), "sec": time.perf_counter() - t0, **logs}
+                if step == start:     # what the seconds were measured on, and what the run started from
+                    rec.update(start_fields(acc.device, compile), **start_hashes(recipe), **start_rec)
+                append_record(out, rec)
+            if progress:
+                progress(step + 1, recipe.steps, float(loss_sum) / B)
+            if (step + 1) % recipe.checkpoint_every == 0 or step + 1 == end:
+                if rank == 0:
+                    _save_checkpoint(ckpt, params, ema, opt, step + 1, obj.extra_state())
+                acc.wait_for_everyone()
+            elif stop.signum is not None:     # one process (see stop_after_step): save where it stops
                 _save_checkpoint(ckpt, params, ema, opt, step + 1, obj.extra_state())
-            acc.wait_for_everyone()
+            if stop.signum is not None and step + 1 < end:
+                raise TrainingInterrupted(step + 1, stop.signum, ckpt)
 
     final = out / FINAL
     if end == recipe.steps and rank == 0:
@@ -232,8 +242,8 @@ def _train(acc, recipe: Recipe, out: Path, resume: bool, stop_at: int | None, pr
 
 def checkpoint_step(out: str | os.PathLike) -> int | None:
     """The step at which a run folder's last checkpoint was saved (where `train` resumes), or None."""
-    state_path = Path(out) / CHECKPOINT / "state.pt"
-    if not state_path.is_file():
+    state_path = _last_state(Path(out) / CHECKPOINT)
+    if state_path is None:
         return None
     # Memory-mapped, so only the step is read, not the weights and optimizer moments.
     return int(torch.load(state_path, map_location="cpu", weights_only=True, mmap=True)["step"])
@@ -244,8 +254,8 @@ def export_checkpoint(recipe: Recipe, out: str | os.PathLike, dest: str | os.Pat
     save would, without training: to score a run while it trains. Returns the checkpoint's step."""
     from ..errors import InputError
 
-    state_path = Path(out) / CHECKPOINT / "state.pt"
-    if not state_path.is_file():
+    state_path = _last_state(Path(out) / CHECKPOINT)
+    if state_path is None:
         raise InputError(f"no checkpoint to export in {Path(out) / CHECKPOINT}; train with `fada-bench train {recipe.name}` first")
     obj = make_objective(recipe)
     state = torch.load(state_path, map_location="cpu", weights_only=True)
@@ -260,6 +270,27 @@ def export_checkpoint(recipe: Recipe, out: str | os.PathLike, dest: str | os.Pat
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
     return int(state["step"])
+
+
+def _last_state(ckpt: Path) -> Path | None:
+    """The state file of the last complete checkpoint in `ckpt` (a run's checkpoint/), or None.
+    A save stopped between its two renames (`_save_checkpoint`) leaves no checkpoint/ but
+    checkpoint.old/ and checkpoint.tmp/, and the new one is complete then: it was written before
+    the old one was moved aside."""
+    if (ckpt / "state.pt").is_file():
+        return ckpt / "state.pt"
+    tmp, old = ckpt.with_name(ckpt.name + ".tmp"), ckpt.with_name(ckpt.name + ".old")
+    if old.is_dir() and (tmp / "state.pt").is_file():
+        return tmp / "state.pt"
+    return None
+
+
+def _finish_interrupted_save(ckpt: Path) -> None:
+    """Complete a save that was stopped between its two renames (by the trainer, under its run lock)."""
+    state = _last_state(ckpt)
+    if state is not None and state.parent != ckpt:
+        state.parent.rename(ckpt)
+        shutil.rmtree(ckpt.with_name(ckpt.name + ".old"), ignore_errors=True)
 
 
 def _save_checkpoint(ckpt: Path, params, ema, opt, step: int, extra: dict) -> None:

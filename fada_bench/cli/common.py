@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape  # noqa: F401
 
 from fada.errors import InputError  # noqa: F401  (the CLI prints these without a traceback)
+from fada.train.interrupt import TrainingInterrupted
 
 app = typer.Typer(help="FADA: training stack and talking-head benchmark.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -65,10 +66,12 @@ def _run_with_progress(job, out: Path):
                 p.update(tasks[method], completed=done)
 
             return job(advance if show else None, p)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         console.print(f"[yellow]interrupted[/yellow]: finished samples are kept in {out}; "
                       "run the same command again to resume")
-        raise typer.Exit(130)
+        if isinstance(e, TrainingInterrupted):      # a sweep training a row: Ctrl-C or SIGTERM
+            console.print(escape(f"training {e}"), highlight=False)
+        raise typer.Exit(getattr(e, "exit_code", 130))
 
 
 def _report(result) -> None:

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .common import _progress, app, console
+from .common import _progress, app, console, escape
 
 
 @app.command("train")
@@ -24,6 +24,7 @@ def train_cmd(
     target_cache: Optional[Path] = typer.Option(None, "--target-cache", help="Root of teacher-target caches (`fada-bench train-cache build`): PeRFlow/RFlow steps it holds read the teacher's end points from it; the rest are computed live."),
 ):
     """Train a model from a recipe (one readable accelerate loop; resumable after any interruption)."""
+    from fada.train.interrupt import TrainingInterrupted
     from fada.train.recipe import load_recipe
     from fada.train.trainer import export_checkpoint, train
 
@@ -38,11 +39,15 @@ def train_cmd(
     if int(os.environ.get("RANK", "0")) != 0:       # under torchrun / accelerate: one bar, from process 0
         train(r, out, resume=resume, stop_at=stop_at, compile=compile, target_cache=target_cache)
         return
-    with _progress("train") as p:
-        task = p.add_task(f"{r.name} ({r.kind})", total=r.steps)
-        final = train(r, out, resume=resume, stop_at=stop_at, compile=compile, target_cache=target_cache,
-                      progress=lambda done, total, loss: p.update(task, completed=done, description=f"{r.name} loss {loss:.4f}"),
-                      encode_progress=_encoding_bar(p))
+    try:
+        with _progress("train") as p:
+            task = p.add_task(f"{r.name} ({r.kind})", total=r.steps)
+            final = train(r, out, resume=resume, stop_at=stop_at, compile=compile, target_cache=target_cache,
+                          progress=lambda done, total, loss: p.update(task, completed=done, description=f"{r.name} loss {loss:.4f}"),
+                          encode_progress=_encoding_bar(p))
+    except TrainingInterrupted as e:
+        console.print(escape(f"{r.name}: {e}"), highlight=False)
+        raise typer.Exit(e.exit_code) from None
     console.print(f"{r.name}: log in {out / 'log.jsonl'}" + (f", model in {final}" if final.exists() else ", checkpoint saved"))
 
 

@@ -1,6 +1,13 @@
 """The training loop: recipes, condition dropout, loss goes down, exact resume."""
 import dataclasses
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 
@@ -11,7 +18,8 @@ import yaml
 from fada.errors import InputError
 from fada.losses.teacher import BRANCH_A, BRANCH_B, BRANCH_R, apply_dropout, sample_branches
 from fada.train.recipe import RECIPES_DIR, load_recipe
-from fada.train.trainer import batch_indices, train
+from fada.train.interrupt import TrainingInterrupted
+from fada.train.trainer import batch_indices, checkpoint_step, train
 
 
 def write_recipe(tmp_path, folder, **over):
@@ -188,6 +196,14 @@ def test_teacher_trains_and_writes_a_model(uninterrupted):
     assert (out / "model" / "denoiser" / "diffusion_pytorch_model.safetensors").is_file()
 
 
+def _same_state(a_folder, b_folder):
+    a = torch.load(a_folder / "checkpoint" / "state.pt", weights_only=True)
+    b = torch.load(b_folder / "checkpoint" / "state.pt", weights_only=True)
+    assert a["step"] == b["step"]
+    for k in a["params"]:
+        assert torch.allclose(a["params"][k], b["params"][k], atol=1e-6), k
+
+
 def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path):
     folder, full = uninterrupted
     r = write_recipe(tmp_path, folder)
@@ -195,11 +211,91 @@ def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path):
     train(r, out, stop_at=2)                       # "killed" after step 2 (its checkpoint is there)
     assert not (out / "model").exists()
     train(r, out)                                  # resumed
-    a = torch.load(full / "checkpoint" / "state.pt", weights_only=True)
-    b = torch.load(out / "checkpoint" / "state.pt", weights_only=True)
-    assert a["step"] == b["step"] == 4
-    for k in a["params"]:
-        assert torch.allclose(a["params"][k], b["params"][k], atol=1e-6), k
+    assert checkpoint_step(out) == 4
+    _same_state(full, out)
+
+
+def _signals_at(step, *signums):
+    """A progress callback that sends `signums` to this process when `step` is done."""
+    def progress(done, total, loss):
+        if done == step:
+            for s in signums:
+                signal.raise_signal(s)
+    return progress
+
+
+def _needs_handlers(signum):
+    # Handlers can only be installed in the main thread, and a signal the process ignores stays
+    # ignored: without them the signal would end or be lost to this test process.
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers need the main thread")
+    if signal.getsignal(signum) in (signal.SIG_IGN, None):
+        pytest.skip(f"{signal.Signals(signum).name} is ignored in this process")
+
+
+def test_sigterm_saves_a_checkpoint_at_the_step_it_stops_and_resume_equals_uninterrupted(uninterrupted, tmp_path):
+    _needs_handlers(signal.SIGTERM)
+    folder, full = uninterrupted
+    r = write_recipe(tmp_path, folder)                 # 4 steps, a checkpoint every 2
+    out = tmp_path / "out"
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(r, out, progress=_signals_at(1, signal.SIGTERM))
+    assert (stopped.value.step, stopped.value.signum, stopped.value.exit_code) == (1, signal.SIGTERM, 143)
+    assert signal.getsignal(signal.SIGTERM) is before       # the handler is gone with the run
+    assert checkpoint_step(out) == 1                  # saved where it stopped, not at the last scheduled one
+    assert not (out / "model").exists()
+    train(r, out)                                      # resumed
+    _same_state(full, out)
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(small_world, tmp_path):
+    _needs_handlers(signal.SIGINT)
+    r = write_recipe(tmp_path, small_world[0])
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        train(r, out, progress=_signals_at(1, signal.SIGINT, signal.SIGINT))
+    assert not isinstance(stopped.value, TrainingInterrupted)
+    assert checkpoint_step(out) is None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_save_stopped_between_its_renames_resumes_from_the_new_checkpoint(uninterrupted, tmp_path):
+    # _save_checkpoint writes checkpoint.tmp/, moves checkpoint/ to checkpoint.old/, then moves
+    # checkpoint.tmp/ in: stopped between the two moves, only .old (step 2) and .tmp (step 3) are left.
+    folder, full = uninterrupted
+    r = write_recipe(tmp_path, folder)
+    out, later = tmp_path / "out", tmp_path / "later"
+    train(r, out, stop_at=2)
+    train(r, later, stop_at=3)
+    (out / "checkpoint").rename(out / "checkpoint.old")
+    shutil.copytree(later / "checkpoint", out / "checkpoint.tmp")
+    assert checkpoint_step(out) == 3                   # read without moving anything
+    assert not (out / "checkpoint").exists()
+    train(r, out)
+    assert not (out / "checkpoint.old").exists() and not (out / "checkpoint.tmp").exists()
+    _same_state(full, out)
+
+
+def test_the_cli_stopped_by_sigterm_exits_143_with_a_checkpoint_and_says_how_to_resume(small_world, tmp_path):
+    write_recipe(tmp_path, small_world[0], steps=500, checkpoint_every=400)
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "fada_bench.cli", "train", str(tmp_path / "r.yaml"), "--out", str(out)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not ((out / "log.jsonl").is_file() and len((out / "log.jsonl").read_text().splitlines()) >= 2):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        text = proc.communicate(timeout=300)[0]
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, text[-3000:]
+    assert "run the same command again to resume" in " ".join(text.split())
+    last = json.loads((out / "log.jsonl").read_text().splitlines()[-1])["step"]
+    assert checkpoint_step(out) == last < 500          # the step it stopped after, not step 400
 
 
 def _fixed_batch_loss(recipe, folder, n=8, salt=7, seed=123):

@@ -226,9 +226,10 @@ def _recipe_of(method: str) -> str | None:
 
 
 def training_record(runs_root: Path, recipe: str) -> dict:
-    """Steps done of planned, hours and devices of a recipe's training, from its log.jsonl, and for
-    a row trained with a teacher-target cache, how many samples read their targets from it and
-    the cache's key (where the trainer recorded it)."""
+    """Steps done of planned, hours and devices of a recipe's training, from its log.jsonl, the
+    sha256 of its parent, teacher and training set (where the trainer recorded them), and for a
+    row trained with a teacher-target cache, how many samples read their targets from it and the
+    cache's key (where the trainer recorded it)."""
     from fada.train.log import read_log, training_hardware, training_hours, training_steps
 
     run = Path(runs_root) / recipe
@@ -239,6 +240,7 @@ def training_record(runs_root: Path, recipe: str) -> dict:
     return {"recipe": recipe, "steps": training_steps(run),
             "hours": training_hours(run), "ran_on": training_hardware(run),
             "parent_sha256": last.get("parent_sha256"), "teacher_sha256": last.get("teacher_sha256"),
+            **({"training_set_sha256": last["training_set_sha256"]} if last.get("training_set_sha256") else {}),
             **({"target_samples": {"cached": counted[-1]["cached_samples"], "live": counted[-1]["live_samples"]}}
                if counted else {}),
             **({"target_cache": last["target_cache"]} if last.get("target_cache") else {})}

@@ -151,11 +151,13 @@ def test_a_rows_training_record_keeps_steps_hours_and_the_parent_of_its_last_sta
     (log.parent / "recipe.json").write_text(json.dumps({"steps": 4000}))
     recs = [{"step": 1, "sec": 2.0, "device": "cpu", "threads": 2, "parent_sha256": "a" * 64},
             {"step": 10, "sec": 2.0},
-            {"step": 11, "sec": 4.0, "device": "cpu", "threads": 2, "parent_sha256": "b" * 64},
+            {"step": 11, "sec": 4.0, "device": "cpu", "threads": 2, "parent_sha256": "b" * 64,
+             "training_set_sha256": "d" * 64},
             {"step": 20, "sec": 4.0, "cached_samples": 72, "live_samples": 8}]
     log.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
     rec = training_record(tmp_path, "fada_fast_tiny")
     assert rec["steps"] == "20 of 4000" and rec["parent_sha256"] == "b" * 64
+    assert rec["training_set_sha256"] == "d" * 64
     assert rec["hours"] == pytest.approx(20 * 3.0 / 3600)
     assert rec["target_samples"] == {"cached": 72, "live": 8}
     assert _training_text(rec) == "fada_fast_tiny: 20 of 4000, 0.02 h (cpu x2), targets of 72 of 80 samples cached"

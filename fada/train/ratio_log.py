@@ -18,9 +18,13 @@ import torch
 
 from ..data.synthetic.world import DEFECTS
 from ..errors import InputError
+from ..losses.mixed_supervision import MixedSupervision
 
 QUANTILES = (0.1, 0.5, 0.9)
 SYNC_DEFECTS = ("offset", "mismatched_audio")      # the defects the premise is about
+# R_p of Eqs. 7-8 as the paper and FADA-Balanced set it: past it W falls, so the share of a group's
+# samples past it is how much of that group's ground truth adaptive supervision turns down.
+R_PEAK = MixedSupervision().r_peak
 
 
 def ratio_record(ratio: torch.Tensor, batch: dict) -> dict:
@@ -44,8 +48,8 @@ def ratio_samples(records) -> pd.DataFrame:
 
 
 def quantile_table(samples: pd.DataFrame) -> pd.DataFrame:
-    """R's quantiles (q10, q50, q90) and count per group: each tier, each defect, "clean" (no
-    defect), "sync defect" (offset or mismatched audio) and "all"."""
+    """R's quantiles (q10, q50, q90), count and share at or past R_p (`past_r_peak`) per group: each
+    tier, each defect, "clean" (no defect), "sync defect" (offset or mismatched audio) and "all"."""
     groups = {"all": np.ones(len(samples), bool)}
     for tier in sorted(set(samples["tier"])):
         groups[f"tier {tier}"] = (samples["tier"] == tier).to_numpy()
@@ -58,7 +62,8 @@ def quantile_table(samples: pd.DataFrame) -> pd.DataFrame:
     for name, mask in groups.items():
         r = samples["R"].to_numpy(float)[np.asarray(mask, dtype=bool)]
         q = np.quantile(r, QUANTILES) if r.size else [np.nan] * len(QUANTILES)
-        rows.append({"group": name, "n": int(r.size), **{f"q{int(p * 100)}": float(v) for p, v in zip(QUANTILES, q)}})
+        rows.append({"group": name, "n": int(r.size), **{f"q{int(p * 100)}": float(v) for p, v in zip(QUANTILES, q)},
+                     "past_r_peak": float(np.mean(r >= R_PEAK)) if r.size else np.nan})
     return pd.DataFrame(rows)
 
 

@@ -385,13 +385,14 @@ def ratio_premise(ratios: pd.DataFrame | None) -> tuple[bool, list[str]]:
                       "(claims --ratio-probe)"]
     from scipy.stats import mannwhitneyu
 
-    from fada.train.ratio_log import SYNC_DEFECTS, quantile_table
+    from fada.train.ratio_log import R_PEAK, SYNC_DEFECTS, quantile_table
 
     q = quantile_table(ratios).set_index("group")
     defects = ratios["defects"].map(set)
     sync = ratios["R"][defects.map(lambda d: bool(d & set(SYNC_DEFECTS)))]
     clean = ratios["R"][defects.map(lambda d: not d)]
-    rows = [f"{g}: n {int(q.loc[g, 'n'])}, R q10/q50/q90 {q.loc[g, 'q10']:.3g} / {q.loc[g, 'q50']:.3g} / {q.loc[g, 'q90']:.3g}"
+    rows = [f"{g}: n {int(q.loc[g, 'n'])}, R q10/q50/q90 {q.loc[g, 'q10']:.3g} / {q.loc[g, 'q50']:.3g} / {q.loc[g, 'q90']:.3g}, "
+            f"at or past R_p = {R_PEAK:g} (where W falls) {q.loc[g, 'past_r_peak']:.1%}"
             for g in ("clean", "sync defect", *[f"defect {d}" for d in SYNC_DEFECTS]) if q.loc[g, "n"]]
     if len(sync) < 2 or len(clean) < 2:
         return True, ["premise: too few clean or sync-defect clips measured to judge it"] + rows

@@ -124,6 +124,11 @@ def test_ratio_quantiles_per_tier_and_defect(tmp_path):
         np.testing.assert_allclose(got.loc[group, ["q10", "q50", "q90"]].to_numpy(float), expect(mask), err_msg=group)
         assert got.loc[group, "n"] == mask.sum()
     assert got.loc["defect frozen_motion", "n"] == 0 and np.isnan(got.loc["defect frozen_motion", "q50"])
+    # the share at or past R_p = 30, where W falls (Eqs. 7-8): 2 of the 4 clean samples here
+    table = quantile_table(pd.DataFrame({"R": [1.0, 29.9, 30.0, 250.0, 40.0], "tier": ["A", "A", "A", "A", "B"],
+                                         "defects": [(), (), (), (), ("offset",)]})).set_index("group")
+    assert table.loc["clean", "past_r_peak"] == 0.5 and table.loc["sync defect", "past_r_peak"] == 1.0
+    assert table.loc["all", "past_r_peak"] == 0.6 and np.isnan(table.loc["defect blur", "past_r_peak"])
     assert quantile_table(pd.DataFrame(columns=["R", "tier", "defects"])).loc[0, "n"] == 0
 
 

@@ -4,7 +4,7 @@ SIGINT (Ctrl-C) or SIGTERM (`kill`, a job scheduler, a machine shutting down) le
 step finish; the trainer then saves a checkpoint and raises `TrainingInterrupted`, and the same
 command resumes from that step, so an interruption loses nothing rather than everything since the
 last scheduled checkpoint. A second signal stops at once, as it would without this. A signal the
-process ignores (a job started with `nohup` or `&` ignores SIGINT) stays ignored.
+process ignores (a job that a script starts with `&` ignores SIGINT) stays ignored.
 """
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
 """The manifest of a prepared data folder: one parquet row per clip, the same schema in both worlds.
 
 Paths in the manifest are relative to the folder that holds it, so a folder can be moved.
-Writes are atomic and deterministic (rows sorted by id), so the same content gives the same bytes.
+Writes are atomic and deterministic (rows sorted by id), so the same content gives the same bytes
+with the same pyarrow; `manifest_sha256` names the content whichever pyarrow wrote it.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -82,6 +84,19 @@ def read_manifest(folder: str | os.PathLike) -> pd.DataFrame:
             f"`fada-bench data synth --out {folder}` (synthetic world) or "
             f"`fada-bench data prepare hdtf|celebvhq --raw RAW --out {folder}` (real data)")
     return pd.read_parquet(path)
+
+
+def manifest_sha256(folder: str | os.PathLike) -> str | None:
+    """sha256 of a data folder's manifest content (its table as CSV, columns and rows in the file's
+    order: the order is the training data's order too), or None without a manifest. The parquet
+    bytes also carry the writing pyarrow's version, so a training set made again under another
+    install has new bytes but the same hash here (a teacher-target cache's key and a training run's
+    record name the training set by it)."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    table = pd.read_parquet(path).to_csv(index=False, lineterminator="\n")
+    return hashlib.sha256(table.encode()).hexdigest()
 
 
 def write_split(path: str | os.PathLike, ids: list[str], **meta) -> None:

@@ -24,16 +24,16 @@ a cached step equals the live one to float rounding. The clip's latents, audio a
 come from the data as in a live step (they are cheap); the ground-truth end point of mixed
 supervision (Sec. 3.2) follows from z_0 and the cached noise.
 
-Which rows share a cache: the key is a hash of the teacher's files, the training set (manifest,
-split, tiers, frames, size, windows per clip, the latents' VAE), the recipe seed and batch size
-(they fix the data order and the per-sample generators), K and phi_steps, and the guidance (the
-dropout probabilities; for CFG distillation the scale ranges). Mixed supervision, the student's
-parent, CFG layer, learning rate and steps are not in it. In the tiny recipes: Table 3 "Student
-with A" (= Table 2 PeRFlow) and "Fixed-0.2, only A" share the set-A cache; every set-B row of
-Table 3 (Fixed-0, Fixed-0.2, Fixed-1.0, Adaptive-unlimited 0.5 and 0.25, Adaptive-0.5,
-FADA-Balanced) shares the set-B cache; both RFlow rows (epsilon and velocity) share the
-one-window, 25-step cache; the three CFG-distillation rows of Table 4 share a cache with their
-sampled scales. TCD's targets are one DDIM step from a different time grid and are not cached.
+Which rows share a cache: the key is a hash of the teacher's files, the training set (the
+manifest's content, split, tiers, frames, size, windows per clip, the latents' VAE), the recipe
+seed and batch size (they fix the data order and the per-sample generators), K and phi_steps, and
+the guidance (the dropout probabilities; for CFG distillation the scale ranges). Mixed supervision,
+the student's parent, CFG layer, learning rate and steps are not in it. In the tiny recipes: Table
+3 "Student with A" (= Table 2 PeRFlow) and "Fixed-0.2, only A" share the set-A cache; every set-B
+row of Table 3 (Fixed-0, Fixed-0.2, Fixed-1.0, Adaptive-unlimited 0.5 and 0.25, Adaptive-0.5,
+FADA-Balanced) shares the set-B cache; both RFlow rows (epsilon and velocity) share the one-window,
+25-step cache; the three CFG-distillation rows of Table 4 share a cache with their sampled scales.
+TCD's targets are one DDIM step from a different time grid and are not cached.
 
 Storage: `ROOT/KEY/` holds `key.json` (what the key hashes), one memory-mapped `.npy` per field
 (`np.lib.format.open_memmap`, sized for the planned entries) and `progress.json` (the entries
@@ -58,9 +58,9 @@ import numpy as np
 import torch
 
 from ..data.io import write_text_atomic
-from ..data.manifest import MANIFEST
+from ..data.manifest import manifest_sha256
 from ..errors import InputError
-from ..hashing import folder_sha256, sha256_file
+from ..hashing import folder_sha256
 from .run_lock import exclusive
 
 FORMAT = 1
@@ -75,11 +75,10 @@ def key_material(recipe, obj, n_items: int, latents: Path | None) -> dict:
         guidance = {"mode": "branches", "p_drop_audio": obj.p_drop_audio, "p_drop_both": obj.p_drop_both}
     else:
         guidance = {"mode": "multi_cfg", "cfg_a_range": list(obj.cfg_a_range), "cfg_r_range": list(obj.cfg_r_range)}
-    manifest = Path(d.folder) / MANIFEST
     return {
         "format": FORMAT,
         "teacher_sha256": folder_sha256(o.teacher),
-        "data": {"manifest_sha256": sha256_file(manifest) if manifest.is_file() else None, "split": "train",
+        "data": {"training_set_sha256": manifest_sha256(d.folder), "split": "train",
                  "tiers": sorted(d.tiers), "n_frames": d.n_frames, "size": d.size,
                  "windows_per_clip": d.windows_per_clip, "items": n_items,
                  "latents": latents.name if latents is not None else None},

@@ -68,19 +68,19 @@ def _named_trainable(modules) -> dict[str, torch.nn.Parameter]:
 def start_hashes(recipe: Recipe) -> dict:
     """sha256 of the checkpoints a run starts from (parent, teacher), so rows compared as equals
     (Table 4's variants) can be shown to have started from the same bytes, and of the training
-    set's manifest (as a teacher-target cache's key hashes it), so rows can be shown to have
-    trained on the same clips, tiers and filter measurements (a training set made again on
+    set's manifest content (as a teacher-target cache's key hashes it), so rows can be shown to
+    have trained on the same clips, tiers and filter measurements (a training set made again on
     another machine is checked by it, cache or not)."""
-    from ..data.manifest import MANIFEST
-    from ..hashing import folder_sha256, sha256_file
+    from ..data.manifest import manifest_sha256
+    from ..hashing import folder_sha256
 
     out = {}
     for key, folder in (("parent_sha256", recipe.parent), ("teacher_sha256", getattr(recipe.objective, "teacher", None))):
         if folder and Path(folder).is_dir():
             out[key] = folder_sha256(folder)
-    manifest = Path(recipe.data.folder) / MANIFEST
-    if manifest.is_file():
-        out["training_set_sha256"] = sha256_file(manifest)
+    training_set = manifest_sha256(recipe.data.folder)
+    if training_set:
+        out["training_set_sha256"] = training_set
     return out
 
 

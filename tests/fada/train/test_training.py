@@ -1,6 +1,5 @@
 """The training loop: recipes, condition dropout, loss goes down, exact resume."""
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -16,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from fada.data.manifest import MANIFEST
+from fada.data.manifest import manifest_sha256
 from fada.errors import InputError
 from fada.losses.teacher import BRANCH_A, BRANCH_B, BRANCH_R, apply_dropout, sample_branches
 from fada.train.recipe import RECIPES_DIR, load_recipe
@@ -194,8 +193,8 @@ def test_teacher_trains_and_writes_a_model(uninterrupted):
     folder, out = uninterrupted
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
-    # the start's record names the training set by its manifest's bytes
-    assert log[0]["training_set_sha256"] == hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    # the start's record names the training set (by its manifest's content)
+    assert log[0]["training_set_sha256"] == manifest_sha256(folder)
     assert (out / "model" / "fada.json").is_file()
     assert (out / "model" / "denoiser" / "diffusion_pytorch_model.safetensors").is_file()
 

@@ -256,11 +256,14 @@ def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(small_world, tmp_pat
     _needs_handlers(signal.SIGINT)
     r = write_recipe(tmp_path, small_world[0])
     out = tmp_path / "out"
+    before = signal.getsignal(signal.SIGINT)
+    if before is not signal.default_int_handler:        # what turns the second Ctrl-C into the exception
+        pytest.skip("SIGINT has another handler in this process")
     with pytest.raises(KeyboardInterrupt) as stopped:
         train(r, out, progress=_signals_at(1, signal.SIGINT, signal.SIGINT))
     assert not isinstance(stopped.value, TrainingInterrupted)
     assert checkpoint_step(out) is None
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_a_save_stopped_between_its_renames_resumes_from_the_new_checkpoint(uninterrupted, tmp_path):

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .common import _progress, app, console, escape
+from .common import TrainingInterrupted, _progress, app, console, escape
 
 
 @app.command("train")
@@ -24,7 +24,6 @@ def train_cmd(
     target_cache: Optional[Path] = typer.Option(None, "--target-cache", help="Root of teacher-target caches (`fada-bench train-cache build`): PeRFlow/RFlow steps it holds read the teacher's end points from it; the rest are computed live."),
 ):
     """Train a model from a recipe (one readable accelerate loop; resumable after any interruption)."""
-    from fada.train.interrupt import TrainingInterrupted
     from fada.train.recipe import load_recipe
     from fada.train.trainer import export_checkpoint, train
 

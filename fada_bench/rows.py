@@ -294,7 +294,7 @@ def row_overview(row: Row) -> dict:
             "failed": int(s["n_failed"].max()) if "n_failed" in s and len(s) else 0,
             "checkpoint": sha[:12] if sha else "-",
             "scored": str(ident.get("run_finished") or ident.get("saved") or "-")[:16].replace("T", " "),
-            "scored_on": hardware_label(hw, ident.get("device", "cpu")) if hw else "-",
+            "scored_on": row_device(row) if hw else "-",
             "trained": _training_text(training) + ("; log kept" if (row.path / KEPT_LOG).is_file() else "")}
 
 
@@ -449,11 +449,6 @@ def rows_summary(rows: list[Row]) -> pd.DataFrame:
     return pd.concat([r.summary for r in rows], ignore_index=True)
 
 
-def rows_device(rows: list[Row]) -> str:
-    """Where the rows' wall-clock was measured, as tables.read_run names it for a run folder."""
-    labels = []
-    for r in rows:
-        label = hardware_label(r.identity.get("hardware") or {}, r.identity.get("device", "cpu"))
-        if label not in labels:
-            labels.append(label)
-    return "; ".join(labels) or "?"
+def row_device(row: Row) -> str:
+    """Where a row's wall-clock was measured, as tables.read_run names it for a run folder."""
+    return hardware_label(row.identity.get("hardware") or {}, row.identity.get("device", "cpu"))

@@ -16,7 +16,7 @@ expression errors, long-video drift), headed `beyond the paper: lmd[synthetic] @
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -55,18 +55,25 @@ class Run:
     suite: str
     summary: pd.DataFrame
     label: str = ""
-    device: str = "?"          # where its wall-clock was measured
+    devices: dict[str, str] = field(default_factory=dict)   # method -> where its wall-clock was measured
+
+    def device_of(self, methods: list[str]) -> str:
+        """The machines the given methods' wall-clock was measured on, each named once, in order:
+        a table's speed column names those of the rows it shows, not of every row in the folder."""
+        labels = list(dict.fromkeys(self.devices[m] for m in methods if m in self.devices))
+        return "; ".join(labels) or "?"
 
 
 def read_run(path: str | Path) -> Run:
     """A run folder (summary.csv, run.json), or a folder of scored rows (`rows.py`: their
     summaries combined, after checking they were measured alike)."""
-    from .rows import is_rows_folder, read_rows, rows_device, rows_summary
+    from .rows import is_rows_folder, read_rows, row_device, rows_summary
 
     path = Path(path)
     if is_rows_folder(path):
         rows = read_rows(path)
-        return Run(path, str(rows[0].identity.get("suite") or "?"), rows_summary(rows), device=rows_device(rows))
+        return Run(path, str(rows[0].identity.get("suite") or "?"), rows_summary(rows),
+                   devices={r.method: row_device(r) for r in rows})
     csv = path / "summary.csv"
     if not csv.is_file():
         raise InputError(f"{path} has no summary.csv: is it a run folder? Finish the run with "
@@ -78,7 +85,8 @@ def read_run(path: str | Path) -> Run:
         device = hardware_label(info.get("hardware", {}), info["config"].get("device", "cpu"))
     except (OSError, ValueError, KeyError, IndexError):
         pass
-    return Run(path, suite, pd.read_csv(csv), device=device)
+    summary = pd.read_csv(csv)
+    return Run(path, suite, summary, devices=dict.fromkeys(summary["method"].unique(), device))
 
 
 def _cell(rows: pd.DataFrame) -> str:
@@ -99,6 +107,7 @@ def build_table(n: int, runs: list[Run], cards: list[MethodCard] | None = None) 
     cards = list(METHODS.items()) if cards is None else [(c.name, c) for c in cards]
     by_row = {p.row: name for name, c in cards for p in c.paper if p.table == n}
     anchors = [name for name, c in cards if ADAPTERS.get(c.adapter).anchor]
+    shown = [by_row[row[0]] for row in spec["rows"] if row[0] in by_row] + anchors
     suites = [r.suite for r in runs]
     for r in runs:
         r.label = r.suite if suites.count(r.suite) == 1 else f"{r.suite}:{r.path.name}"
@@ -117,7 +126,7 @@ def build_table(n: int, runs: list[Run], cards: list[MethodCard] | None = None) 
                 continue
             s = r.summary[r.summary["metric"].isin(names[col["metric"]])]
             keys = s[["metric", "backbone"]].drop_duplicates().itertuples(index=False)
-            found = [(f"{m}[{b}] @{r.label}" + (f" on {r.device}" if b == "wallclock" else ""), r, m, b)
+            found = [(f"{m}[{b}] @{r.label}" + (f" on {r.device_of(shown)}" if b == "wallclock" else ""), r, m, b)
                      for m, b in keys]
             ours.setdefault(i, []).extend(found or [(f"{col['metric']} @{r.label}", r, "", None)])
 

@@ -10,7 +10,7 @@ import pytest
 from fada.errors import InputError
 from fada_bench.drift import check_run, make_baseline
 from fada_bench.summary import SUMMARY_COLUMNS
-from fada_bench.tables import build_table, read_run, render
+from fada_bench.tables import Run, build_table, read_run, render
 
 
 def fake_run(folder, suite, rows):
@@ -140,6 +140,21 @@ def test_table_1_has_our_wallclock_column_with_the_device(tmp_path):
     col = "sec_per_video_sec[wallclock] @synthetic on x86_64 x2"
     assert df.loc[df["card"] == "fada_fast", col].item() == "2.5 [2, 3]"
     assert df.loc[df["card"] == "fada_fast", "s per video-s (paper)"].item() == "-"     # the paper has none
+
+
+def test_the_wallclock_header_names_the_machines_of_the_rows_shown_each_once():
+    # perflow (a Table 2 row) was timed on another machine; Table 1 does not show it, so its
+    # header must not name that machine.
+    methods = ("teacher", "fada_balanced", "fada_fast", "perflow")
+    summary = pd.DataFrame([(m, "sec_per_video_sec", "wallclock", 2.0, 1.9, 2.1, 3, 0) for m in methods],
+                           columns=SUMMARY_COLUMNS)
+    devices = {"teacher": "Test CPU x2", "fada_balanced": "Test CPU x1", "fada_fast": "Test CPU x2",
+               "perflow": "Other CPU x1"}
+    run = Run(Path("rows"), "synthetic", summary, devices=devices)
+    _, df = build_table(1, [run])
+    assert [c for c in df.columns if "wallclock" in c] == [
+        "sec_per_video_sec[wallclock] @synthetic on Test CPU x1; Test CPU x2"]
+    assert run.device_of(["perflow", "static"]) == "Other CPU x1" and run.device_of(["static"]) == "?"
 
 
 def test_machine_measurements_are_not_baselined(tmp_path):

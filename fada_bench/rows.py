@@ -191,11 +191,12 @@ def save_rows(run_dir: str | Path, out: str | Path, methods: list[str] | None = 
         if missing:
             raise InputError(f"{csv} has no rows of {', '.join(missing)} (it has {', '.join(have)})")
     command = command or "fada-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    identities = {_check_name(m, csv): row_identity(info, m, command) for m in methods or have}
+    _check_joins(out, identities)
     written = []
-    for method in methods or have:
-        row = out / _check_name(method, csv)
+    for method, identity in identities.items():
+        row = out / method
         row.mkdir(parents=True, exist_ok=True)
-        identity = row_identity(info, method, command)
         recipe = identity["card"].get("recipe") or _recipe_of(method)
         trained = Path(training_logs) / recipe if training_logs is not None and recipe else None
         if trained is not None:
@@ -213,6 +214,24 @@ def save_rows(run_dir: str | Path, out: str | Path, methods: list[str] | None = 
             (row / REPLICATES).unlink(missing_ok=True)     # a replaced row keeps no older replicates
         written.append(row)
     return written
+
+
+def _check_joins(out: Path, identities: dict[str, dict]) -> None:
+    """Before anything is written: the new rows must combine with the rows `out` keeps (those they
+    do not replace), or the tables and claims that read `out` would stop at the next command."""
+    kept = []
+    for p in sorted(f.parent for f in out.glob("*/identity.json")):
+        if p.name in identities:
+            continue
+        try:
+            kept.append((str(p), read_row(p).identity))
+        except (InputError, OSError, ValueError):
+            continue                       # an unreadable row is reported by whatever reads the folder
+    try:
+        check_combinable(kept + [(str(out / m), ident) for m, ident in identities.items()])
+    except RowMismatchError as e:
+        raise RowMismatchError(f"{e}. Nothing was saved: save these rows under another --out, or score "
+                               f"them as the rows in {out} were") from None
 
 
 def _recipe_of(method: str) -> str | None:

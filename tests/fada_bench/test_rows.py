@@ -68,10 +68,33 @@ def test_saved_rows_rebuild_the_run_folders_tables_and_claims(tmp_path):
     assert "video" not in samples and list(samples["sync_d[synthetic]"]) == [1.0, 2.0, 3.0]
 
 
+def _save_beside(run, rows, method):
+    """Put a row into `rows` as a hand copy would, past `save_rows`' own check."""
+    save_rows(run, rows.parent / "elsewhere", methods=[method])
+    shutil.move(rows.parent / "elsewhere" / method, rows / method)
+
+
+def test_saving_a_row_that_does_not_combine_with_the_kept_ones_fails_and_writes_nothing(tmp_path):
+    rows = tmp_path / "rows"
+    save_rows(fake_run(tmp_path / "run_a"), rows, methods=["teacher", "static"])
+    before = {p: p.read_bytes() for p in rows.rglob("*") if p.is_file()}
+    with pytest.raises(RowMismatchError) as e:
+        save_rows(fake_run(tmp_path / "run_b", seed=1), rows, methods=["fada_fast"])
+    msg = str(e.value)
+    assert "seed" in msg and "fada_fast" in msg and "static" in msg and "Nothing was saved" in msg
+    assert not (rows / "fada_fast").exists()
+    assert {p: p.read_bytes() for p in rows.rglob("*") if p.is_file()} == before
+    # replacing rows: only the rows that stay are compared, and those must still agree
+    with pytest.raises(RowMismatchError, match="seed"):
+        save_rows(fake_run(tmp_path / "run_c", seed=1), rows, methods=["teacher"])
+    save_rows(fake_run(tmp_path / "run_d", seed=1), rows, methods=["teacher", "static"])
+    assert {json.loads((rows / m / "identity.json").read_text())["seed"] for m in ("teacher", "static")} == {1}
+
+
 def test_rows_with_other_backbone_weights_or_seed_refuse_to_combine_naming_both(tmp_path):
     save_rows(fake_run(tmp_path / "run_a"), tmp_path / "rows", methods=["teacher"])
     other = {**BACKBONES, "fid[synthetic]": {"inverse_renderer.safetensors": "f" * 64}}
-    save_rows(fake_run(tmp_path / "run_b", backbones=other), tmp_path / "rows", methods=["fada_fast"])
+    _save_beside(fake_run(tmp_path / "run_b", backbones=other), tmp_path / "rows", "fada_fast")
     with pytest.raises(RowMismatchError) as e:
         read_rows(tmp_path / "rows")
     msg = str(e.value)
@@ -80,7 +103,7 @@ def test_rows_with_other_backbone_weights_or_seed_refuse_to_combine_naming_both(
         render(1, [tmp_path / "rows"])
 
     shutil.rmtree(tmp_path / "rows" / "fada_fast")
-    save_rows(fake_run(tmp_path / "run_c", seed=1), tmp_path / "rows", methods=["fada_fast"])
+    _save_beside(fake_run(tmp_path / "run_c", seed=1), tmp_path / "rows", "fada_fast")
     with pytest.raises(RowMismatchError, match="seed"):
         merged_summary([tmp_path / "rows"])
     # a row and a run folder measured differently do not combine in the claims either
@@ -95,7 +118,9 @@ def test_rows_decoded_differently_refuse_to_combine_and_a_row_that_decodes_nothi
     assert "decoder" not in json.loads((tmp_path / "rows" / "static" / "identity.json").read_text())
     assert json.loads((tmp_path / "rows" / "teacher" / "identity.json").read_text())["decoder"] == "vae"
     read_rows(tmp_path / "rows")                       # static decodes nothing: it combines
-    save_rows(tmp_path / "run_fast", tmp_path / "rows", methods=["fada_fast"])
+    with pytest.raises(RowMismatchError, match="decoder"):
+        save_rows(tmp_path / "run_fast", tmp_path / "rows", methods=["fada_fast"])
+    _save_beside(tmp_path / "run_fast", tmp_path / "rows", "fada_fast")
     with pytest.raises(RowMismatchError, match=r"decoder \('fast' against 'vae'\)") as e:
         read_rows(tmp_path / "rows")
     assert "fada_fast" in str(e.value) and "teacher" in str(e.value)
@@ -107,7 +132,7 @@ def test_rows_decoded_differently_refuse_to_combine_and_a_row_that_decodes_nothi
 
 def test_a_row_saved_before_rows_recorded_the_decoder_takes_it_from_its_run_command(tmp_path):
     save_rows(fake_run(tmp_path / "run_vae"), tmp_path / "rows", methods=["teacher"])
-    save_rows(fake_run(tmp_path / "run_fast", decoder="fast"), tmp_path / "rows", methods=["fada_fast"])
+    _save_beside(fake_run(tmp_path / "run_fast", decoder="fast"), tmp_path / "rows", "fada_fast")
     ident_file = tmp_path / "rows" / "teacher" / "identity.json"
     old = json.loads(ident_file.read_text())
     del old["decoder"]                                 # as saved before the decoder was recorded
@@ -229,7 +254,7 @@ def test_rows_list_shows_each_row_and_fails_on_rows_that_cannot_combine(tmp_path
     assert "c" * 12 in lines["fada_fast"] and "Test CPU" in lines["fada_fast"]
     assert "fada_fast_tiny: 40 of 40, 0.50 h (cpu (Test CPU) x1)" in lines["fada_fast"]
     assert "c" * 12 not in lines["teacher"] and "2 rows, combinable" in res.output
-    save_rows(fake_run(tmp_path / "run_b", seed=1), tmp_path / "rows", methods=["static"])
+    _save_beside(fake_run(tmp_path / "run_b", seed=1), tmp_path / "rows", "static")
     res = CliRunner().invoke(app, ["rows", "list", str(tmp_path / "rows")])
     assert "static" in res.output                       # listed before the check fails
     assert isinstance(res.exception, RowMismatchError) and "seed" in str(res.exception)

@@ -126,7 +126,9 @@ def build_table(n: int, runs: list[Run], cards: list[MethodCard] | None = None) 
                 continue
             s = r.summary[r.summary["metric"].isin(names[col["metric"]])]
             keys = s[["metric", "backbone"]].drop_duplicates().itertuples(index=False)
-            found = [(f"{m}[{b}] @{r.label}" + (f" on {r.device_of(shown)}" if b == "wallclock" else ""), r, m, b)
+            timed = set(s.loc[s["backbone"] == "wallclock", "method"])
+            found = [(f"{m}[{b}] @{r.label}" + (f" on {r.device_of([x for x in shown if x in timed])}"
+                                                  if b == "wallclock" else ""), r, m, b)
                      for m, b in keys]
             ours.setdefault(i, []).extend(found or [(f"{col['metric']} @{r.label}", r, "", None)])
 

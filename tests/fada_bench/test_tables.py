@@ -145,16 +145,17 @@ def test_table_1_has_our_wallclock_column_with_the_device(tmp_path):
 def test_the_wallclock_header_names_the_machines_of_the_rows_shown_each_once():
     # perflow (a Table 2 row) was timed on another machine; Table 1 does not show it, so its
     # header must not name that machine.
+    # static is shown but not timed, so its machine is not named either.
     methods = ("teacher", "fada_balanced", "fada_fast", "perflow")
-    summary = pd.DataFrame([(m, "sec_per_video_sec", "wallclock", 2.0, 1.9, 2.1, 3, 0) for m in methods],
-                           columns=SUMMARY_COLUMNS)
+    summary = pd.DataFrame([(m, "sec_per_video_sec", "wallclock", 2.0, 1.9, 2.1, 3, 0) for m in methods]
+                           + [("static", "fid", "synthetic", 12.0, 11.0, 13.0, 3, 0)], columns=SUMMARY_COLUMNS)
     devices = {"teacher": "Test CPU x2", "fada_balanced": "Test CPU x1", "fada_fast": "Test CPU x2",
-               "perflow": "Other CPU x1"}
+               "perflow": "Other CPU x1", "static": "Third CPU x2"}
     run = Run(Path("rows"), "synthetic", summary, devices=devices)
     _, df = build_table(1, [run])
     assert [c for c in df.columns if "wallclock" in c] == [
         "sec_per_video_sec[wallclock] @synthetic on Test CPU x1; Test CPU x2"]
-    assert run.device_of(["perflow", "static"]) == "Other CPU x1" and run.device_of(["static"]) == "?"
+    assert run.device_of(["perflow", "nope"]) == "Other CPU x1" and run.device_of(["nope"]) == "?"
 
 
 def test_machine_measurements_are_not_baselined(tmp_path):

@@ -220,7 +220,7 @@ def _check_joins(out: Path, identities: dict[str, dict]) -> None:
     """Before anything is written: the new rows must combine with the rows `out` keeps (those they
     do not replace), or the tables and claims that read `out` would stop at the next command."""
     kept = []
-    for p in sorted(f.parent for f in out.glob("*/identity.json")):
+    for p in row_paths(out) if is_rows_folder(out) else []:
         if p.name in identities:
             continue
         try:

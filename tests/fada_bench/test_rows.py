@@ -9,10 +9,10 @@ import pytest
 
 from fada.errors import InputError
 from fada_bench.claims import check_claims, merged_summary
-from fada_bench.rows import (RowMismatchError, backbone_hashes, read_row, read_rows, row_overview,
+from fada_bench.rows import (Row, RowMismatchError, backbone_hashes, read_row, read_rows, row_device, row_overview,
                              save_rows)
 from fada_bench.summary import SUMMARY_COLUMNS
-from fada_bench.tables import build_table, read_run, render
+from fada_bench.tables import Run, build_table, read_run, render
 
 BACKBONES = {"fid[synthetic]": {"inverse_renderer.safetensors": "a" * 64},
              "sync_d[synthetic]": {"syncnet.safetensors": "b" * 64}}
@@ -260,6 +260,19 @@ def test_rows_list_shows_each_row_and_fails_on_rows_that_cannot_combine(tmp_path
     assert isinstance(res.exception, RowMismatchError) and "seed" in str(res.exception)
     res = CliRunner().invoke(app, ["rows", "list", str(tmp_path / "empty")])
     assert isinstance(res.exception, InputError) and "no scored rows" in str(res.exception)
+
+
+def test_the_wallclock_label_of_rows_names_each_machine_and_thread_count_once():
+    def row(method, threads):
+        hw = {"processor": "Test CPU", "cpu_count": 2, "torch_threads": threads, "cuda": []}
+        return Row(Path(method), method, {"device": "cpu", "hardware": hw}, pd.DataFrame())
+
+    def label(rows):
+        return Run(Path("rows"), "synthetic", pd.DataFrame(), devices={r.method: row_device(r) for r in rows}
+                   ).device_of([r.method for r in rows])
+
+    assert label([row("teacher", 2), row("fada_fast", 2)]) == "Test CPU x2"
+    assert label([row("teacher", 2), row("fada_balanced", 1), row("fada_fast", 2)]) == "Test CPU x2; Test CPU x1"
 
 
 def test_a_row_saved_with_training_logs_keeps_its_log_and_recipe_and_they_read_like_the_run(tmp_path):

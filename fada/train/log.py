@@ -99,13 +99,7 @@ def last_records(run: Path) -> list[dict]:
 
 def logged_step_seconds(run: Path) -> dict[int, float]:
     """Logged seconds per step (a step repeated after a resume: the last, `last_records`)."""
-    by_step = {}
-    for rec in last_records(run):
-        try:
-            by_step[rec["step"]] = float(rec["sec"])
-        except (KeyError, TypeError, ValueError):
-            continue
-    return by_step
+    return {rec["step"]: sec for rec in last_records(run) if (sec := _seconds(rec)) is not None}
 
 
 def training_hardware(run: Path) -> str:
@@ -135,9 +129,29 @@ def training_hours(run: Path) -> float | None:
     """Hours of training steps: the steps done times the median logged seconds per step (start-up
     and saves excluded). The median, not the sum of the sampled steps times the logging interval,
     because a trainer paused (SIGSTOP) for an hour inside one logged step would add ten hours to
-    that sum."""
-    by_step = logged_step_seconds(run)
-    return max(by_step) * statistics.median(by_step.values()) / 3600 if by_step else None
+    that sum. A run that read some of its targets from a teacher-target cache and computed the rest
+    live has two kinds of step (a live one computes Phi, about twice the seconds): each kind's median
+    is weighted by its share of the samples (the log's cached_samples and live_samples), so the
+    live steps are not all counted at the cached steps' speed."""
+    records = [r for r in last_records(run) if _seconds(r) is not None]
+    if not records:
+        return None
+    steps = records[-1]["step"]
+    kinds = {k: [_seconds(r) for r in records if r.get("cached") == k] for k in (0, 1)}
+    counted = [r for r in records if "cached_samples" in r and "live_samples" in r]
+    if counted and kinds[0] and kinds[1]:
+        cached, live = int(counted[-1]["cached_samples"]), int(counted[-1]["live_samples"])
+        if cached + live > 0:
+            per_step = (cached * statistics.median(kinds[1]) + live * statistics.median(kinds[0])) / (cached + live)
+            return steps * per_step / 3600
+    return steps * statistics.median(_seconds(r) for r in records) / 3600
+
+
+def _seconds(rec: dict) -> float | None:
+    try:
+        return float(rec["sec"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def training_steps(run: Path) -> str:

@@ -69,7 +69,9 @@ def render(verdicts: list[Verdict], command: str, runs_root: Path | None = None,
     if runs_root is not None or training:
         lines += ["", "## Training time per row", "",
                   "Hours of training steps (from each run's log.jsonl: steps done times the median logged "
-                  "seconds per step) on the machine each row trained on (device (processor) x threads); "
+                  "seconds per step; for a row that read some targets from a teacher-target cache and "
+                  "computed the rest live, each kind's median weighted by its share of the samples) on "
+                  "the machine each row trained on (device (processor) x threads); "
                   "CPUs of one kind differ in speed, so hours on different processors do not compare.", "",
                   "| recipe | steps | hours | ran on |", "|---|---|---|---|"]
         for recipe in sorted({c.recipe or Path(c.checkpoint).parts[0] for _, c in METHODS.items()

@@ -165,6 +165,24 @@ def test_claims_file_keeps_its_notes_and_training_hours(tmp_path):
     assert render([], "x").endswith("(none yet)\n")
 
 
+def test_training_hours_weight_cached_and_live_steps_by_their_share_of_samples(tmp_path):
+    # Batch 2, 8 steps: 12 samples read their targets from the cache, 4 computed them live. The
+    # logged steps are mostly cached (1 s), so their overall median (1 s) would count the live
+    # steps (3 s) at the cached speed; weighted: 8 * (12 * 1 + 4 * 3) / 16 = 12 s.
+    run = tmp_path / "r"
+    run.mkdir()
+    recs = [(1, 3.0, 0, 0, 2), (2, 3.0, 0, 0, 4), (4, 1.0, 1, 4, 4), (6, 1.0, 1, 8, 4), (7, 1.1, 1, 10, 4),
+            (8, 0.9, 1, 12, 4)]
+    (run / "log.jsonl").write_text("".join(
+        f'{{"step": {st}, "sec": {sec}, "cached": {c}, "cached_samples": {cs}, "live_samples": {ls}}}\n'
+        for st, sec, c, cs, ls in recs))
+    assert training_hours(run) == pytest.approx(8 * (12 * 1.0 + 4 * 3.0) / 16 / 3600)
+    # All cached (or a log without the counts): the plain median rule.
+    (run / "log.jsonl").write_text('{"step": 4, "sec": 1.0, "cached": 1, "cached_samples": 8, "live_samples": 0}\n'
+                                   '{"step": 8, "sec": 2.0, "cached": 1, "cached_samples": 16, "live_samples": 0}\n')
+    assert training_hours(run) == pytest.approx(8 * 1.5 / 3600)
+
+
 def test_training_hardware_names_what_each_stretch_of_steps_ran_on(tmp_path):
     runs = tmp_path / "runs"
     (runs / "r").mkdir(parents=True)

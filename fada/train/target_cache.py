@@ -51,6 +51,9 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -229,16 +232,20 @@ def cache_summaries(root: str | os.PathLike) -> list[dict]:
 
 
 def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None, progress=None,
-                       encode_progress=None) -> Path:
+                       encode_progress=None, workers: int = 1) -> Path:
     """Compute and store the targets of `recipe`'s first `steps` steps (default: all), in the
     trainer's order, resuming after the entries already written. Returns the cache folder.
     `progress(step, steps)` follows the build, `encode_progress(done, total)` the encoding of a new
-    training set's latents before it."""
-    from torch.utils.data import default_collate
-
+    training set's latents before it. `workers` > 1 computes that many steps at once in separate
+    processes, each on its share of this process's threads: a tiny teacher's step keeps one
+    thread busier than it keeps two, so on a small CPU processes of one thread each build faster
+    than one process on all of them. Each step is computed exactly as a one-process build computes
+    it (its own batch and per-sample generators; the same float results on the same thread count),
+    and the entries are written in order, so the cache, its resuming and a trainer reading beside
+    it are the same either way."""
     from .latents import encode_clip_latents
     from .objectives import make_objective
-    from .trainer import batch_indices, prepare_data, sample_generator
+    from .trainer import prepare_data
 
     # The targets do not depend on the student, so its parent is not loaded: a CFG-distillation
     # cache can be built while the row it starts from is still training.
@@ -262,15 +269,79 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
         if lat_dir is not None:
             encode_clip_latents(recipe.data.folder, list(ds.rows["id"]), obj.models.vae, recipe.data.size, lat_dir,
                                 progress=encode_progress)
-        for step in range(cache.done // B, n_steps):
-            picks = batch_indices(recipe.seed, step, B, len(ds))
-            batch = default_collate([ds.get(idx, salt=epoch) for idx, epoch in picks])
-            gens = [sample_generator(recipe.seed, step, j) for j in range(B)]
-            with torch.no_grad():
-                entry = obj.teacher_targets(batch, gens)
-            entry["clip"] = np.array([p[0] for p in picks])
-            entry["epoch"] = np.array([p[1] for p in picks])
-            cache.write(step * B, entry)
-            if progress:
-                progress(step + 1, n_steps)
+        todo = range(cache.done // B, n_steps)
+        if workers <= 1 or len(todo) <= 1:
+            _write_steps(cache, todo, (step_targets(recipe, obj, ds, step) for step in todo), n_steps, progress)
+        else:
+            import multiprocessing
+
+            threads = max(1, torch.get_num_threads() // workers)
+            # spawn, not fork: a forked child of a process that has run OpenMP threads can hang.
+            with _sigterm_stops(), multiprocessing.get_context("spawn").Pool(
+                    workers, initializer=_start_worker, initargs=(recipe, threads)) as pool:
+                _write_steps(cache, todo, pool.imap(_worker_step_targets, todo), n_steps, progress)
     return folder
+
+
+def step_targets(recipe, obj, ds, step: int) -> dict[str, np.ndarray]:
+    """The cache entries of one training step: its batch's standpoints and Phi's end points."""
+    from torch.utils.data import default_collate
+
+    from .trainer import batch_indices, sample_generator
+
+    B = recipe.optim.batch_size
+    picks = batch_indices(recipe.seed, step, B, len(ds))
+    batch = default_collate([ds.get(idx, salt=epoch) for idx, epoch in picks])
+    gens = [sample_generator(recipe.seed, step, j) for j in range(B)]
+    with torch.no_grad():
+        entry = obj.teacher_targets(batch, gens)
+    entry["clip"] = np.array([p[0] for p in picks])
+    entry["epoch"] = np.array([p[1] for p in picks])
+    return entry
+
+
+def _write_steps(cache: TargetCache, todo: range, entries, n_steps: int, progress) -> None:
+    B = int(cache.material["batch_size"])
+    for step, entry in zip(todo, entries):
+        cache.write(step * B, entry)
+        if progress:
+            progress(step + 1, n_steps)
+
+
+_WORKER: dict = {}
+
+
+def _start_worker(recipe, threads: int) -> None:
+    """A build worker's own objective and training set (the latents are encoded already)."""
+    from .objectives import make_objective
+    from .trainer import prepare_data
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(recipe.seed)
+    obj = make_objective(recipe)
+    ds, _ = prepare_data(recipe, obj, main=False)
+    _WORKER.update(recipe=recipe, obj=obj, ds=ds)
+
+
+def _worker_step_targets(step: int) -> dict[str, np.ndarray]:
+    return step_targets(_WORKER["recipe"], _WORKER["obj"], _WORKER["ds"], step)
+
+
+@contextmanager
+def _sigterm_stops():
+    """SIGTERM raises KeyboardInterrupt here, so leaving the pool's block ends its workers (the
+    default action would end this process alone and leave them waiting). The entries written so
+    far are kept; the same command resumes after them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

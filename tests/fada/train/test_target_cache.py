@@ -126,6 +126,25 @@ def test_the_build_resumes_where_it_stopped(small_world, random_teacher, tmp_pat
         np.testing.assert_array_equal(np.load(folder / f"{f}.npy"), np.load(whole / f"{f}.npy"), err_msg=f)
 
 
+def test_a_build_by_worker_processes_writes_the_entries_of_a_one_process_build(small_world, random_teacher,
+                                                                                 tmp_path):
+    # Two worker processes of one thread each, against this process on one thread: every step is
+    # computed the same way, so the arrays are equal bit for bit, and a build resumed by workers
+    # after a one-process start continues where it stopped.
+    r = recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = build_target_cache(r, tmp_path / "one")
+        build_target_cache(r, tmp_path / "pool", steps=1)
+        pooled = build_target_cache(r, tmp_path / "pool", workers=2)
+    finally:
+        torch.set_num_threads(threads)
+    assert json.loads((pooled / "progress.json").read_text())["done"] == r.steps * 2
+    for f in ("noise", "z_end", "window", "s", "branch", "clip", "epoch"):
+        np.testing.assert_array_equal(np.load(pooled / f"{f}.npy"), np.load(one / f"{f}.npy"), err_msg=f)
+
+
 def test_the_cache_exists_before_the_build_encodes_the_latents(small_world, random_teacher, tmp_path, monkeypatch):
     from fada.train import latents
 

@@ -270,16 +270,17 @@ def build_target_cache(recipe, root: str | os.PathLike, steps: int | None = None
             encode_clip_latents(recipe.data.folder, list(ds.rows["id"]), obj.models.vae, recipe.data.size, lat_dir,
                                 progress=encode_progress)
         todo = range(cache.done // B, n_steps)
-        if workers <= 1 or len(todo) <= 1:
-            _write_steps(cache, todo, (step_targets(recipe, obj, ds, step) for step in todo), n_steps, progress)
-        else:
-            import multiprocessing
+        with _sigterm_stops():
+            if workers <= 1 or len(todo) <= 1:
+                _write_steps(cache, todo, (step_targets(recipe, obj, ds, step) for step in todo), n_steps, progress)
+            else:
+                import multiprocessing
 
-            threads = max(1, torch.get_num_threads() // workers)
-            # spawn, not fork: a forked child of a process that has run OpenMP threads can hang.
-            with _sigterm_stops(), multiprocessing.get_context("spawn").Pool(
-                    workers, initializer=_start_worker, initargs=(recipe, threads)) as pool:
-                _write_steps(cache, todo, pool.imap(_worker_step_targets, todo), n_steps, progress)
+                threads = max(1, torch.get_num_threads() // workers)
+                # spawn, not fork: a forked child of a process that has run OpenMP threads can hang.
+                with multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker,
+                                                               initargs=(recipe, threads)) as pool:
+                    _write_steps(cache, todo, pool.imap(_worker_step_targets, todo), n_steps, progress)
     return folder
 
 
@@ -329,9 +330,10 @@ def _worker_step_targets(step: int) -> dict[str, np.ndarray]:
 
 @contextmanager
 def _sigterm_stops():
-    """SIGTERM raises KeyboardInterrupt here, so leaving the pool's block ends its workers (the
-    default action would end this process alone and leave them waiting). The entries written so
-    far are kept; the same command resumes after them."""
+    """SIGTERM raises KeyboardInterrupt here, as Ctrl-C does, so leaving a worker pool's block ends
+    its workers (the default action would end this process alone and leave them waiting) and the
+    command can say where the build stopped. The entries written so far are kept (an entry counts
+    once `progress.json` says so); the same command resumes after them."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

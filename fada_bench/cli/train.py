@@ -125,10 +125,15 @@ def train_cache_build(
 
     r = with_shipped_fallbacks(load_recipe(recipe))
     root = cache or checkpoints_dir() / "teacher-targets"
-    with _progress("targets") as p:
-        task = p.add_task(f"{r.name} teacher targets", total=steps or r.steps)
-        folder = build_target_cache(r, root, steps, progress=lambda done, total: p.update(task, completed=done, total=total),
-                                    encode_progress=_encoding_bar(p), workers=workers)
+    try:
+        with _progress("targets") as p:
+            task = p.add_task(f"{r.name} teacher targets", total=steps or r.steps)
+            folder = build_target_cache(r, root, steps, progress=lambda done, total: p.update(task, completed=done, total=total),
+                                        encode_progress=_encoding_bar(p), workers=workers)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/yellow]: the targets written so far are kept under {escape(str(root))}; "
+                      "run the same command again to resume")
+        raise typer.Exit(130) from None
     console.print(f"{r.name}: teacher targets in {folder}; train with `fada-bench train {r.name} --target-cache {root}`")
 
 

@@ -179,6 +179,48 @@ def test_the_build_command_shows_a_new_training_sets_latents_being_encoded(small
     assert again.exit_code == 0 and "encoding" not in again.output and "2/2" in again.output
 
 
+def test_an_interrupted_build_says_so_keeps_its_entries_and_resumes(small_world, random_teacher, tmp_path,
+                                                                     monkeypatch):
+    from typer.testing import CliRunner
+
+    from fada.train import target_cache
+    from fada_bench.cli import app
+
+    r = recipe(tmp_path, small_world[0], random_teacher, "perflow_tiny")
+    real = target_cache.step_targets
+
+    def stopped_at_step_2(recipe, obj, ds, step):     # Ctrl-C, or SIGTERM (below), while step 2 runs
+        if step == 1:
+            raise KeyboardInterrupt
+        return real(recipe, obj, ds, step)
+
+    monkeypatch.setattr(target_cache, "step_targets", stopped_at_step_2)
+    args = ["train-cache", "build", str(r.source), "--cache", str(tmp_path / "cache")]
+    res = CliRunner().invoke(app, args, terminal_width=200)
+    said = " ".join(res.output.split())
+    assert res.exit_code == 130 and "interrupted" in said and "run the same command again to resume" in said
+    folder = next((tmp_path / "cache").iterdir())
+    assert json.loads((folder / "progress.json").read_text())["done"] == 2        # step 1's two entries
+    monkeypatch.setattr(target_cache, "step_targets", real)
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert json.loads((folder / "progress.json").read_text())["done"] == r.steps * 2
+
+
+def test_sigterm_inside_a_build_stops_it_as_ctrl_c_does():
+    import signal
+    import threading
+
+    from fada.train.target_cache import _sigterm_stops
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are installed in the main thread only")
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        with _sigterm_stops():
+            signal.raise_signal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_a_cfg_cache_builds_before_its_parent_exists_and_serves_the_trained_parent(small_world, random_teacher,
                                                                                      tmp_path):
     untrained = recipe(tmp_path, small_world[0], random_teacher, "fada_fast_tiny", parent=tmp_path / "not-yet")
